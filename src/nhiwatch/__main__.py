@@ -1,0 +1,3 @@
+from nhiwatch.cli.app import main
+
+main()

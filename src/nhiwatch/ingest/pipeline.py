@@ -1,0 +1,287 @@
+"""Ingest files into the store: find the files, read them in worker processes, write in one.
+
+Workers parse and normalize (the CPU-heavy part) and hand back Arrow tables; the parent is the
+store's only writer. Results are consumed in file order, so which copy of a duplicated event is
+kept does not depend on timing, and at most `window` files are in flight, which bounds memory.
+"""
+
+from __future__ import annotations
+
+import glob
+import multiprocessing
+import os
+import queue
+import threading
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nhiwatch.ingest.formats import Bad, FileOutcome, FileScanner, raw_text
+from nhiwatch.ingest.normalize import BadRecord, EventBatch
+from nhiwatch.store.db import Store, now_micros
+
+CHUNK_ROWS = 50_000
+# Below this much input, starting worker processes costs more than it saves.
+_PARALLEL_MIN_BYTES = 16 << 20
+# A file this large is read in the parent, chunk by chunk, instead of being shipped whole.
+_LARGE_FILE_BYTES = 256 << 20
+
+
+class InputError(ValueError):
+    """A path given on the command line that matches nothing."""
+
+
+@dataclass
+class Chunk:
+    events: pa.Table | None
+    bad: list[tuple[str, str, str, str]]  # (file, locator, reason, raw)
+    outcome: FileOutcome | None = None  # set on the last chunk of a file
+
+
+@dataclass
+class IngestSummary:
+    run_id: int = 0
+    files: int = 0
+    records: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    files_skipped: int = 0
+    files_with_errors: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    per_file: list[dict] = field(default_factory=list)
+
+    def add(self, outcome: FileOutcome) -> None:
+        self.files += 1
+        self.records += outcome.records
+        self.accepted += outcome.accepted
+        self.duplicate += outcome.duplicate
+        self.quarantined += outcome.quarantined
+        if outcome.skipped:
+            self.files_skipped += 1
+            reason = outcome.skipped.split(":", 1)[0]
+            self.skipped_reasons[reason] = self.skipped_reasons.get(reason, 0) + 1
+        if outcome.error:
+            self.files_with_errors += 1
+        self.per_file.append(outcome.as_dict())
+
+    def totals(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "per_file"}
+
+    def as_dict(self) -> dict:
+        return {**self.totals(), "files_detail": self.per_file}
+
+
+def expand_paths(paths: Iterable[str]) -> list[Path]:
+    """Files, folders (recursively) and glob patterns -> sorted unique files.
+
+    Sorting by path keeps S3 key layouts in time order, which makes dedupe cheaper.
+    """
+    found: dict[str, Path] = {}
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            candidates = [p for p in path.rglob("*") if p.is_file()]
+        elif path.is_file():
+            candidates = [path]
+        elif glob.has_magic(raw):
+            matches = [Path(p) for p in glob.glob(os.path.expanduser(raw), recursive=True)]
+            candidates = []
+            for match in matches:
+                candidates += [p for p in match.rglob("*") if p.is_file()] if match.is_dir() else [match]
+            if not candidates:
+                raise InputError(f"no files match {raw!r}")
+        else:
+            raise InputError(f"no such file or folder: {raw}")
+        for candidate in candidates:
+            if candidate.name.startswith("."):
+                continue  # editor swap files, .DS_Store and the like
+            found.setdefault(str(candidate), candidate)
+    return [found[k] for k in sorted(found)]
+
+
+def scan_file(path: Path, now: int, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Read one file into chunks of normalized events and quarantined records."""
+    scanner = FileScanner(path)
+    outcome = scanner.outcome
+    batch = EventBatch(now)
+    bad: list[tuple[str, str, str, str]] = []
+    display = scanner.display
+    for item in scanner.records():
+        if isinstance(item, Bad):
+            bad.append((display, item.locator, item.reason, item.raw))
+            continue
+        record, ctx = item
+        try:
+            batch.add(record, ctx)
+        except BadRecord as exc:
+            outcome.quarantined += 1
+            bad.append((display, ctx.locator, str(exc), raw_text(record)))
+        if batch.rows >= chunk_rows:
+            yield Chunk(batch.to_table(), bad)
+            batch.reset()
+            bad = []
+    yield Chunk(batch.to_table() if batch.rows else None, bad, outcome)
+
+
+def scan_whole_file(path: str, now: int) -> list[Chunk]:
+    """Worker entry point: all chunks of a (small) file at once."""
+    return list(scan_file(Path(path), now))
+
+
+ProgressFn = Callable[[Path, FileOutcome], None]
+FLUSH_ROWS = 50_000  # one INSERT per this many events: per-statement cost dominates small inserts
+
+
+class _Writer:
+    """Buffers chunks from many files and writes them to the store in large batches.
+
+    Writing happens on a background thread (DuckDB releases the GIL), so reading and parsing go
+    on while a batch is inserted; the queue holds one batch, which bounds memory. A file's outcome
+    is recorded after all its chunks are written, so its accepted / duplicate counts are final.
+    """
+
+    def __init__(self, store: Store, summary: IngestSummary, flush_rows: int) -> None:
+        self.store = store
+        self.summary = summary
+        self.flush_rows = flush_rows
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+        self.bad: list[tuple[str, str, str, str]] = []
+        self.done: list[FileOutcome] = []
+        self.read: dict[str, int] = {}
+        self.new: dict[str, int] = {}
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._drain, name="nhiwatch-writer", daemon=True)
+        self.thread.start()
+
+    def add(self, chunk: Chunk) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if chunk.events is not None and chunk.events.num_rows:
+            self.tables.append(chunk.events)
+            self.rows += chunk.events.num_rows
+        self.bad.extend(chunk.bad)
+        if chunk.outcome is not None:
+            self.done.append(chunk.outcome)
+        if self.rows >= self.flush_rows or len(self.bad) >= 10_000:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        self.queue.put((self.tables, self.bad, self.done))
+        self.tables, self.rows, self.bad, self.done = [], 0, [], []
+
+    def close(self) -> None:
+        """Write what is left and wait for the writer; re-raise its failure if it had one."""
+        if self.thread.is_alive():
+            self._hand_over()
+            self.queue.put(None)
+            self.thread.join()
+        if self.failure is not None:
+            raise self.failure
+
+    def _drain(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.failure is None:
+                try:
+                    self._write(*item)
+                except BaseException as exc:  # handed to the reading thread, which raises it
+                    self.failure = exc
+
+    def _write(self, tables: list[pa.Table], bad: list, done: list[FileOutcome]) -> None:
+        if tables:
+            table = pa.concat_tables(tables)
+            for path, count in self.store.insert_events(table).items():
+                self.new[path] = self.new.get(path, 0) + count
+            for item in pc.value_counts(table.column("source_file")):
+                path = item["values"].as_py()
+                self.read[path] = self.read.get(path, 0) + item["counts"].as_py()
+        if bad:
+            self.store.insert_quarantine(self.summary.run_id, bad)
+        for outcome in done:
+            outcome.accepted = self.new.pop(outcome.path, 0)
+            outcome.duplicate = self.read.pop(outcome.path, 0) - outcome.accepted
+            self.store.record_file(self.summary.run_id, outcome.as_dict())
+            self.summary.add(outcome)
+
+
+class Ingestor:
+    def __init__(self, store: Store, *, workers: int | None = None, chunk_rows: int = CHUNK_ROWS,
+                 flush_rows: int = FLUSH_ROWS) -> None:
+        self.store = store
+        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.chunk_rows = chunk_rows
+        self.flush_rows = flush_rows
+
+    def run(self, paths: list[str], on_file: ProgressFn | None = None,
+            files: list[Path] | None = None) -> IngestSummary:
+        """Ingest; on_file is called as each file has been read (for progress)."""
+        files = files if files is not None else expand_paths(paths)
+        now = now_micros()
+        summary = IngestSummary(run_id=self.store.begin_run([str(p) for p in paths]))
+        writer = _Writer(self.store, summary, self.flush_rows)
+
+        def take(path: Path, chunks: Iterable[Chunk]) -> None:
+            for chunk in chunks:
+                writer.add(chunk)
+                if chunk.outcome is not None and on_file:
+                    on_file(path, chunk.outcome)
+
+        total_bytes = sum(_size(p) for p in files)
+        try:
+            self._read_all(files, now, take, total_bytes)
+        except BaseException:
+            writer.close()  # what was read is written (and counted) before the error propagates
+            raise
+        writer.close()
+        self.store.finish_run(summary.run_id, summary.totals())
+        self.store.checkpoint()
+        return summary
+
+    def _read_all(self, files: list[Path], now: int, take: Callable[[Path, Iterable[Chunk]], None],
+                  total_bytes: int) -> None:
+        if self.workers > 1 and total_bytes >= _PARALLEL_MIN_BYTES and len(files) > 1:
+            self._run_parallel(files, now, take)
+        else:
+            for path in files:
+                take(path, scan_file(path, now, self.chunk_rows))
+
+    def _run_parallel(self, files: list[Path], now: int, take: Callable[[Path, Iterable[Chunk]], None]) -> None:
+        window = self.workers * 4
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            queue: deque = deque()
+            remaining = iter(files)
+
+            def refill() -> None:
+                while len(queue) < window:
+                    path = next(remaining, None)
+                    if path is None:
+                        return
+                    if _size(path) >= _LARGE_FILE_BYTES:
+                        queue.append((path, None))  # read in the parent, chunk by chunk
+                    else:
+                        queue.append((path, pool.submit(scan_whole_file, str(path), now)))
+
+            refill()
+            while queue:
+                path, future = queue.popleft()
+                chunks = scan_file(path, now, self.chunk_rows) if future is None else future.result()
+                refill()
+                take(path, chunks)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

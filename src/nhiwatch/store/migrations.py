@@ -1,0 +1,74 @@
+"""Numbered schema migrations. MIGRATIONS[n] takes a store from version n to n + 1.
+
+Append only: a released migration never changes, a new one follows it.
+"""
+
+from __future__ import annotations
+
+# Event model v1, frozen here as text: later model versions add migrations, never edit this.
+_EVENTS_V1 = """CREATE TABLE events (
+  "uid" BLOB NOT NULL,
+  "event_id" VARCHAR NOT NULL,
+  "event_time" TIMESTAMPTZ NOT NULL,
+  "event_source" VARCHAR NOT NULL,
+  "event_name" VARCHAR NOT NULL,
+  "api" VARCHAR NOT NULL,
+  "event_type" VARCHAR,
+  "event_category" VARCHAR,
+  "event_version" VARCHAR,
+  "aws_region" VARCHAR,
+  "account_id" VARCHAR,
+  "read_only" BOOLEAN,
+  "management_event" BOOLEAN,
+  "error_code" VARCHAR,
+  "error_message" VARCHAR,
+  "source_ip" VARCHAR,
+  "source_ip_kind" VARCHAR,
+  "user_agent" VARCHAR,
+  "vpc_endpoint_id" VARCHAR,
+  "request_id" VARCHAR,
+  "identity_type" VARCHAR,
+  "principal" VARCHAR,
+  "principal_type" VARCHAR,
+  "principal_account" VARCHAR,
+  "principal_name" VARCHAR,
+  "arn" VARCHAR,
+  "session" VARCHAR,
+  "access_key_id" VARCHAR,
+  "invoked_by" VARCHAR,
+  "mfa_authenticated" BOOLEAN,
+  "session_created_at" TIMESTAMPTZ,
+  "source_identity" VARCHAR,
+  "web_identity_provider" VARCHAR,
+  "assumed_role_arn" VARCHAR,
+  "assumed_session_name" VARCHAR,
+  "issued_access_key_id" VARCHAR,
+  "federation_subject" VARCHAR,
+  "federation_audience" VARCHAR,
+  "federation_provider" VARCHAR,
+  "resources" STRUCT(type VARCHAR, name VARCHAR)[],
+  "request_parameters" VARCHAR,
+  "response_elements" VARCHAR,
+  "additional_event_data" VARCHAR,
+  "service_event_details" VARCHAR,
+  "insight_details" VARCHAR,
+  "quality" VARCHAR[],
+  "source_file" VARCHAR,
+  "source_locator" VARCHAR
+)"""
+
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        _EVENTS_V1,
+        """CREATE TABLE quarantine (
+             qid BLOB NOT NULL, first_seen TIMESTAMPTZ NOT NULL, run_id INTEGER,
+             source_file VARCHAR, locator VARCHAR, reason VARCHAR NOT NULL, raw VARCHAR)""",
+        """CREATE TABLE ingest_runs (
+             run_id INTEGER NOT NULL, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ,
+             paths VARCHAR[], summary VARCHAR)""",
+        """CREATE TABLE ingest_files (
+             run_id INTEGER NOT NULL, path VARCHAR NOT NULL, format VARCHAR, records BIGINT,
+             accepted BIGINT, duplicate BIGINT, quarantined BIGINT, skipped VARCHAR, error VARCHAR)""",
+    ],
+]

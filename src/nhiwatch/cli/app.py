@@ -109,8 +109,10 @@ def ingest(
     """
     from nhiwatch.ingest.pipeline import Ingestor, InputError, expand_paths
 
+    from nhiwatch.store.db import resolve_home
+
     try:
-        files = expand_paths(paths)
+        files = expand_paths(paths, exclude=resolve_home(home))
     except InputError as exc:
         raise fail(str(exc), Exit.USAGE, as_json) from None
     if not files:
@@ -232,7 +234,7 @@ def schema(
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="nhiwatch")
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

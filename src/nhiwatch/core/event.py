@@ -57,7 +57,7 @@ def _f(name: str, typ: pa.DataType, doc: str, nullable: bool = True) -> pa.Field
 
 EVENT_SCHEMA = pa.schema(
     [
-        _f("uid", pa.binary(16), "dedupe key: hash of account, eventID, time, source and name", False),
+        _f("uid", pa.binary(16), "dedupe key: hash of account, eventID, time, source, name, caller, access key, source address and requestID", False),
         _f("event_id", pa.string(), "eventID (or 'nhiwatch:<hash>' when the record has none)", False),
         _f("event_time", pa.timestamp("us", tz="UTC"), "eventTime in UTC", False),
         _f("event_source", pa.string(), "eventSource, e.g. iam.amazonaws.com", False),

@@ -118,7 +118,7 @@ def _loads(data: bytes | str) -> object:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        # orjson refuses integers beyond 64 bits, which is valid JSON; the standard parser takes them.
+        # The standard parser is laxer (NaN, Infinity): a second opinion before calling it malformed.
         return json.loads(data)
 
 

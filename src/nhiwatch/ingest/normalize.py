@@ -68,13 +68,13 @@ def valid_region(value: str, cache: dict[str, bool] = {}) -> bool:  # noqa: B006
     return ok
 
 
-def _json_text(value: object) -> str | None:
+def _json_text(value: object, sort_keys: bool = False) -> str | None:
     if value is None:
         return None
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
     except TypeError:  # integers beyond 64 bits, read by the json fallback parser
-        return json.dumps(value)
+        return json.dumps(value, sort_keys=sort_keys)
 
 
 def _bool(value: object) -> bool | None:
@@ -161,8 +161,6 @@ class EventBatch:
         if event_id is None:
             event_id = content_id(record)
             quality.append("synthetic_event_id")
-        uid = hashlib.blake2b(
-            f"{account or ''}\x1f{event_id}\x1f{micros}\x1f{source}\x1f{name}".encode(), digest_size=16).digest()
 
         service, api = _api(source, name)
         if event_type == "AwsCloudTrailInsight":
@@ -196,6 +194,12 @@ class EventBatch:
         resources = extract_resources(service, request, get("resources"))
         texts = (_json_text(request), _json_text(response), _json_text(get("additionalEventData")),
                  _json_text(get("serviceEventDetails")), _json_text(insight))
+        # The same event delivered twice (S3 and EventBridge, a re-sent file) has the same id, time and
+        # caller. Replayed or fabricated data reuses ids for other callers and times: those stay apart.
+        uid = hashlib.blake2b(
+            f"{account or ''}\x1f{event_id}\x1f{micros}\x1f{source}\x1f{name}\x1f{ident.arn or ident.principal}"
+            f"\x1f{ident.access_key_id}\x1f{source_ip}\x1f{_s(get('requestID'))}".encode(),
+            digest_size=16).digest()
         a = self._append
         a[0](uid)
         a[1](event_id)

@@ -77,30 +77,38 @@ class IngestSummary:
         return {**self.totals(), "files_detail": self.per_file}
 
 
-def expand_paths(paths: Iterable[str]) -> list[Path]:
+def _walk(folder: Path) -> list[Path]:
+    """Files below a folder, leaving out hidden files and folders (.git, .nhiwatch, .DS_Store)."""
+    return [p for p in folder.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+
+
+def expand_paths(paths: Iterable[str], exclude: Path | None = None) -> list[Path]:
     """Files, folders (recursively) and glob patterns -> sorted unique files.
 
     Sorting by path keeps S3 key layouts in time order, which makes dedupe cheaper.
+    `exclude` is a folder never read (the store's own home).
     """
     found: dict[str, Path] = {}
+    skip = exclude.resolve() if exclude is not None else None
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            candidates = [p for p in path.rglob("*") if p.is_file()]
+            candidates = _walk(path)
         elif path.is_file():
             candidates = [path]
         elif glob.has_magic(raw):
             matches = [Path(p) for p in glob.glob(os.path.expanduser(raw), recursive=True)]
             candidates = []
             for match in matches:
-                candidates += [p for p in match.rglob("*") if p.is_file()] if match.is_dir() else [match]
+                candidates += _walk(match) if match.is_dir() else [match]
             if not candidates:
                 raise InputError(f"no files match {raw!r}")
         else:
             raise InputError(f"no such file or folder: {raw}")
         for candidate in candidates:
-            if candidate.name.startswith("."):
-                continue  # editor swap files, .DS_Store and the like
+            if skip is not None and skip in candidate.resolve().parents:
+                continue
             found.setdefault(str(candidate), candidate)
     return [found[k] for k in sorted(found)]
 
@@ -225,7 +233,7 @@ class Ingestor:
     def run(self, paths: list[str], on_file: ProgressFn | None = None,
             files: list[Path] | None = None) -> IngestSummary:
         """Ingest; on_file is called as each file has been read (for progress)."""
-        files = files if files is not None else expand_paths(paths)
+        files = files if files is not None else expand_paths(paths, exclude=self.store.home)
         now = now_micros()
         summary = IngestSummary(run_id=self.store.begin_run([str(p) for p in paths]))
         writer = _Writer(self.store, summary, self.flush_rows)

@@ -1,0 +1,43 @@
+"""Shared fixtures. The real samples live in ../shared/data beside the checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nhiwatch.ingest.pipeline import Ingestor
+from nhiwatch.store.db import Store
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+CLOUDTRAIL = SHARED_DATA / "cloudtrail"
+
+
+@pytest.fixture(scope="session")
+def cloudtrail_dir() -> Path:
+    if not CLOUDTRAIL.is_dir():
+        pytest.fail(f"the shared samples are missing: expected {CLOUDTRAIL} (clone with ../shared beside it)")
+    return CLOUDTRAIL
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "home") as opened:
+        yield opened
+
+
+def ingest(store: Store, *paths: Path | str, workers: int = 1):
+    return Ingestor(store, workers=workers).run([str(p) for p in paths])
+
+
+def event_row(store: Store, event_id: str, **where: str) -> dict:
+    """One stored event as a dict (times as ISO text), looked up by eventID."""
+    clauses = " AND ".join(["event_id = ?"] + [f"{k} = ?" for k in where])
+    cursor = store.con.execute(
+        f"SELECT * REPLACE (strftime(event_time, '%Y-%m-%dT%H:%M:%S.%fZ') AS event_time, "
+        f"strftime(session_created_at, '%Y-%m-%dT%H:%M:%SZ') AS session_created_at) FROM events WHERE {clauses}",
+        [event_id, *where.values()])
+    rows = cursor.fetchall()
+    assert len(rows) == 1, f"expected one event {event_id}, found {len(rows)}"
+    return dict(zip([d[0] for d in cursor.description], rows[0]))

@@ -111,3 +111,19 @@ def test_quarantine_is_idempotent_too(store, tmp_path):
     assert (first.accepted, first.quarantined) == (1, 1)
     assert (second.accepted, second.duplicate, second.quarantined) == (0, 1, 1)
     assert store.con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 1
+
+
+def test_large_json_lines_files_are_streamed(store, tmp_path, monkeypatch):
+    from nhiwatch.ingest import formats
+
+    monkeypatch.setattr(formats, "STREAM_BYTES", 1000)
+    lines = [json.dumps(make_event(i)) for i in range(30)]
+    lines[7] = lines[7][:50]
+    (tmp_path / "big.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    summary = ingest(store, tmp_path / "big.jsonl.gz")
+    assert (summary.accepted, summary.quarantined) == (29, 1)
+    assert summary.per_file[0]["format"] == "gzip-lines"
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    cut = ingest(store, tmp_path / "cut.jsonl.gz").per_file[0]
+    assert cut["error"].startswith("truncated gzip") and 0 < cut["records"] < 30

@@ -10,17 +10,20 @@ reported with where it was and why; nothing is dropped without a count.
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import orjson
 
 from nhiwatch.ingest.normalize import RecordContext
 
+STREAM_BYTES = 64 << 20  # files this large are read line by line when they are JSON lines
 MAX_RAW_KEPT = 256 * 1024  # quarantined raw text is cut at this size (the cut is noted)
 _MAX_DEPTH = 8
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -148,7 +151,8 @@ class FileScanner:
 
     def __init__(self, path: Path, display: str | None = None) -> None:
         self.path = path
-        self.display = display or str(path)
+        # Absolute, so the same file read from another folder is still the same file.
+        self.display = display or os.path.abspath(path)
         self.outcome = FileOutcome(self.display)
         self._envelopes: set[str] = set()
         match = _S3_KEY.search(path.as_posix())
@@ -181,29 +185,66 @@ class FileScanner:
         return data
 
     def records(self) -> Iterator[tuple[dict, RecordContext] | Bad]:
+        try:
+            large = self.path.stat().st_size >= STREAM_BYTES
+        except OSError:
+            large = False
+        streamed = self._stream_lines() if large else None
+        if streamed is not None:
+            yield from self._settle(streamed)
+        else:
+            yield from self._settle(self._values_in_memory())
+        if self._envelopes:
+            self.outcome.format += ":" + "+".join(sorted(self._envelopes))
+
+    def _stream_lines(self) -> Iterator[tuple[object, str] | Bad] | None:
+        """A large JSON-lines file is read line by line, never whole; None if it is not JSON lines."""
+        try:
+            with open(self.path, "rb") as fh:
+                gzipped = fh.read(2) == _GZIP_MAGIC
+            opener = gzip.open if gzipped else open
+            with opener(self.path, "rb") as fh:
+                head = fh.read(1 << 20)
+        except (OSError, EOFError, zlib.error):
+            return None  # the whole-file path reports what is wrong
+        head = head[len(_BOM):] if head.startswith(_BOM) else head
+        if head.lstrip()[:1] not in (b"{", b"[") or not _is_json_lines(head):
+            return None
+        self.outcome.format = ("gzip" if gzipped else "json") + "-lines"
+
+        def lines() -> Iterator[bytes]:
+            try:
+                with opener(self.path, "rb") as fh:
+                    yield from fh
+            except EOFError:
+                self.outcome.error = "truncated gzip: the file ends before the compressed stream does"
+            except (OSError, zlib.error) as exc:
+                self.outcome.error = f"unreadable part: {exc}"
+
+        return self._lines(lines())
+
+    def _values_in_memory(self) -> Iterator[tuple[object, str] | Bad]:
         data = self._read()
         if data is None:
             return
         first = data.lstrip()[:1]
         if first not in (b"{", b"["):
             if self.outcome.error:  # a damaged gzip whose readable part is not JSON
-                yield Bad("$", f"{self.outcome.error}; no JSON in the readable part", raw_text(data[:4096].decode("utf-8", "replace")))
+                yield Bad("$", f"{self.outcome.error}; no JSON in the readable part",
+                          raw_text(data[:4096].decode("utf-8", "replace")))
                 return
             self.outcome.skipped = "binary, not JSON" if b"\0" in data[:4096] else "not JSON"
             return
         # One line holding everything is one document: no need to try it as JSON lines first.
         if b"\n" in data.strip() and _is_json_lines(data):
             self.outcome.format += "-lines"
-            values = self._lines(data)
+            yield from self._lines(data.split(b"\n"))
         else:
             self.outcome.format += "-document"
-            values = self._document(data)
-        yield from self._settle(values)
-        if self._envelopes:
-            self.outcome.format += ":" + "+".join(sorted(self._envelopes))
+            yield from self._document(data)
 
-    def _lines(self, data: bytes) -> Iterator[tuple[object, str] | Bad]:
-        for number, line in enumerate(data.split(b"\n"), 1):
+    def _lines(self, lines: Iterable[bytes]) -> Iterator[tuple[object, str] | Bad]:
+        for number, line in enumerate(lines, 1):
             line = line.strip()
             if not line:
                 continue
@@ -300,21 +341,17 @@ class FileScanner:
             if looks_like_event(value):
                 yield value, RecordContext(ctx.source_file, locator, ctx.account, ctx.region)
                 return
-            records = value.get("Records")
-            if isinstance(records, list):
-                self._envelopes.add("s3-object")
-                for i, rec in enumerate(records):
-                    yield from self._unwrap(rec, f"{locator}.Records[{i}]", ctx, depth + 1)
-                return
+            # S3 objects hold records in Records; a lookup-events page holds them in Events.
+            for key, envelope in (("Records", "s3-object"), ("Events", "lookup-events")):
+                items = value.get(key)
+                if isinstance(items, list):
+                    self._envelopes.add(envelope)
+                    for i, item in enumerate(items):
+                        yield from self._unwrap(item, f"{locator}.{key}[{i}]", ctx, depth + 1)
+                    return
             if "CloudTrailEvent" in value:
                 self._envelopes.add("lookup-events")
                 yield from self._unwrap(value["CloudTrailEvent"], f"{locator}.CloudTrailEvent", ctx, depth + 1)
-                return
-            events = value.get("Events")
-            if isinstance(events, list):
-                self._envelopes.add("lookup-events")
-                for i, rec in enumerate(events):
-                    yield from self._unwrap(rec, f"{locator}.Events[{i}]", ctx, depth + 1)
                 return
             if "detail-type" in value and "detail" in value:
                 self._envelopes.add("eventbridge")

@@ -156,11 +156,18 @@ class Store:
         lo = pc.min(times).value - 1_000_000
         hi = pc.max(times).value + 1_000_000
         repeats_inside = pc.count_distinct(table.column("uid")).as_py() < table.num_rows
+        # The time bounds, and the accounts when there are few, let DuckDB skip row groups by their
+        # min/max instead of reading every stored uid (equal uids imply equal time and account).
+        params: list = [lo, hi]
+        accounts = pc.unique(table.column("account_id"))
+        account_filter = ""
+        if accounts.null_count == 0 and len(accounts) <= 16:
+            account_filter = f"AND e.account_id IN ({', '.join('?' * len(accounts))})"
+            params += accounts.to_pylist()
         qualify = ("QUALIFY row_number() OVER (PARTITION BY i.uid ORDER BY i.source_file, i.source_locator) = 1"
                    if repeats_inside else "")
         self.con.register("incoming_events", table)
         try:
-            # The time bounds let DuckDB skip row groups by their min/max instead of reading every uid.
             returned = self.con.execute(
                 f"""
                 INSERT INTO events
@@ -169,11 +176,12 @@ class Store:
                     SELECT 1 FROM events e
                     WHERE e.event_time BETWEEN make_timestamp(?::BIGINT)::TIMESTAMPTZ
                                            AND make_timestamp(?::BIGINT)::TIMESTAMPTZ
+                      {account_filter}
                       AND e.uid = i.uid)
                 {qualify}
                 RETURNING source_file
                 """,
-                [lo, hi],
+                params,
             ).fetchall()
         finally:
             self.con.unregister("incoming_events")
@@ -232,7 +240,7 @@ class Store:
         ).fetchall()}
         q_total = q("SELECT count(*) FROM quarantine").fetchone()[0]
         q_reasons = [{"reason": r, "records": n} for r, n in q(
-            """SELECT regexp_replace(reason, ':.*', '') AS r, count(*) FROM quarantine
+            """SELECT regexp_replace(reason, '\\s*[:(].*$', '') AS r, count(*) FROM quarantine
                GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 15""").fetchall()]
         return {
             "store": str(self.path),

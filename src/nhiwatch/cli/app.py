@@ -10,6 +10,8 @@ Exit codes (stable, for scripts):
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import sys
 from enum import IntEnum
@@ -43,7 +45,7 @@ app = typer.Typer(
     epilog="Exit codes: 0 ok, 1 fatal error, 2 usage error, 3 partial (unreadable input), 4 store busy.",
 )
 
-out = Console(soft_wrap=True)
+console = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 HomeOpt = Annotated[Optional[Path], typer.Option(
@@ -78,7 +80,7 @@ def open_store(home: Optional[Path], as_json: bool, read_only: bool = False):
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"nhiwatch {__version__}")
+        console.print(f"nhiwatch {__version__}")
         raise typer.Exit(0)
 
 
@@ -145,19 +147,19 @@ def _print_ingest(summary) -> None:
     line = (f"[bold]{totals['files']}[/] files: [green]{totals['accepted']} accepted[/], "
             f"{totals['duplicate']} duplicate, [yellow]{totals['quarantined']} quarantined[/], "
             f"{totals['files_skipped']} files skipped, [red]{totals['files_with_errors']} with errors[/]")
-    out.print(line)
+    console.print(line)
     problems = [f for f in summary.per_file if f["error"] or f["quarantined"]]
     if problems:
         table = Table("file", "format", "records", "quarantined", "problem", title="files needing attention")
         for f in problems[:30]:
             table.add_row(f["path"], f["format"], str(f["records"]), str(f["quarantined"]), f["error"] or "")
-        out.print(table)
+        console.print(table)
         if len(problems) > 30:
-            out.print(f"... and {len(problems) - 30} more (see --json)")
+            console.print(f"... and {len(problems) - 30} more (see --json)")
     if totals["skipped_reasons"]:
-        out.print("skipped: " + ", ".join(f"{k} ({v})" for k, v in totals["skipped_reasons"].items()))
+        console.print("skipped: " + ", ".join(f"{k} ({v})" for k, v in totals["skipped_reasons"].items()))
     if totals["quarantined"]:
-        out.print("see the quarantined records with: nhiwatch quarantine")
+        console.print("see the quarantined records with: nhiwatch quarantine")
 
 
 @app.command()
@@ -171,21 +173,21 @@ def stats(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(data)
         return
-    out.print(f"[bold]{data['events']}[/] events from {data['first_event']} to {data['last_event']} "
+    console.print(f"[bold]{data['events']}[/] events from {data['first_event']} to {data['last_event']} "
               f"in {data['accounts']} accounts, {data['regions']} regions, {data['source_files']} files")
     table = Table("identity type", "identities", title=f"{data['identities']} identities")
     for kind, count in data["identities_by_type"].items():
         table.add_row(kind, str(count))
-    out.print(table)
+    console.print(table)
     table = Table("event source", "events", title="top event sources")
     for row in data["top_event_sources"]:
         table.add_row(row["event_source"], str(row["events"]))
-    out.print(table)
+    console.print(table)
     if data["quality_flags"]:
-        out.print("quality flags: " + ", ".join(f"{k} ({v})" for k, v in data["quality_flags"].items()))
-    out.print(f"quarantined records: {data['quarantined']}")
+        console.print("quality flags: " + ", ".join(f"{k} ({v})" for k, v in data["quality_flags"].items()))
+    console.print(f"quarantined records: {data['quarantined']}")
     for row in data["quarantine_reasons"]:
-        out.print(f"  {row['records']:>6}  {row['reason']}", highlight=False)
+        console.print(f"  {row['records']:>6}  {row['reason']}", highlight=False)
 
 
 @app.command()
@@ -206,9 +208,9 @@ def quarantine(
         emit_json(rows)
         return
     for row in rows:
-        out.print(f"[bold]{row['source_file']}[/] {row['locator']}: {row['reason']}", highlight=False)
+        console.print(f"[bold]{row['source_file']}[/] {row['locator']}: {row['reason']}", highlight=False)
         if raw:
-            out.print(row["raw"][:2000], highlight=False, markup=False)
+            console.print(row["raw"][:2000], highlight=False, markup=False)
 
 
 @app.command()
@@ -229,7 +231,154 @@ def schema(
     table = Table("field", "type", "meaning", title=f"event model v{EVENT_MODEL_VERSION}")
     for f in fields:
         table.add_row(f["name"], f["type"], f["doc"])
-    out.print(table)
+    console.print(table)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write cloudtrail/, iam/ and labels.json into.")],
+    seed: Annotated[int, typer.Option(help="Same seed, same output.")] = 1,
+    accounts: Annotated[int, typer.Option(min=1, max=500, help="Accounts in the organisation.")] = 2,
+    days: Annotated[int, typer.Option(min=1, max=400, help="Days of CloudTrail.")] = 30,
+    scale: Annotated[float, typer.Option(min=0.05, max=100.0, help="Identities per account (1.0 = about 55).")] = 1.0,
+    start: Annotated[str, typer.Option(help="First day (UTC), YYYY-MM-DD.")] = "2026-03-01",
+    scenario: Annotated[Optional[list[str]], typer.Option(
+        "--scenario", help="Attack scenario id (repeatable); default all. 'none' for benign traffic only.")] = None,
+    detonations: Annotated[Optional[Path], typer.Option(
+        help="Stratus detonation logs to build attacks from (default ../shared/data/cloudtrail/stratus-detonations).")
+    ] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Generator processes.")] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Simulate an AWS organisation: weeks of non-human traffic, legitimate change and labelled attacks.
+
+    Writes CloudTrail S3 objects as AWS does (gzip, org-trail key layout, 5-minute files per account
+    and region), one get-account-authorization-details JSON and credential report per account, and
+    labels.json (every attack's techniques, compromised identity and event ids).
+    """
+    from nhiwatch.simulate.runner import SimConfig, simulate as run_simulation
+    from nhiwatch.simulate.scenarios import SCENARIOS
+
+    try:
+        day = datetime.date.fromisoformat(start)
+    except ValueError:
+        raise fail(f"--start must be YYYY-MM-DD, not {start!r}", Exit.USAGE, as_json) from None
+    if scenario and "none" in scenario and len(scenario) > 1:
+        raise fail("--scenario none cannot be combined with scenario ids", Exit.USAGE, as_json)
+    known = {s.id for s in SCENARIOS}
+    chosen = None
+    if scenario:
+        chosen = tuple(s for s in scenario if s != "none")
+        unknown = sorted(set(chosen) - known)
+        if unknown:
+            raise fail(f"unknown scenario {', '.join(unknown)}; known: {', '.join(sorted(known))}", Exit.USAGE, as_json)
+    if detonations is not None and not detonations.is_dir():
+        raise fail(f"no such folder: {detonations}", Exit.USAGE, as_json)
+    config = SimConfig(seed=seed, accounts=accounts, days=days, scale=scale, start=day.isoformat(), scenarios=chosen,
+                       detonations=str(detonations) if detonations else None)
+    progress = Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("account-days"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                        disable=quiet or not err.is_terminal, transient=True)
+    with progress:
+        task = progress.add_task("simulating", total=accounts * days)
+        summary = run_simulation(out, config, workers=workers,
+                                 on_progress=lambda done, _total: progress.update(task, completed=done))
+    if as_json:
+        emit_json(summary.__dict__)
+    elif not quiet:
+        console_summary = (f"[bold]{summary.events:,}[/] events, {summary.files:,} files, {summary.accounts} accounts, "
+                           f"{summary.nhis} non-human identities, {summary.scenarios} attacks in {summary.seconds} s "
+                           f"({summary.events_per_second:,} events/s) -> {out}")
+        console.print(console_summary)
+
+
+@app.command("eval")
+def evaluate(
+    labels: Annotated[Optional[Path], typer.Option(help="labels.json written by nhiwatch simulate.")] = None,
+    findings: Annotated[Optional[Path], typer.Option(help="Findings as JSON lines (or a JSON array).")] = None,
+    simulate_first: Annotated[bool, typer.Option(
+        "--simulate", help="One shot: simulate (seed/accounts/days below), ingest, detect, then score.")] = False,
+    seed: Annotated[int, typer.Option(help="With --simulate.")] = 1,
+    accounts: Annotated[int, typer.Option(min=1, help="With --simulate.")] = 2,
+    days: Annotated[int, typer.Option(min=1, help="With --simulate.")] = 14,
+    scale: Annotated[float, typer.Option(min=0.05, help="With --simulate.")] = 1.0,
+    out: Annotated[Optional[Path], typer.Option(help="With --simulate: where to write the data (default a temp dir).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score findings against labelled attacks: detected or not, time to first alert, false alerts, precision.
+
+    An attack counts as caught only by a finding of medium severity or above on the compromised identity.
+    """
+    import tempfile
+
+    from nhiwatch.evaluation.scoring import load_findings, render_table, score, summary_lines
+
+    problems: list[str] = []
+    if simulate_first:
+        from nhiwatch.simulate.runner import SimConfig, simulate as run_simulation
+
+        folder = out or Path(tempfile.mkdtemp(prefix="nhiwatch-eval-"))
+        run_simulation(folder, SimConfig(seed=seed, accounts=accounts, days=days, scale=scale))
+        labels = folder / "labels.json"
+        found: list[dict] = []
+        problems.append("no detection stage in this version: scored with no findings")
+    else:
+        if labels is None or findings is None:
+            raise fail("give --labels and --findings, or --simulate", Exit.USAGE, as_json)
+        for path in (labels, findings):
+            if not path.is_file():
+                raise fail(f"no such file: {path}", Exit.USAGE, as_json)
+        found, problems = load_findings(findings)
+    try:
+        label_data = json.loads(labels.read_text())
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot read labels {labels}: {exc}", Exit.USAGE, as_json) from None
+    report = score(label_data, found)
+    report.problems = problems + report.problems
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    console.print(render_table(report))
+    for line in summary_lines(report):
+        console.print(line, highlight=False)
+    for problem in report.problems:
+        err.print(f"[yellow]note:[/] {problem}", highlight=False)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the simulated data, report.html and summary.json.")] = Path(
+        "nhiwatch-demo"),
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Simulate a small organisation (2 accounts, ~150 NHIs, 30 days, a handful of attacks), run every
+    stage that exists on it, print what was found and write a self-contained HTML report."""
+    from nhiwatch.demo import run as run_demo
+    from nhiwatch.store.db import StoreBusy
+
+    store_home = home or out / ".nhiwatch"
+    say = (lambda message: None) if (quiet or as_json) else (lambda message: err.print(f"[dim]{message}[/]"))
+    try:
+        data = run_demo(out, store_home, say=say)
+    except StoreBusy as exc:
+        raise fail(str(exc), Exit.BUSY, as_json) from None
+    if as_json:
+        emit_json({"report": str(out / "report.html"), "store": str(store_home), "stages": data["stages"],
+                   "events": data["stats"]["events"], "scenarios": [s["id"] for s in data["labels"]["scenarios"]],
+                   "seconds": data["seconds"]})
+        return
+    if quiet:
+        return
+    table = Table("attack", "compromised identity", "start (UTC)", title="attacks injected")
+    for s in data["labels"]["scenarios"]:
+        table.add_row(s["id"], s["principal"], s["start"])
+    console.print(table)
+    console.print("No detection stage in this version yet: no incidents to show.")
+    console.print(f"report: {out / 'report.html'}   store: {store_home}   ({data['seconds']} s)")
+    console.print(f"explore it: nhiwatch stats --home {store_home}")
 
 
 def main() -> None:

@@ -38,9 +38,11 @@ class InputError(ValueError):
 
 @dataclass
 class Chunk:
+    """Normalized events and quarantined records from one or more files, and the files finished."""
+
     events: pa.Table | None
     bad: list[tuple[str, str, str, str]]  # (file, locator, reason, raw)
-    outcome: FileOutcome | None = None  # set on the last chunk of a file
+    finished: list[FileOutcome] = field(default_factory=list)  # files whose last records are in this chunk
 
 
 @dataclass
@@ -113,33 +115,44 @@ def expand_paths(paths: Iterable[str], exclude: Path | None = None) -> list[Path
     return [found[k] for k in sorted(found)]
 
 
-def scan_file(path: Path, now: int, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    """Read one file into chunks of normalized events and quarantined records."""
-    scanner = FileScanner(path)
-    outcome = scanner.outcome
+def scan_files(paths: Iterable[Path], now: int, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Read files into chunks of normalized events and quarantined records.
+
+    Small files share a chunk: per-chunk costs (Arrow conversion, hand-over, insert) would
+    otherwise dominate when a trail writes a few hundred events per file.
+    """
     batch = EventBatch(now)
     bad: list[tuple[str, str, str, str]] = []
-    display = scanner.display
-    for item in scanner.records():
-        if isinstance(item, Bad):
-            bad.append((display, item.locator, item.reason, item.raw))
-            continue
-        record, ctx = item
-        try:
-            batch.add(record, ctx)
-        except BadRecord as exc:
-            outcome.quarantined += 1
-            bad.append((display, ctx.locator, str(exc), raw_text(record)))
-        if batch.rows >= chunk_rows:
-            yield Chunk(batch.to_table(), bad)
-            batch.reset()
-            bad = []
-    yield Chunk(batch.to_table() if batch.rows else None, bad, outcome)
+    finished: list[FileOutcome] = []
+    for path in paths:
+        scanner = FileScanner(path)
+        outcome = scanner.outcome
+        display = scanner.display
+        for item in scanner.records():
+            if isinstance(item, Bad):
+                bad.append((display, item.locator, item.reason, item.raw))
+                continue
+            record, ctx = item
+            try:
+                batch.add(record, ctx)
+            except BadRecord as exc:
+                outcome.quarantined += 1
+                bad.append((display, ctx.locator, str(exc), raw_text(record)))
+            if batch.rows >= chunk_rows:
+                yield Chunk(batch.to_table(), bad, finished)
+                batch.reset()
+                bad, finished = [], []
+        finished.append(outcome)
+    yield Chunk(batch.to_table() if batch.rows else None, bad, finished)
 
 
-def scan_whole_file(path: str, now: int) -> list[Chunk]:
-    """Worker entry point: all chunks of a (small) file at once."""
-    return list(scan_file(Path(path), now))
+def scan_file(path: Path, now: int, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    return scan_files([path], now, chunk_rows)
+
+
+def scan_group(paths: list[str], now: int) -> list[Chunk]:
+    """Worker entry point: all chunks of a group of (small) files at once."""
+    return list(scan_files([Path(p) for p in paths], now))
 
 
 ProgressFn = Callable[[Path, FileOutcome], None]
@@ -176,8 +189,7 @@ class _Writer:
             self.tables.append(chunk.events)
             self.rows += chunk.events.num_rows
         self.bad.extend(chunk.bad)
-        if chunk.outcome is not None:
-            self.done.append(chunk.outcome)
+        self.done.extend(chunk.finished)
         if self.rows >= self.flush_rows or len(self.bad) >= 10_000:
             self._hand_over()
 
@@ -218,8 +230,8 @@ class _Writer:
         for outcome in done:
             outcome.accepted = self.new.pop(outcome.path, 0)
             outcome.duplicate = self.read.pop(outcome.path, 0) - outcome.accepted
-            self.store.record_file(self.summary.run_id, outcome.as_dict())
             self.summary.add(outcome)
+        self.store.record_files(self.summary.run_id, [o.as_dict() for o in done])
 
 
 class Ingestor:
@@ -238,11 +250,12 @@ class Ingestor:
         summary = IngestSummary(run_id=self.store.begin_run([str(p) for p in paths]))
         writer = _Writer(self.store, summary, self.flush_rows)
 
-        def take(path: Path, chunks: Iterable[Chunk]) -> None:
+        def take(chunks: Iterable[Chunk]) -> None:
             for chunk in chunks:
                 writer.add(chunk)
-                if chunk.outcome is not None and on_file:
-                    on_file(path, chunk.outcome)
+                if on_file:
+                    for outcome in chunk.finished:
+                        on_file(Path(outcome.path), outcome)
 
         total_bytes = sum(_size(p) for p in files)
         try:
@@ -255,37 +268,51 @@ class Ingestor:
         self.store.checkpoint()
         return summary
 
-    def _read_all(self, files: list[Path], now: int, take: Callable[[Path, Iterable[Chunk]], None],
+    def _read_all(self, files: list[Path], now: int, take: Callable[[Iterable[Chunk]], None],
                   total_bytes: int) -> None:
         if self.workers > 1 and total_bytes >= _PARALLEL_MIN_BYTES and len(files) > 1:
             self._run_parallel(files, now, take)
         else:
-            for path in files:
-                take(path, scan_file(path, now, self.chunk_rows))
+            take(scan_files(files, now, self.chunk_rows))
 
-    def _run_parallel(self, files: list[Path], now: int, take: Callable[[Path, Iterable[Chunk]], None]) -> None:
-        window = self.workers * 4
+    def _run_parallel(self, files: list[Path], now: int, take: Callable[[Iterable[Chunk]], None]) -> None:
+        window = self.workers * 3
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             queue: deque = deque()
-            remaining = iter(files)
+            groups = iter(_groups(files))
 
             def refill() -> None:
                 while len(queue) < window:
-                    path = next(remaining, None)
-                    if path is None:
+                    group = next(groups, None)
+                    if group is None:
                         return
-                    if _size(path) >= _LARGE_FILE_BYTES:
-                        queue.append((path, None))  # read in the parent, chunk by chunk
+                    if len(group) == 1 and _size(group[0]) >= _LARGE_FILE_BYTES:
+                        queue.append((group, None))  # read in the parent, chunk by chunk
                     else:
-                        queue.append((path, pool.submit(scan_whole_file, str(path), now)))
+                        queue.append((group, pool.submit(scan_group, [str(p) for p in group], now)))
 
             refill()
             while queue:
-                path, future = queue.popleft()
-                chunks = scan_file(path, now, self.chunk_rows) if future is None else future.result()
+                group, future = queue.popleft()
+                chunks = scan_files(group, now, self.chunk_rows) if future is None else future.result()
                 refill()
-                take(path, chunks)
+                take(chunks)
+
+
+def _groups(files: list[Path], max_bytes: int = 4 << 20, max_files: int = 256) -> Iterator[list[Path]]:
+    """Consecutive files in groups of about max_bytes, so that tiny files travel together."""
+    group: list[Path] = []
+    size = 0
+    for path in files:
+        length = _size(path)
+        if group and (size + length > max_bytes or len(group) >= max_files):
+            yield group
+            group, size = [], 0
+        group.append(path)
+        size += length
+    if group:
+        yield group
 
 
 def _size(path: Path) -> int:

@@ -1,0 +1,100 @@
+"""A self-contained HTML report of a demo run: no external assets, opens from disk anywhere."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2430;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #dde3ea;padding-bottom:.3rem}
+.muted{color:#667085} table{border-collapse:collapse;width:100%;margin:.5rem 0} th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eef1f5;vertical-align:top}
+th{background:#f6f8fa;font-weight:600} .cards{display:flex;gap:1rem;flex-wrap:wrap} .card{border:1px solid #dde3ea;border-radius:8px;padding:.7rem 1rem;min-width:140px}
+.card b{display:block;font-size:1.4rem} code{font-size:12px;background:#f6f8fa;padding:1px 4px;border-radius:4px}
+.yes{color:#0a7a3d;font-weight:600} .no{color:#b42318;font-weight:600} .note{background:#fff8e6;border:1px solid #f5d48a;padding:.6rem .9rem;border-radius:6px}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(headers: list[str], rows: list[list[object]], raw_cols: set[int] = frozenset()) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c if i in raw_cols else _e(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _bars(points: list[tuple[str, int]], width: int = 1000, height: int = 160) -> str:
+    """Events per day as an inline SVG bar chart."""
+    if not points:
+        return "<p class='muted'>no events</p>"
+    top = max(v for _, v in points) or 1
+    bar = width / len(points)
+    rects = []
+    for i, (label, value) in enumerate(points):
+        h = (height - 20) * value / top
+        rects.append(f"<rect x='{i * bar + 1:.1f}' y='{height - 20 - h:.1f}' width='{max(bar - 2, 1):.1f}' "
+                     f"height='{h:.1f}' fill='#3b82f6'><title>{_e(label)}: {value:,} events</title></rect>")
+    labels = "".join(f"<text x='{i * bar + bar / 2:.1f}' y='{height - 5}' font-size='9' text-anchor='middle' "
+                     f"fill='#667085'>{_e(label[5:])}</text>" for i, (label, _) in enumerate(points)
+                     if i % max(1, len(points) // 15) == 0)
+    return (f"<svg viewBox='0 0 {width} {height}' width='100%' role='img' aria-label='events per day'>"
+            f"{''.join(rects)}{labels}</svg>")
+
+
+def render(data: dict) -> str:
+    """data: the demo's summary (see demo.run)."""
+    sim, ingest, stats, labels = data["simulation"], data["ingest"], data["stats"], data["labels"]
+    cards = [("accounts", sim["accounts"]), ("non-human identities", sim["nhis"]), ("days", labels["days"]),
+             ("events", f"{stats['events']:,}"), ("attack scenarios", len(labels["scenarios"])),
+             ("legitimate changes", len(labels["changes"]))]
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>nhiwatch demo report</title><style>{_CSS}</style></head><body>",
+        "<h1>nhiwatch demo report</h1>",
+        f"<p class='muted'>Generated {_e(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} · "
+        f"simulated organisation <code>{_e(labels['org_id'])}</code>, {_e(labels['start'])} to {_e(labels['end'])}"
+        f" · seed {_e(labels['config']['seed'])}</p>",
+        "<div class='cards'>" + "".join(f"<div class='card'><b>{_e(v)}</b>{_e(k)}</div>" for k, v in cards) + "</div>",
+        "<h2>Stages</h2>",
+        _table(["stage", "result"], [[s["stage"], s["result"]] for s in data["stages"]]),
+    ]
+    if data.get("incidents"):
+        parts += ["<h2>Top incidents</h2>",
+                  _table(["incident", "severity", "identities", "explanation"],
+                         [[i.get("id"), i.get("severity"), ", ".join(i.get("principals", [])), i.get("explanation")]
+                          for i in data["incidents"]])]
+    else:
+        parts.append("<p class='note'>No detection stage is installed in this version yet, so there are no "
+                     "findings or incidents to show; the attacks below are what it will be measured on.</p>")
+    if data.get("evaluation"):
+        ev = data["evaluation"]
+        parts += ["<h2>Detection quality</h2>",
+                  _table(["scenario", "detected", "first alert", "detectors"],
+                         [[s["id"], "<span class='yes'>yes</span>" if s["detected"] else "<span class='no'>no</span>",
+                           s.get("time_to_first_alert_seconds"), ", ".join(s.get("detectors", []))]
+                          for s in ev["scenarios"]], raw_cols={1}),
+                  f"<p>recall {_e(ev.get('recall'))} · precision {_e(ev.get('precision'))} · false alerts per 1,000 "
+                  f"identity-days {_e(ev.get('false_alerts_per_1000_identity_days'))}</p>"]
+    parts += [
+        "<h2>Events per day</h2>", _bars(data["events_per_day"]),
+        "<h2>Injected attacks</h2>",
+        _table(["scenario", "compromised identity", "techniques", "start (UTC)", "events", "from"],
+               [[f"{s['id']}: {s['title']}", s["principal"], ", ".join(s["stratus"] + s["mitre"]), s["start"],
+                 len(s["event_ids"]), s["network"]] for s in labels["scenarios"]]),
+        "<h2>Legitimate change</h2>",
+        _table(["change", "kind", "start (UTC)", "what"],
+               [[c["id"], c["kind"], c["start"], c["description"]] for c in labels["changes"]]),
+        "<h2>Most active identities</h2>",
+        _table(["principal", "type", "events"], [[r["principal"], r["principal_type"], f"{r['events']:,}"]
+                                                 for r in data["top_identities"]]),
+        "<h2>Ingestion</h2>",
+        _table(["files", "records", "accepted", "duplicate", "quarantined", "skipped files"],
+               [[ingest["files"], ingest["records"], ingest["accepted"], ingest["duplicate"], ingest["quarantined"],
+                 ingest["files_skipped"]]]),
+        "<p class='muted'>nhiwatch works offline; this file has no external resources.</p></body></html>",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,1 @@
+"""Measuring detection quality against the simulator's labels."""

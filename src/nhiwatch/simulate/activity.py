@@ -1,0 +1,590 @@
+"""What each kind of identity does in a day: its rhythm, APIs, resources, regions, networks, agents.
+
+One function per archetype yields (time, region, record). The legitimate changes of org.py
+take effect from their moment on (a new region, new APIs, new addresses, a rotated key, a new
+repository), because being quiet on legitimate change is what users judge a detector by.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Callable, Iterator
+
+from nhiwatch.simulate.org import GITHUB_OIDC, HOME_REGION, Account, Change, Identity, Org
+from nhiwatch.simulate.records import (Actor, Ids, Recorder, aws_date, role_session_identity, service_identity, stable_hash,
+                                       user_identity)
+
+Emitted = tuple[float, str, dict]
+
+BOTO = ("Boto3/1.34.{v} md/Botocore#1.34.{v} ua/2.0 os/linux#5.10.219-229.851.amzn2.x86_64 md/arch#x86_64 "
+        "lang/python#3.12.3 md/pyimpl#CPython exec-env/AWS_Lambda_{rt} cfg/retry-mode#legacy Botocore/1.34.{v}")
+NODE = "aws-sdk-js/3.58{v}.0 ua/2.1 os/linux#5.10.219-229.851.amzn2.x86_64 lang/js md/nodejs#20.13.1 exec-env/AWS_Lambda_{rt}"
+JAVA = "aws-sdk-java/2.25.{v} Linux/5.10.219-229.851.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/21.0.3+9-LTS Java/21.0.3 vendor/Amazon.com_Inc. exec-env/{rt}"
+ECS_AGENT = "aws-sdk-go-v2/1.26.{v} os/linux lang/go#1.22.2 md/GOOS#linux md/GOARCH#amd64 exec-env/AWS_ECS_FARGATE"
+SSM_AGENT = "aws-sdk-go/1.44.{v} (go1.21.9; linux; amd64) amazon-ssm-agent/3.3.{v}.0"
+GH_ACTIONS = "aws-sdk-nodejs/2.1580.0 linux/v20.12.2 configure-aws-credentials-for-github-actions promise"
+GH_CLI = "aws-cli/2.15.{v} Python/3.11.8 Linux/6.5.0-1018-azure exe/x86_64.ubuntu.22 prompt/off command/{cmd}"
+BROWSER = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/124.0.0.0 Safari/537.36")
+GITHUB_RUNNER_NETS = ["20.42.", "20.57.", "40.76.", "52.234.", "13.68.", "172.183.", "4.246."]
+CONSOLE = "AWS Internal"
+
+
+def workday(t: float) -> bool:
+    return int((t // 86400 + 3) % 7) < 5  # 1970-01-01 was a Thursday
+
+
+def hour_of(t: float) -> int:
+    return int(t % 86400 // 3600)
+
+
+def diurnal(t: float) -> float:
+    """Load factor: office hours busier, nights and weekends quieter."""
+    h = hour_of(t)
+    base = 0.35 + 0.65 * math.exp(-((h - 14) / 4.5) ** 2)
+    return base * (1.0 if workday(t) else 0.45)
+
+
+class DayContext:
+    """What one account-day's generation shares: clock, randomness, ids, active changes."""
+
+    def __init__(self, org: Org, account: Account, day: int, seed: int) -> None:
+        self.org = org
+        self.account = account
+        self.day = day
+        self.t0 = org.start + day * 86400
+        self.t1 = self.t0 + 86400
+        self.rng = random.Random(seed)
+        self.ids = Ids(self.rng)
+        self.rec = Recorder(self.ids)
+        self.changes = [c for c in org.changes if c.account == account.id]
+        self.aws_ips = [f"3.{self.rng.randrange(80, 240)}.{self.rng.randrange(1, 255)}.{self.rng.randrange(2, 250)}"
+                        for _ in range(12)]
+
+    def change(self, kind: str, ident: Identity | None = None) -> Change | None:
+        for c in self.changes:
+            if c.kind == kind and (ident is None or c.identity == ident.key):
+                return c
+        return None
+
+    def after(self, kind: str, t: float, ident: Identity | None = None) -> Change | None:
+        c = self.change(kind, ident)
+        return c if c is not None and t >= c.when else None
+
+    def nat_ip(self, t: float) -> str:
+        c = self.after("nat_change", t)
+        return self.rng.choice(c.detail["ips"] if c else self.account.nat_ips)
+
+    def times_every(self, minutes: int, jitter: float = 3.0, offset: float | None = None) -> list[float]:
+        step = minutes * 60
+        first = self.t0 + (offset if offset is not None else self.rng.uniform(0, step))
+        out, t = [], first
+        while t < self.t1:
+            out.append(t + self.rng.uniform(0, jitter))
+            t += step
+        return out
+
+    def times_poisson(self, per_hour: float, shape: Callable[[float], float] = diurnal) -> list[float]:
+        """Event-driven arrivals: a rate that follows the day, with occasional bursts."""
+        out: list[float] = []
+        rng = self.rng
+        for hour in range(24):
+            start = self.t0 + hour * 3600
+            rate = per_hour * shape(start)
+            if rng.random() < 0.03:
+                rate *= rng.choice([5, 10])  # a burst: a backlog, a campaign, a retry storm
+            n = _poisson(rng, rate)
+            out.extend(start + rng.uniform(0, 3600) for _ in range(n))
+        out.sort()
+        return out
+
+    def session_key(self) -> str:
+        return self.ids.key_id("ASIA")
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam > 30:
+        return max(0, int(rng.gauss(lam, math.sqrt(lam)) + 0.5))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def service_assume(ctx: DayContext, t: float, service: str, ident: Identity, session: str, key: str,
+                   region: str = HOME_REGION) -> Emitted:
+    """The AssumeRole a service makes to hand a workload its role credentials (logged as AWSService)."""
+    actor = Actor(service_identity(service), service, service, ctx.account.id)
+    request = {"roleArn": ident.arn, "roleSessionName": session, "durationSeconds": 3600}
+    response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(),
+                                "expiration": aws_date(t + 3600)},
+                "assumedRoleUser": {"assumedRoleId": f"{ident.unique_id}:{session}",
+                                    "arn": f"arn:aws:sts::{ident.account}:assumed-role/{ident.name}/{session}"}}
+    res = [{"accountId": ident.account, "type": "AWS::IAM::Role", "ARN": ident.arn}]
+    return t, region, ctx.rec.call(t, actor, "sts.amazonaws.com", "AssumeRole", region, request, response,
+                                   resources=res, extra={"sharedEventID": ctx.ids.uuid()})
+
+
+def _s3(ctx: DayContext, t: float, actor: Actor, region: str, name: str, bucket: str, key: str) -> Emitted:
+    request = {"bucketName": bucket, "Host": f"{bucket}.s3.{region}.amazonaws.com", "key": key}
+    res = [{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
+           {"accountId": ctx.account.id, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}]
+    return t, region, ctx.rec.call(t, actor, "s3.amazonaws.com", name, region, request, None, resources=res,
+                                   extra={"additionalEventData": {"SignatureVersion": "SigV4", "AuthenticationMethod":
+                                                                  "AuthHeader", "bytesTransferredOut": 2048}})
+
+
+def _secret(ctx: DayContext, t: float, actor: Actor, region: str, secret: str) -> Emitted:
+    arn = f"arn:aws:secretsmanager:{region}:{ctx.account.id}:secret:{secret}-{ctx.ids.hex(6)}"
+    return t, region, ctx.rec.call(t, actor, "secretsmanager.amazonaws.com", "GetSecretValue", region,
+                                   {"secretId": arn}, None)
+
+
+def _kms_decrypt(ctx: DayContext, t: float, actor: Actor, region: str) -> Emitted:
+    key = f"arn:aws:kms:{region}:{ctx.account.id}:key/{ctx.ids.uuid()}"
+    return t, region, ctx.rec.call(t, actor, "kms.amazonaws.com", "Decrypt", region,
+                                   {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}, None,
+                                   resources=[{"accountId": ctx.account.id, "type": "AWS::KMS::Key", "ARN": key}])
+
+
+def _dynamo(ctx: DayContext, t: float, actor: Actor, region: str, name: str, table: str) -> Emitted:
+    return t, region, ctx.rec.call(t, actor, "dynamodb.amazonaws.com", name, region,
+                                   {"tableName": table, "key": {"pk": ctx.ids.hex(8)}}, None,
+                                   resources=[{"accountId": ctx.account.id, "type": "AWS::DynamoDB::Table",
+                                               "ARN": f"arn:aws:dynamodb:{region}:{ctx.account.id}:table/{table}"}])
+
+
+# -- archetypes -------------------------------------------------------------------------------------
+
+def lambda_function(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    p = ident.params
+    rng = ctx.rng
+    if ident.archetype == "lambda_scheduled":
+        times = ctx.times_every(p["every_min"], jitter=2.0)
+    else:
+        times = ctx.times_poisson(p["per_hour"])
+    rt = p["runtime"]
+    version = rng.randrange(60, 99)
+    agent = (BOTO if rt.startswith("python") else NODE if rt.startswith("node") else JAVA).format(v=version, rt=rt)
+    fn = p["function"]
+    release = ctx.change("release_new_apis", ident)
+    actor = None
+    key_expires = -1.0
+    for t in times:
+        if t < ident.created:
+            continue
+        if t >= key_expires:  # a cold start: Lambda assumes the role, the function reads its secret
+            key = ctx.session_key()
+            yield service_assume(ctx, t - 0.4, "lambda.amazonaws.com", ident, fn, key)
+            actor = Actor(role_session_identity(ident.arn, ident.unique_id, fn, key, t - 0.4),
+                          rng.choice(ctx.aws_ips), agent, ctx.account.id)
+            key_expires = t + rng.uniform(1800, 3600)
+            yield _secret(ctx, t + 0.05, actor, HOME_REGION, p["secret"])
+        assert actor is not None
+        day_key = f"{p['team']}/" if "team" in p else ""
+        yield _s3(ctx, t + 0.1, actor, HOME_REGION, "GetObject", p["bucket"],
+                  f"{day_key}{fn}/in/{int(t) // 60}.json")
+        yield _dynamo(ctx, t + 0.2, actor, HOME_REGION, "PutItem", p["table"])
+        if rng.random() < 0.3:
+            yield _s3(ctx, t + 0.3, actor, HOME_REGION, "PutObject", p["bucket"], f"{fn}/out/{int(t)}.json")
+        if release and t >= release.when:
+            queue = f"https://sqs.{HOME_REGION}.amazonaws.com/{ctx.account.id}/{fn}-events"
+            yield t + 0.4, HOME_REGION, ctx.rec.call(t + 0.4, actor, "sqs.amazonaws.com", "GetQueueAttributes",
+                                                     HOME_REGION, {"queueUrl": queue, "attributeNames": ["All"]}, None)
+            yield t + 0.5, HOME_REGION, ctx.rec.call(t + 0.5, actor, "sns.amazonaws.com", "ListSubscriptionsByTopic",
+                                                     HOME_REGION, {"topicArn": f"arn:aws:sns:{HOME_REGION}:"
+                                                                   f"{ctx.account.id}:{fn}-done"}, None)
+
+
+def ecs_task(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    p = ident.params
+    rng = ctx.rng
+    rate = p["per_hour"]
+    day_of_month = int((ctx.t0 - 0) // 86400)
+    del day_of_month
+    import datetime as _dt
+
+    date = _dt.datetime.fromtimestamp(ctx.t0, _dt.timezone.utc)
+    next_day = date + _dt.timedelta(days=1)
+    month_end = next_day.day <= 1 or (date + _dt.timedelta(days=2)).day <= 2
+    if p.get("batch") and month_end:
+        rate *= 5  # month-end batch peak
+    rollout = ctx.change("region_rollout", ident)
+    agent = ECS_AGENT.format(v=rng.randrange(10, 30))
+    times = ctx.times_poisson(rate)
+    task = ctx.ids.hex(32)
+    key = ctx.session_key()
+    issued = ctx.t0
+    actor = None
+    for t in times:
+        if actor is None or t - issued > 3600:
+            if actor is None or rng.random() < 0.1:
+                task = ctx.ids.hex(32)  # a new deployment: a new task id
+            key, issued = ctx.session_key(), t - 1
+            yield service_assume(ctx, issued, "ecs-tasks.amazonaws.com", ident, task, key)
+            actor = Actor(role_session_identity(ident.arn, ident.unique_id, task, key, issued),
+                          ctx.nat_ip(t), agent, ctx.account.id)
+            yield _secret(ctx, t, actor, HOME_REGION, p["secret"])
+            yield t + 0.1, HOME_REGION, ctx.rec.call(t + 0.1, actor, "ssm.amazonaws.com", "GetParameters",
+                                                     HOME_REGION, {"names": p["parameters"], "withDecryption": True}, None)
+        region = HOME_REGION
+        if rollout and t >= rollout.when and rng.random() < 0.5:
+            region = rollout.detail["region"]
+        actor.source_ip = ctx.nat_ip(t)
+        choice = rng.random()
+        if choice < 0.5:
+            yield _dynamo(ctx, t, actor, region, "Query", p["table"])
+        elif choice < 0.85:
+            yield _s3(ctx, t, actor, region, "GetObject", p["bucket"], f"{p['service']}/{ctx.ids.hex(8)}.parquet")
+        else:
+            yield _kms_decrypt(ctx, t, actor, region)
+
+
+def ec2_instances(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    p = ident.params
+    rng = ctx.rng
+    agent = SSM_AGENT.format(v=rng.randrange(200, 400))
+    app_agent = "aws-cli/1.32.{v} Python/3.9.16 Linux/6.1.84-99.169.amzn2023.x86_64 botocore/1.34.{v}".format(
+        v=rng.randrange(50, 99))
+    for n, instance in enumerate(ctx.account.instances.get(ident.name, [])):
+        public_ip = f"54.{(stable_hash(instance) >> 8) % 200 + 20}.{(stable_hash(instance) >> 16) % 250}.{n + 10}"
+        private_ip = f"10.0.{n + 1}.{(stable_hash(instance) >> 4) % 200 + 20}"
+        actor = None
+        issued = -1.0
+        for t in ctx.times_every(20, jitter=20.0):  # the SSM agent's heartbeat
+            if t - issued > 6 * 3600:
+                key, issued = ctx.session_key(), t - 2
+                yield service_assume(ctx, issued, "ec2.amazonaws.com", ident, instance, key)
+                identity = role_session_identity(ident.arn, ident.unique_id, instance, key, issued, ec2_delivery=True)
+                actor = Actor(identity, private_ip, agent, ctx.account.id, vpc_endpoint=ctx.account.vpc_endpoint)
+                app = Actor(identity, public_ip, app_agent, ctx.account.id)
+            assert actor is not None
+            yield t, HOME_REGION, ctx.rec.call(t, actor, "ssm.amazonaws.com", "UpdateInstanceInformation",
+                                               HOME_REGION, {"instanceId": instance, "agentVersion": "3.3.131.0",
+                                                             "platformType": "Linux"}, None)
+            if rng.random() < 0.08 * diurnal(t) * 2:
+                yield _s3(ctx, t + 1, app, HOME_REGION, "GetObject", p["bucket"],
+                          f"{p['app']}/releases/{ctx.ids.hex(6)}.tar.gz")
+            if rng.random() < 0.02:
+                yield t + 2, HOME_REGION, ctx.rec.call(t + 2, app, "ec2.amazonaws.com", "DescribeTags", HOME_REGION,
+                                                       {"filterSet": {"items": [{"name": "resource-id", "valueSet": {
+                                                           "items": [{"value": instance}]}}]}}, None)
+
+
+def cicd(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    p = ident.params
+    rng = ctx.rng
+    if not workday(ctx.t0):
+        return
+    repos = list(p["repos"])
+    new_repo = ctx.change("new_repository", ident)
+    if new_repo and new_repo.when < ctx.t1:
+        if ctx.t0 <= new_repo.when:
+            yield from trust_update(ctx, ident, new_repo)
+        repos.append(new_repo.detail["repo"])
+    provider_arn = f"arn:aws:iam::{ctx.account.id}:oidc-provider/{GITHUB_OIDC}"
+    for _ in range(_poisson(rng, p["deploys_per_day"])):
+        t = ctx.t0 + rng.uniform(8 * 3600, 19 * 3600)
+        repo = rng.choice([r for r in repos if r in p["repos"] or (new_repo and t >= new_repo.when)] or repos)
+        subject = f"repo:acme/{repo}:ref:refs/heads/main"
+        session = "GitHubActions"
+        runner_ip = f"{rng.choice(GITHUB_RUNNER_NETS)}{rng.randrange(1, 255)}.{rng.randrange(2, 250)}"
+        key = ctx.session_key()
+        web_user = {"type": "WebIdentityUser", "principalId": f"{provider_arn}:sts.amazonaws.com:{subject}",
+                    "userName": subject, "identityProvider": provider_arn}
+        request = {"roleArn": ident.arn, "roleSessionName": session, "durationSeconds": 3600}
+        response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(),
+                                    "expiration": aws_date(t + 3600)},
+                    "subjectFromWebIdentityToken": subject, "audience": "sts.amazonaws.com", "provider": provider_arn,
+                    "assumedRoleUser": {"assumedRoleId": f"{ident.unique_id}:{session}",
+                                        "arn": f"arn:aws:sts::{ctx.account.id}:assumed-role/{ident.name}/{session}"}}
+        yield t, HOME_REGION, ctx.rec.call(t, Actor(web_user, runner_ip, GH_ACTIONS, ctx.account.id),
+                                           "sts.amazonaws.com", "AssumeRoleWithWebIdentity", HOME_REGION,
+                                           request, response,
+                                           resources=[{"accountId": ctx.account.id, "type": "AWS::IAM::Role",
+                                                       "ARN": ident.arn}])
+        identity = role_session_identity(ident.arn, ident.unique_id, session, key, t, web_provider=provider_arn)
+        cli = GH_CLI.format(v=rng.randrange(10, 40), cmd="{cmd}")
+        actor = Actor(identity, runner_ip, cli.format(cmd="sts.get-caller-identity"), ctx.account.id)
+        step = t + 5
+        yield step, HOME_REGION, ctx.rec.call(step, actor, "sts.amazonaws.com", "GetCallerIdentity", HOME_REGION)
+        actor = Actor(identity, runner_ip, cli.format(cmd="ecr.get-login-password"), ctx.account.id)
+        step += 20
+        yield step, HOME_REGION, ctx.rec.call(step, actor, "ecr.amazonaws.com", "GetAuthorizationToken", HOME_REGION)
+        repo_name = f"acme/{repo}"
+        for name in ("BatchCheckLayerAvailability", "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload",
+                     "PutImage"):
+            step += rng.uniform(2, 15)
+            yield step, HOME_REGION, ctx.rec.call(step, Actor(identity, runner_ip, "docker/25.0.3 go/go1.21.6",
+                                                              ctx.account.id),
+                                                  "ecr.amazonaws.com", name, HOME_REGION,
+                                                  {"repositoryName": repo_name, "registryId": ctx.account.id}, None)
+        stack = f"{repo}-stack"
+        for name in ("DescribeStacks", "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet",
+                     "DescribeStackEvents", "DescribeStacks"):
+            step += rng.uniform(3, 40)
+            actor = Actor(identity, runner_ip, cli.format(cmd="cloudformation.deploy"), ctx.account.id)
+            yield step, HOME_REGION, ctx.rec.call(step, actor, "cloudformation.amazonaws.com", name, HOME_REGION,
+                                                  {"stackName": stack}, None)
+        for fn in p["functions"][:1]:
+            step += 10
+            actor = Actor(identity, runner_ip, cli.format(cmd="lambda.update-function-code"), ctx.account.id)
+            yield step, HOME_REGION, ctx.rec.call(step, actor, "lambda.amazonaws.com",
+                                                  "UpdateFunctionCode20150331v2", HOME_REGION,
+                                                  {"functionName": fn, "publish": True,
+                                                   "s3Bucket": p["bucket"], "s3Key": f"builds/{ctx.ids.hex(12)}.zip"},
+                                                  {"functionName": fn, "version": str(rng.randrange(10, 400))})
+
+
+def trust_update(ctx: DayContext, ident: Identity, change: Change) -> Iterator[Emitted]:
+    """A platform engineer lets a new repository deploy: the CI role's trust policy gains a subject."""
+    admin = next((i for i in ctx.account.identities if i.archetype == "human_sso"
+                  and "Admin" in i.params["permission_set"]), None)
+    if admin is None:
+        return
+    t = change.when - 600
+    person = admin.params["people"][0]
+    actor = Actor(role_session_identity(admin.arn, admin.unique_id, f"{person}@acme.example", ctx.session_key(),
+                                        t - 300), ctx.account.office_ips[0], BROWSER, ctx.account.id)
+    subjects = [f"repo:acme/{r}:ref:refs/heads/main" for r in ident.params["repos"] + [change.detail["repo"]]]
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{ctx.account.id}:oidc-provider/{GITHUB_OIDC}"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{GITHUB_OIDC}:aud": "sts.amazonaws.com"},
+                      "StringLike": {f"{GITHUB_OIDC}:sub": subjects}}}]}
+    import json as _json
+
+    yield t, HOME_REGION, ctx.rec.call(t, actor, "iam.amazonaws.com", "UpdateAssumeRolePolicy", HOME_REGION,
+                                       {"roleName": ident.name, "policyDocument": _json.dumps(policy)}, None)
+
+
+def vendor(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    p = ident.params
+    rng = ctx.rng
+    external = p["external_account"]
+    session_base = {"datadog-integration": "DatadogAWSIntegration", "wiz-scanner": "WizScanner",
+                    "cloudhealth-billing": "CloudHealth"}.get(p["vendor"], p["vendor"])
+    sweep = [("ec2.amazonaws.com", "DescribeInstances"), ("ec2.amazonaws.com", "DescribeVolumes"),
+             ("ec2.amazonaws.com", "DescribeSecurityGroups"), ("rds.amazonaws.com", "DescribeDBInstances"),
+             ("elasticloadbalancing.amazonaws.com", "DescribeLoadBalancers"),
+             ("lambda.amazonaws.com", "ListFunctions20150331"), ("monitoring.amazonaws.com", "GetMetricData"),
+             ("tagging.amazonaws.com", "GetResources"), ("cloudtrail.amazonaws.com", "DescribeTrails"),
+             ("autoscaling.amazonaws.com", "DescribeAutoScalingGroups")]
+    if p["vendor"] == "wiz-scanner":
+        sweep += [("iam.amazonaws.com", "ListRoles"), ("iam.amazonaws.com", "ListUsers"),
+                  ("iam.amazonaws.com", "GetAccountAuthorizationDetails"), ("s3.amazonaws.com", "ListBuckets"),
+                  ("kms.amazonaws.com", "ListKeys"), ("secretsmanager.amazonaws.com", "ListSecrets")]
+    regions = [HOME_REGION, "eu-west-1"]
+    for t in ctx.times_every(p["every_min"], jitter=5.0):
+        ip = f"{rng.choice(p['networks'])}{rng.randrange(2, 250)}"
+        session = f"{session_base}-{int(t)}" if p["vendor"] != "datadog-integration" else session_base
+        key = ctx.session_key()
+        caller = {"type": "AWSAccount", "principalId": f"{p['caller_id']}:{session_base.lower()}",
+                  "accountId": external}
+        request = {"roleArn": ident.arn, "roleSessionName": session, "externalId": p["external_id"],
+                   "durationSeconds": 3600}
+        response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(),
+                                    "expiration": aws_date(t + 3600)},
+                    "assumedRoleUser": {"assumedRoleId": f"{ident.unique_id}:{session}",
+                                        "arn": f"arn:aws:sts::{ctx.account.id}:assumed-role/{ident.name}/{session}"}}
+        yield t, HOME_REGION, ctx.rec.call(t, Actor(caller, ip, p["user_agent"], ctx.account.id),
+                                           "sts.amazonaws.com", "AssumeRole", HOME_REGION, request, response,
+                                           resources=[{"accountId": ctx.account.id, "type": "AWS::IAM::Role",
+                                                       "ARN": ident.arn}])
+        actor = Actor(role_session_identity(ident.arn, ident.unique_id, session, key, t), ip, p["user_agent"],
+                      ctx.account.id)
+        step = t + 1
+        for region in regions:
+            for source, name in sweep:
+                if source in ("iam.amazonaws.com", "s3.amazonaws.com") and region != HOME_REGION:
+                    continue
+                step += rng.uniform(0.05, 0.6)
+                yield step, region, ctx.rec.call(step, actor, source, name, region, None, None)
+
+
+AUTOMATION_JOBS = {
+    "backup": [("ec2.amazonaws.com", "DescribeVolumes"), ("ec2.amazonaws.com", "CreateSnapshot"),
+               ("ec2.amazonaws.com", "CreateSnapshot"), ("ec2.amazonaws.com", "DescribeSnapshots"),
+               ("ec2.amazonaws.com", "DeleteSnapshot")],
+    "dns": [("route53.amazonaws.com", "ListHostedZones"), ("route53.amazonaws.com", "ChangeResourceRecordSets"),
+            ("route53.amazonaws.com", "GetChange")],
+    "cert": [("acm.amazonaws.com", "ListCertificates"), ("route53.amazonaws.com", "ListHostedZones"),
+             ("route53.amazonaws.com", "ChangeResourceRecordSets")],
+    "report": [("ce.amazonaws.com", "GetCostAndUsage"), ("s3.amazonaws.com", "PutObject")],
+    "etl": [("s3.amazonaws.com", "ListObjects"), ("s3.amazonaws.com", "GetObject"), ("s3.amazonaws.com", "PutObject")],
+    "inventory": [("ec2.amazonaws.com", "DescribeInstances"), ("rds.amazonaws.com", "DescribeDBInstances"),
+                  ("s3.amazonaws.com", "PutObject")],
+}
+
+
+def automation_user(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    p = ident.params
+    rng = ctx.rng
+    job = AUTOMATION_JOBS[p["job"].split("-")[0]]
+    rotation = ctx.change("key_rotation", ident)
+    if rotation and ctx.t0 <= rotation.when < ctx.t1:
+        yield from key_rotation(ctx, ident, rotation)
+    minute = (stable_hash(ident.name) % 50) + 5
+    for hour in p["hours"]:
+        t = ctx.t0 + hour * 3600 + minute * 60 + rng.uniform(0, 8)
+        key = ident.access_keys[0]["id"]
+        if rotation and t >= rotation.when + 3600:
+            key = rotation.detail["new_key"]
+        actor = Actor(user_identity(ident.arn, ident.unique_id, key), p["source_ip"], p["agent"], ctx.account.id)
+        for source, name in job:
+            t += rng.uniform(0.3, 4)
+            if source == "s3.amazonaws.com":
+                yield _s3(ctx, t, actor, HOME_REGION, name, p["bucket"], f"{p['job']}/{int(t) // 86400}/{name}.json")
+            else:
+                request = {"volumeId": f"vol-0{ctx.ids.hex(16)}"} if name == "CreateSnapshot" else None
+                yield t, HOME_REGION, ctx.rec.call(t, actor, source, name, HOME_REGION, request, None)
+
+
+def key_rotation(ctx: DayContext, ident: Identity, change: Change) -> Iterator[Emitted]:
+    admin = next((i for i in ctx.account.identities if i.archetype == "human_sso"
+                  and "Admin" in i.params["permission_set"]), None)
+    if admin is None:
+        return
+    person = admin.params["people"][-1]
+    t = change.when
+    actor = Actor(role_session_identity(admin.arn, admin.unique_id, f"{person}@acme.example", ctx.session_key(),
+                                        t - 600), ctx.account.office_ips[1], BROWSER, ctx.account.id)
+    yield t, HOME_REGION, ctx.rec.call(t, actor, "iam.amazonaws.com", "CreateAccessKey", HOME_REGION,
+                                       {"userName": ident.name},
+                                       {"accessKey": {"userName": ident.name, "accessKeyId": change.detail["new_key"],
+                                                      "status": "Active", "createDate": aws_date(t)}})
+    old = ident.access_keys[0]["id"]
+    yield t + 5400, HOME_REGION, ctx.rec.call(t + 5400, actor, "iam.amazonaws.com", "UpdateAccessKey", HOME_REGION,
+                                              {"userName": ident.name, "accessKeyId": old, "status": "Inactive"}, None)
+
+
+SLR_CALLS = {
+    "config.amazonaws.com": ("AWSConfig-Describe", [("ec2.amazonaws.com", "DescribeInstances"),
+                                                    ("ec2.amazonaws.com", "DescribeSecurityGroups"),
+                                                    ("iam.amazonaws.com", "GetRole"),
+                                                    ("s3.amazonaws.com", "GetBucketAcl"),
+                                                    ("config.amazonaws.com", "PutEvaluations")], 30),
+    "autoscaling.amazonaws.com": ("AutoScaling", [("ec2.amazonaws.com", "DescribeInstanceStatus")], 60),
+    "elasticloadbalancing.amazonaws.com": ("ElasticLoadBalancing", [("ec2.amazonaws.com", "DescribeNetworkInterfaces")], 120),
+    "ecs.amazonaws.com": ("ECS", [("ec2.amazonaws.com", "DescribeNetworkInterfaces"),
+                                  ("elasticloadbalancing.amazonaws.com", "DescribeTargetHealth")], 60),
+    "rds.amazonaws.com": ("RDS", [("ec2.amazonaws.com", "DescribeSecurityGroups")], 180),
+    "securityhub.amazonaws.com": ("securityhub", [("config.amazonaws.com", "BatchGetResourceConfig")], 60),
+}
+
+
+def service_linked(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    service = ident.params["service"]
+    session, calls, every = SLR_CALLS[service]
+    for t in ctx.times_every(every, jitter=30.0):
+        key = ctx.session_key()
+        identity = role_session_identity(ident.arn, ident.unique_id, session, key, t - 1, invoked_by=service)
+        actor = Actor(identity, service, service, ctx.account.id)
+        for i, (source, name) in enumerate(calls):
+            yield t + i, HOME_REGION, ctx.rec.call(t + i, actor, source, name, HOME_REGION)
+    if service == "config.amazonaws.com" and ctx.rng.random() < 0.2:
+        t = ctx.t0 + ctx.rng.uniform(0, 86400)
+        actor = Actor({"accountId": ctx.account.id, "invokedBy": "AWS Internal"}, CONSOLE, CONSOLE, ctx.account.id)
+        yield t, HOME_REGION, ctx.rec.call(t, actor, "kms.amazonaws.com", "RotateKey", HOME_REGION,
+                                           event_type="AwsServiceEvent", read_only=False,
+                                           extra={"serviceEventDetails": {"keyId": ctx.ids.uuid()}})
+
+
+CONSOLE_READS = [("ec2.amazonaws.com", "DescribeInstances"), ("monitoring.amazonaws.com", "DescribeAlarms"),
+                 ("logs.amazonaws.com", "DescribeLogGroups"), ("s3.amazonaws.com", "ListBuckets"),
+                 ("lambda.amazonaws.com", "ListFunctions20150331"), ("cloudformation.amazonaws.com", "DescribeStacks"),
+                 ("ecs.amazonaws.com", "ListClusters"), ("health.amazonaws.com", "DescribeEventAggregates")]
+INCIDENT_READS = [("cloudtrail.amazonaws.com", "LookupEvents"), ("iam.amazonaws.com", "GetAccountAuthorizationDetails"),
+                  ("ec2.amazonaws.com", "DescribeSnapshots"), ("secretsmanager.amazonaws.com", "ListSecrets"),
+                  ("guardduty.amazonaws.com", "ListFindings"), ("iam.amazonaws.com", "ListAccessKeys")]
+
+
+def human(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    rng = ctx.rng
+    incident = ctx.change("incident_response", ident)
+    on_incident = bool(incident and ctx.t0 <= incident.when < ctx.t1)
+    if not workday(ctx.t0) and not on_incident:
+        return
+    for person in ident.params["people"]:
+        if rng.random() < 0.35 and not on_incident:
+            continue
+        t = ctx.t0 + rng.uniform(8 * 3600, 17 * 3600)
+        if on_incident:
+            t = incident.when + rng.uniform(0, 1800)
+        session = f"{person}@acme.example"
+        key = ctx.session_key()
+        ip = rng.choice(ctx.account.office_ips)
+        saml = {"type": "SAMLUser", "principalId": f"Xb3kQ9mZ0nL4wP7rT2yV5sA8cE1=:{session}", "userName": session,
+                "identityProvider": "Xb3kQ9mZ0nL4wP7rT2yV5sA8cE1="}
+        response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(),
+                                    "expiration": aws_date(t + 3600 * 8)},
+                    "subjectType": "persistent", "subject": session, "audience": "https://signin.aws.amazon.com/saml",
+                    "issuer": "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/QUNNRS0xMjM0NTY3ODkw"}
+        yield t, HOME_REGION, ctx.rec.call(t, Actor(saml, ip, "aws-internal/3 aws-sdk-java/1.12.720", ctx.account.id),
+                                           "sts.amazonaws.com", "AssumeRoleWithSAML", HOME_REGION,
+                                           {"roleArn": ident.arn, "principalArn": f"arn:aws:iam::{ctx.account.id}:"
+                                            "saml-provider/AWSSSO_5a2c1d3e4f5a6b7c_DO_NOT_DELETE",
+                                            "durationSeconds": 28800}, response)
+        actor = Actor(role_session_identity(ident.arn, ident.unique_id, session, key, t), ip, BROWSER, ctx.account.id)
+        reads = CONSOLE_READS + (INCIDENT_READS if on_incident else [])
+        for _ in range(rng.randrange(5, 25) * (3 if on_incident else 1)):
+            t += rng.uniform(2, 120)
+            source, name = rng.choice(reads)
+            yield t, HOME_REGION, ctx.rec.call(t, actor, source, name, HOME_REGION, None, None)
+
+
+def cross_account_ops(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    """The platform's deploy tooling in the first account checks every other account's stacks daily."""
+    first = ctx.org.accounts[0]
+    if ident.account == first.id:
+        return
+    caller = next((i for i in first.identities if i.archetype == "ecs_task"), None)
+    if caller is None:
+        return
+    rng = ctx.rng
+    t = ctx.t0 + 6 * 3600 + rng.uniform(0, 600)
+    session = "platform-drift-check"
+    key = ctx.session_key()
+    task = ctx.ids.hex(32)
+    source = Actor(role_session_identity(caller.arn, caller.unique_id, task, ctx.session_key(), t - 60),
+                   first.nat_ips[0], ECS_AGENT.format(v=20), ctx.account.id)
+    response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(), "expiration": aws_date(t + 3600)},
+                "assumedRoleUser": {"assumedRoleId": f"{ident.unique_id}:{session}",
+                                    "arn": f"arn:aws:sts::{ctx.account.id}:assumed-role/{ident.name}/{session}"}}
+    yield t, HOME_REGION, ctx.rec.call(t, source, "sts.amazonaws.com", "AssumeRole", HOME_REGION,
+                                       {"roleArn": ident.arn, "roleSessionName": session}, response,
+                                       resources=[{"accountId": ctx.account.id, "type": "AWS::IAM::Role",
+                                                   "ARN": ident.arn}])
+    actor = Actor(role_session_identity(ident.arn, ident.unique_id, session, key, t), first.nat_ips[0],
+                  ECS_AGENT.format(v=20), ctx.account.id)
+    for i in range(3):
+        yield t + 2 + i, HOME_REGION, ctx.rec.call(t + 2 + i, actor, "cloudformation.amazonaws.com", "DescribeStacks",
+                                                   HOME_REGION)
+
+
+BEHAVIOURS: dict[str, Callable[[DayContext, Identity], Iterator[Emitted]]] = {
+    "lambda_scheduled": lambda_function,
+    "lambda_event": lambda_function,
+    "ecs_task": ecs_task,
+    "ec2_instance": ec2_instances,
+    "cicd_oidc": cicd,
+    "vendor_readonly": vendor,
+    "automation_user": automation_user,
+    "service_linked": service_linked,
+    "human_sso": human,
+    "cross_account_ops": cross_account_ops,
+}
+
+
+def account_day(ctx: DayContext) -> list[Emitted]:
+    """Every benign event of one account on one day, in time order."""
+    out: list[Emitted] = []
+    for ident in ctx.account.identities:
+        if ident.created >= ctx.t1:
+            continue
+        out.extend(e for e in BEHAVIOURS[ident.archetype](ctx, ident) if ctx.t0 <= e[0] < ctx.t1)
+    out.sort(key=lambda e: e[0])
+    return out

@@ -45,7 +45,8 @@ app = typer.Typer(
     epilog="Exit codes: 0 ok, 1 fatal error, 2 usage error, 3 partial (unreadable input), 4 store busy.",
 )
 
-console = Console(soft_wrap=True)
+# Piped output is read by people too: do not squeeze tables to 80 columns there.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 HomeOpt = Annotated[Optional[Path], typer.Option(
@@ -293,6 +294,28 @@ def simulate(
         console.print(console_summary)
 
 
+@app.command()
+def scenarios(
+    as_json: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the library as Markdown.")] = False,
+) -> None:
+    """List the attack scenarios the simulator can inject (ids for simulate --scenario)."""
+    from nhiwatch.simulate.scenarios import SCENARIOS, scenarios_markdown
+
+    if markdown:
+        sys.stdout.write(scenarios_markdown())
+        return
+    rows = [{"id": s.id, "title": s.title, "stratus": s.stratus, "mitre": s.mitre, "victim": s.victim,
+             "network": s.network} for s in SCENARIOS]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "what happens", "victim", "Stratus", "ATT&CK", title=f"{len(rows)} attack scenarios")
+    for r in rows:
+        table.add_row(r["id"], r["title"], r["victim"], "\n".join(r["stratus"]), ", ".join(r["mitre"]))
+    console.print(table)
+
+
 @app.command("eval")
 def evaluate(
     labels: Annotated[Optional[Path], typer.Option(help="labels.json written by nhiwatch simulate.")] = None,
@@ -351,18 +374,26 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the simulated data, report.html and summary.json.")] = Path(
         "nhiwatch-demo"),
     home: HomeOpt = None,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=400, help="Days to simulate.")] = 30,
+    scale: Annotated[float, typer.Option(min=0.05, max=100.0, help="Identities per account (1.4 = ~75).")] = 1.4,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Simulate a small organisation (2 accounts, ~150 NHIs, 30 days, a handful of attacks), run every
     stage that exists on it, print what was found and write a self-contained HTML report."""
-    from nhiwatch.demo import run as run_demo
+    from dataclasses import replace
+
+    from nhiwatch.demo import DEMO_CONFIG, run as run_demo
     from nhiwatch.store.db import StoreBusy
 
+    if (out / "data").exists() and any((out / "data").iterdir()):
+        raise fail(f"{out / 'data'} already has data: choose another --out or remove it", Exit.USAGE, as_json)
     store_home = home or out / ".nhiwatch"
+    config = replace(DEMO_CONFIG, seed=seed, days=days, scale=scale)
     say = (lambda message: None) if (quiet or as_json) else (lambda message: err.print(f"[dim]{message}[/]"))
     try:
-        data = run_demo(out, store_home, say=say)
+        data = run_demo(out, store_home, config=config, say=say)
     except StoreBusy as exc:
         raise fail(str(exc), Exit.BUSY, as_json) from None
     if as_json:

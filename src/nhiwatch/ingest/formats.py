@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
+from nhiwatch.core.compression import ZlibError, gzip_decompressor
 from nhiwatch.ingest.normalize import RecordContext
 
 STREAM_BYTES = 64 << 20  # files this large are read line by line when they are JSON lines
@@ -97,14 +98,14 @@ def gunzip(data: bytes) -> tuple[bytes, str | None]:
     """Decompress every gzip member; on damage keep what came out and say what went wrong."""
     out: list[bytes] = []
     while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        inflater = gzip_decompressor()
         step = 1 << 20
         try:
             for start in range(0, len(data), step):
                 out.append(inflater.decompress(data[start:start + step]))
                 if inflater.eof:
                     break
-        except zlib.error as exc:
+        except ZlibError as exc:
             return b"".join(out), f"corrupt gzip data ({exc})"
         if not inflater.eof:
             out.append(inflater.flush())

@@ -45,8 +45,10 @@ class Ids:
         self.rng = rng
 
     def uuid(self) -> str:
-        h = "%032x" % self.rng.getrandbits(128)
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+        """A version-4 UUID (CloudTrail event and request ids look like these)."""
+        n = self.rng.getrandbits(128)
+        h = "%032x" % n
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[n & 3]}{h[17:20]}-{h[20:]}"
 
     def key_id(self, prefix: str) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -127,14 +129,28 @@ class Recorder:
 
     def __init__(self, ids: Ids) -> None:
         self.ids = ids
+        self._kinds: dict[tuple[str, str], tuple[str, bool, bool, str]] = {}
+
+    def _kind(self, source: str, name: str) -> tuple[str, bool, bool, str]:
+        """(eventVersion, readOnly, managementEvent, eventCategory) of an API, worked out once."""
+        kind = self._kinds.get((source, name))
+        if kind is None:
+            data = (source, name) in _DATA_EVENTS
+            kind = ("1.10" if source == "s3.amazonaws.com" else "1.09", is_read_only(name), not data,
+                    "Data" if data else "Management")
+            self._kinds[(source, name)] = kind
+        return kind
 
     def call(self, when: float, actor: Actor, source: str, name: str, region: str, request: dict | None = None,
              response: dict | None = None, error: tuple[str, str] | None = None,
              resources: list | None = None, event_type: str = "AwsApiCall", read_only: bool | None = None,
              extra: dict | None = None) -> dict:
-        data = (source, name) in _DATA_EVENTS
+        version, reads, management, category = self._kind(source, name)
+        event_id = self.ids.uuid()
+        # Keys in the order AWS writes them; request ids only need to be unique and UUID-shaped,
+        # so one is derived from the event id cheaply.
         record = {
-            "eventVersion": "1.09" if source != "s3.amazonaws.com" else "1.10",
+            "eventVersion": version,
             "userIdentity": actor.identity,
             "eventTime": iso(when),
             "eventSource": source,
@@ -142,24 +158,24 @@ class Recorder:
             "awsRegion": region,
             "sourceIPAddress": actor.source_ip,
             "userAgent": actor.user_agent,
+            "requestParameters": request,
+            "responseElements": None if error else response,
+            "requestID": event_id[19:] + "-" + event_id[:18],
+            "eventID": event_id,
+            "readOnly": reads if read_only is None else read_only,
+            "eventType": event_type,
+            "managementEvent": management,
+            "recipientAccountId": actor.account,
+            "eventCategory": category,
         }
         if actor.identity is None:
             del record["userIdentity"]
         if error:
             record["errorCode"], record["errorMessage"] = error
-        record["requestParameters"] = request
-        record["responseElements"] = None if error else response
-        record["requestID"] = self.ids.uuid()
-        record["eventID"] = self.ids.uuid()
-        record["readOnly"] = is_read_only(name) if read_only is None else read_only
         if resources:
             record["resources"] = resources
-        record["eventType"] = event_type
-        record["managementEvent"] = not data
-        record["recipientAccountId"] = actor.account
         if actor.vpc_endpoint:
             record["vpcEndpointId"] = actor.vpc_endpoint
-        record["eventCategory"] = "Data" if data else "Management"
         if actor.extra:
             record.update(actor.extra)
         if extra:

@@ -9,7 +9,6 @@ processes ran or in which order.
 from __future__ import annotations
 
 import bisect
-import gzip
 import json
 import multiprocessing
 import os
@@ -23,6 +22,7 @@ from typing import Callable
 
 import orjson
 
+from nhiwatch.core.compression import gzip_compress
 from nhiwatch.simulate import iam
 from nhiwatch.simulate.activity import DayContext, account_day
 from nhiwatch.simulate.org import Org, build_org
@@ -108,13 +108,20 @@ def run_day(config: SimConfig, account_index: int, day: int, out: str) -> DayRes
                 "event_ids": attack.ids})
             events.extend(attack.events)
     events.sort(key=lambda e: e[0])
-    result.change_events = _change_events(ctx, events)
+    seen: dict[int, str | None] = {}  # identity blocks are shared by a session's calls: resolve each once
+    principals = []
+    for _, _, record in events:
+        identity = record.get("userIdentity")
+        key = id(identity)
+        if key not in seen:
+            seen[key] = _principal_of(identity)
+        principals.append(seen[key])
+    result.change_events = _change_events(ctx, events, principals)
 
     active: set[str] = set()
     buckets: dict[tuple[str, str, int], list[dict]] = {}
-    for t, region, record in events:
+    for (t, region, record), principal in zip(events, principals):
         identity = record.get("userIdentity")
-        principal = _principal_of(identity)
         if principal:
             active.add(principal)
             service = record["eventSource"].split(".")[0]
@@ -126,45 +133,53 @@ def run_day(config: SimConfig, account_index: int, day: int, out: str) -> DayRes
     rng = random.Random(ctx.rng.getrandbits(64))
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     root = Path(out) / "cloudtrail" / "AWSLogs" / org.org_id
+    made: set[Path] = set()
     for (acct, region, bucket), records in sorted(buckets.items()):
         delivered = datetime.fromtimestamp((bucket + 1) * FILE_SECONDS, timezone.utc)
         folder = root / acct / "CloudTrail" / region / delivered.strftime("%Y/%m/%d")
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in made:
+            folder.mkdir(parents=True, exist_ok=True)
+            made.add(folder)
         suffix = "".join(rng.choice(alphabet) for _ in range(16))
         name = f"{acct}_CloudTrail_{region}_{delivered.strftime('%Y%m%dT%H%MZ')}_{suffix}.json.gz"
         body = orjson.dumps({"Records": records})
-        (folder / name).write_bytes(gzip.compress(body, compresslevel=config.compresslevel, mtime=0))
+        (folder / name).write_bytes(gzip_compress(body, config.compresslevel))
         result.files += 1
     result.events = len(events)
     result.active = sorted(active)
     return result
 
 
-def _change_events(ctx: DayContext, events: list) -> dict[str, list[str]]:
+def _change_events(ctx: DayContext, events: list, principals: list[str | None]) -> dict[str, list[str]]:
     """Event ids that show each legitimate change (the change itself and the first day after it)."""
-    found: dict[str, list[str]] = {}
+    changes = [c for c in ctx.changes if ctx.t0 - 86400 <= c.when < ctx.t1]
+    if not changes:
+        return {}
     times = [e[0] for e in events]
-    for change in ctx.changes:
-        if not (ctx.t0 - 86400 <= change.when < ctx.t1):
-            continue
-        target = next((i for i in ctx.account.identities if i.key == change.identity), None)
-        ids = []
+    by_principal: dict[str, list[int]] = {}
+    for index, principal in enumerate(principals):
+        if principal:
+            by_principal.setdefault(principal, []).append(index)
+    # Calls that name a role or user in their request: STS hand-outs and IAM changes.
+    naming = [i for i, e in enumerate(events) if e[2]["eventSource"] in ("sts.amazonaws.com", "iam.amazonaws.com")]
+    found: dict[str, list[str]] = {}
+    for change in changes:
         lo = bisect.bisect_left(times, change.when - 3600)
         hi = bisect.bisect_left(times, change.when + 86400)
-        for t, _region, record in events[lo:hi]:
-            principal = _principal_of(record.get("userIdentity"))
-            request = record.get("requestParameters") or {}
-            if change.kind == "nat_change":
-                hit = record.get("sourceIPAddress") in change.detail["ips"]
-            elif target is not None and change.kind in ("key_rotation", "new_repository"):
-                hit = principal == target.arn or request.get("userName") == target.name or (
-                    request.get("roleName") == target.name)
-            else:
-                hit = target is not None and (principal == target.arn or request.get("roleArn") == target.arn)
-            if hit:
-                ids.append(record["eventID"])
-        if ids:
-            found[change.id] = ids[:2000]
+        target = next((i for i in ctx.account.identities if i.key == change.identity), None)
+        if change.kind == "nat_change":
+            hits = [i for i in range(lo, hi) if events[i][2]["sourceIPAddress"] in change.detail["ips"]]
+        elif target is None:
+            hits = []
+        else:
+            def names_target(i: int) -> bool:
+                request = events[i][2].get("requestParameters") or {}
+                return request.get("roleArn") == target.arn or request.get("roleName") == target.name or (
+                    request.get("userName") == target.name)
+            hits = sorted({i for i in by_principal.get(target.arn, []) if lo <= i < hi}
+                          | {i for i in naming if lo <= i < hi and names_target(i)})
+        if hits:
+            found[change.id] = [events[i][2]["eventID"] for i in hits[:2000]]
     return found
 
 

@@ -507,3 +507,25 @@ def scenario_by_id(ident: str) -> Scenario:
             return scenario
     raise KeyError(f"no scenario {ident!r}; known: {', '.join(s.id for s in SCENARIOS)}")
 
+
+
+def scenarios_markdown() -> str:
+    """The scenario library as Markdown; docs/scenarios.md is this text."""
+    lines = [
+        "# Attack scenario library",
+        "",
+        "Generated from `src/nhiwatch/simulate/scenarios.py` (`nhiwatch scenarios --markdown`); do not edit by hand.",
+        "",
+        "Each scenario is carried out by a compromised non-human identity of the simulated organisation, with its "
+        "own credentials (same session and access key). Steps marked *replayed* re-target the real Stratus Red Team "
+        "detonation records onto the victim; *built* steps are calls the detonation logs lack.",
+        "",
+        "| id | what happens | compromised identity | from | Stratus technique(s) | ATT&CK | steps |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in SCENARIOS:
+        steps = ", ".join(f"replayed `{step.technique}`" if step.technique else f"built: {step.build.__name__}"
+                          for step in s.steps)
+        stratus = ", ".join(f"`{t}`" for t in s.stratus) or "none (ATT&CK only)"
+        lines.append(f"| `{s.id}` | {s.title} | {s.victim} | {s.network} | {stratus} | {', '.join(s.mitre)} | {steps} |")
+    return "\n".join(lines) + "\n"

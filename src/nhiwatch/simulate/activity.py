@@ -12,8 +12,8 @@ import random
 from typing import Callable, Iterator
 
 from nhiwatch.simulate.org import GITHUB_OIDC, HOME_REGION, Account, Change, Identity, Org
-from nhiwatch.simulate.records import (Actor, Ids, Recorder, aws_date, role_session_identity, service_identity, stable_hash,
-                                       user_identity)
+from nhiwatch.simulate.records import (Actor, Ids, Recorder, assume_response, aws_date, role_session_identity,
+                                       service_identity, stable_hash, user_identity)
 
 Emitted = tuple[float, str, dict]
 
@@ -119,10 +119,7 @@ def service_assume(ctx: DayContext, t: float, service: str, ident: Identity, ses
     """The AssumeRole a service makes to hand a workload its role credentials (logged as AWSService)."""
     actor = Actor(service_identity(service), service, service, ctx.account.id)
     request = {"roleArn": ident.arn, "roleSessionName": session, "durationSeconds": 3600}
-    response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(),
-                                "expiration": aws_date(t + 3600)},
-                "assumedRoleUser": {"assumedRoleId": f"{ident.unique_id}:{session}",
-                                    "arn": f"arn:aws:sts::{ident.account}:assumed-role/{ident.name}/{session}"}}
+    response = assume_response(ctx.ids, ident.arn, ident.unique_id, session, key, t)
     res = [{"accountId": ident.account, "type": "AWS::IAM::Role", "ARN": ident.arn}]
     return t, region, ctx.rec.call(t, actor, "sts.amazonaws.com", "AssumeRole", region, request, response,
                                    resources=res, extra={"sharedEventID": ctx.ids.uuid()})
@@ -296,11 +293,9 @@ def cicd(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
         web_user = {"type": "WebIdentityUser", "principalId": f"{provider_arn}:sts.amazonaws.com:{subject}",
                     "userName": subject, "identityProvider": provider_arn}
         request = {"roleArn": ident.arn, "roleSessionName": session, "durationSeconds": 3600}
-        response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(),
-                                    "expiration": aws_date(t + 3600)},
-                    "subjectFromWebIdentityToken": subject, "audience": "sts.amazonaws.com", "provider": provider_arn,
-                    "assumedRoleUser": {"assumedRoleId": f"{ident.unique_id}:{session}",
-                                        "arn": f"arn:aws:sts::{ctx.account.id}:assumed-role/{ident.name}/{session}"}}
+        response = assume_response(ctx.ids, ident.arn, ident.unique_id, session, key, t,
+                                   subjectFromWebIdentityToken=subject, audience="sts.amazonaws.com",
+                                   provider=provider_arn)
         yield t, HOME_REGION, ctx.rec.call(t, Actor(web_user, runner_ip, GH_ACTIONS, ctx.account.id),
                                            "sts.amazonaws.com", "AssumeRoleWithWebIdentity", HOME_REGION,
                                            request, response,
@@ -386,10 +381,7 @@ def vendor(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
                   "accountId": external}
         request = {"roleArn": ident.arn, "roleSessionName": session, "externalId": p["external_id"],
                    "durationSeconds": 3600}
-        response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(),
-                                    "expiration": aws_date(t + 3600)},
-                    "assumedRoleUser": {"assumedRoleId": f"{ident.unique_id}:{session}",
-                                        "arn": f"arn:aws:sts::{ctx.account.id}:assumed-role/{ident.name}/{session}"}}
+        response = assume_response(ctx.ids, ident.arn, ident.unique_id, session, key, t)
         yield t, HOME_REGION, ctx.rec.call(t, Actor(caller, ip, p["user_agent"], ctx.account.id),
                                            "sts.amazonaws.com", "AssumeRole", HOME_REGION, request, response,
                                            resources=[{"accountId": ctx.account.id, "type": "AWS::IAM::Role",
@@ -551,9 +543,7 @@ def cross_account_ops(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
     task = ctx.ids.hex(32)
     source = Actor(role_session_identity(caller.arn, caller.unique_id, task, ctx.session_key(), t - 60),
                    first.nat_ips[0], ECS_AGENT.format(v=20), ctx.account.id)
-    response = {"credentials": {"accessKeyId": key, "sessionToken": ctx.ids.token(), "expiration": aws_date(t + 3600)},
-                "assumedRoleUser": {"assumedRoleId": f"{ident.unique_id}:{session}",
-                                    "arn": f"arn:aws:sts::{ctx.account.id}:assumed-role/{ident.name}/{session}"}}
+    response = assume_response(ctx.ids, ident.arn, ident.unique_id, session, key, t)
     yield t, HOME_REGION, ctx.rec.call(t, source, "sts.amazonaws.com", "AssumeRole", HOME_REGION,
                                        {"roleArn": ident.arn, "roleSessionName": session}, response,
                                        resources=[{"accountId": ctx.account.id, "type": "AWS::IAM::Role",

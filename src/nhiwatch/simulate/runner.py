@@ -108,28 +108,35 @@ def run_day(config: SimConfig, account_index: int, day: int, out: str) -> DayRes
                 "event_ids": attack.ids})
             events.extend(attack.events)
     events.sort(key=lambda e: e[0])
-    seen: dict[int, str | None] = {}  # identity blocks are shared by a session's calls: resolve each once
+    # One pass: who made each call (identity blocks are shared by a session's calls, so each is
+    # resolved once) and which delivery file it goes into (account, region, 5 minutes).
+    seen: dict[int, str | None] = {}
     principals = []
-    for _, _, record in events:
+    buckets: dict[tuple[str, str, int], list[dict]] = {}
+    for t, region, record in events:
         identity = record.get("userIdentity")
         key = id(identity)
-        if key not in seen:
-            seen[key] = _principal_of(identity)
-        principals.append(seen[key])
+        principal = seen.get(key, 0)
+        if principal == 0:
+            principal = seen[key] = _principal_of(identity)
+        principals.append(principal)
+        buckets.setdefault((record["recipientAccountId"], region, int(t // FILE_SECONDS)), []).append(record)
     result.change_events = _change_events(ctx, events, principals)
 
-    active: set[str] = set()
-    buckets: dict[tuple[str, str, int], list[dict]] = {}
-    for (t, region, record), principal in zip(events, principals):
-        identity = record.get("userIdentity")
-        if principal:
-            active.add(principal)
-            service = record["eventSource"].split(".")[0]
-            result.last_used[principal] = (t, region, service)
-            key = identity.get("accessKeyId", "") if isinstance(identity, dict) else ""
-            if key.startswith("AKIA"):
-                result.last_used[key] = (t, region, service)
-        buckets.setdefault((record["recipientAccountId"], region, int(t // FILE_SECONDS)), []).append(record)
+    # Last use of each principal and long-term key (for the IAM files): walk back from the end.
+    for index in range(len(events) - 1, -1, -1):
+        principal = principals[index]
+        if principal is None:
+            continue
+        t, region, record = events[index]
+        if principal not in result.last_used:
+            result.last_used[principal] = (t, region, record["eventSource"].split(".", 1)[0])
+        key = record["userIdentity"].get("accessKeyId", "")
+        if key.startswith("AKIA") and key not in result.last_used:
+            result.last_used[key] = (t, region, record["eventSource"].split(".", 1)[0])
+    active = set(principals)
+    active.discard(None)
+
     rng = random.Random(ctx.rng.getrandbits(64))
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     root = Path(out) / "cloudtrail" / "AWSLogs" / org.org_id
@@ -140,10 +147,11 @@ def run_day(config: SimConfig, account_index: int, day: int, out: str) -> DayRes
         if folder not in made:
             folder.mkdir(parents=True, exist_ok=True)
             made.add(folder)
-        suffix = "".join(rng.choice(alphabet) for _ in range(16))
+        suffix = "".join(rng.choices(alphabet, k=16))
         name = f"{acct}_CloudTrail_{region}_{delivered.strftime('%Y%m%dT%H%MZ')}_{suffix}.json.gz"
         body = orjson.dumps({"Records": records})
-        (folder / name).write_bytes(gzip_compress(body, config.compresslevel))
+        with open(os.path.join(folder, name), "wb") as fh:
+            fh.write(gzip_compress(body, config.compresslevel))
         result.files += 1
     result.events = len(events)
     result.active = sorted(active)

@@ -18,7 +18,8 @@ from typing import Callable
 
 from nhiwatch.simulate.activity import DayContext, Emitted
 from nhiwatch.simulate.org import HOME_REGION, Identity
-from nhiwatch.simulate.records import Actor, aws_date, role_session_identity, stable_hash, user_identity
+from nhiwatch.simulate.records import (Actor, assume_response, role_session_identity, stable_hash,
+                                       user_identity)
 
 ATTACKER_NETS = ["185.220.101.", "45.134.26.", "91.219.236.", "193.32.162.", "5.188.206.", "146.70.53."]
 ATTACKER_AGENTS = [
@@ -166,10 +167,7 @@ def chain_into_other_account(attack: Attack, t: float) -> list:
     role = next(i for i in target.identities if i.archetype == "cross_account_ops")
     key = attack.ctx.session_key()
     session = "maintenance"
-    response = {"credentials": {"accessKeyId": key, "sessionToken": attack.ctx.ids.token(),
-                                "expiration": aws_date(t + 3600)},
-                "assumedRoleUser": {"assumedRoleId": f"{role.unique_id}:{session}",
-                                    "arn": f"arn:aws:sts::{target.id}:assumed-role/{role.name}/{session}"}}
+    response = assume_response(attack.ctx.ids, role.arn, role.unique_id, session, key, t)
     attack.chained = (target.id, role_session_identity(role.arn, role.unique_id, session, key, t + 1))
     return [(t + 1, "sts.amazonaws.com", "AssumeRole", {"roleArn": role.arn, "roleSessionName": session}, response,
              None)]
@@ -193,11 +191,8 @@ def foreign_repo_login(attack: Attack, t: float) -> list:
     provider = f"arn:aws:iam::{victim.account}:oidc-provider/token.actions.githubusercontent.com"
     subject = "repo:octo-pwn/ci-playground:ref:refs/heads/main"
     key = attack.ctx.session_key()
-    response = {"credentials": {"accessKeyId": key, "sessionToken": attack.ctx.ids.token(),
-                                "expiration": aws_date(t + 3600)},
-                "subjectFromWebIdentityToken": subject, "audience": "sts.amazonaws.com", "provider": provider,
-                "assumedRoleUser": {"assumedRoleId": f"{victim.unique_id}:GitHubActions",
-                                    "arn": f"arn:aws:sts::{victim.account}:assumed-role/{victim.name}/GitHubActions"}}
+    response = assume_response(attack.ctx.ids, victim.arn, victim.unique_id, "GitHubActions", key, t,
+                               subjectFromWebIdentityToken=subject, audience="sts.amazonaws.com", provider=provider)
     attack.pre_identity = {"type": "WebIdentityUser",
                            "principalId": f"{provider}:sts.amazonaws.com:{subject}", "userName": subject,
                            "identityProvider": provider}

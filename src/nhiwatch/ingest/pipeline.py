@@ -276,7 +276,7 @@ class Ingestor:
             take(scan_files(files, now, self.chunk_rows))
 
     def _run_parallel(self, files: list[Path], now: int, take: Callable[[Iterable[Chunk]], None]) -> None:
-        window = self.workers * 3
+        window = self.workers * 2
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             queue: deque = deque()
@@ -300,7 +300,7 @@ class Ingestor:
                 take(chunks)
 
 
-def _groups(files: list[Path], max_bytes: int = 4 << 20, max_files: int = 256) -> Iterator[list[Path]]:
+def _groups(files: list[Path], max_bytes: int = 2 << 20, max_files: int = 256) -> Iterator[list[Path]]:
     """Consecutive files in groups of about max_bytes, so that tiny files travel together."""
     group: list[Path] = []
     size = 0

@@ -83,6 +83,7 @@ class Scenario:
     network: str  # "internet" or "workload"
     steps: list[Step]
     chain_role: bool = False  # continues as a role in another account
+    prefer: str | None = None  # a victim whose name has this, when there is one (the plausible insider)
 
 
 @dataclass
@@ -250,9 +251,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("s3-bucket-policy-backdoor", "Bucket policy opened to an external account from a CI session",
              ["aws.exfiltration.s3-backdoor-bucket-policy"], ["T1537", "T1098"], "cicd_oidc", "internet",
              [S(build=bucket_policy_backdoor)]),
-    Scenario("ebs-snapshot-shared", "EBS snapshot shared with an external account by the backup key",
+    Scenario("ebs-snapshot-shared", "EBS snapshot shared with an external account by the backup bot's key",
              ["aws.exfiltration.ec2-share-ebs-snapshot"], ["T1537"], "automation_user", "internet",
-             [S("aws.exfiltration.ec2-share-ebs-snapshot")]),
+             [S("aws.exfiltration.ec2-share-ebs-snapshot")], prefer="backup"),
     Scenario("ami-shared", "AMI shared with an external account by an instance role off-instance",
              ["aws.exfiltration.ec2-share-ami"], ["T1537"], "ec2_instance", "internet",
              [S("aws.exfiltration.ec2-share-ami")]),
@@ -319,6 +320,8 @@ def place(org, scenarios: list[Scenario], rng) -> list[Placement]:
         candidates = [i for i in org.identities() if i.archetype == scenario.victim and i.created < org.start]
         if not candidates:
             continue
+        if scenario.prefer:
+            candidates = [i for i in candidates if scenario.prefer in i.name] or candidates
         victim = rng.choice(candidates)
         # A day in the second half (baselines have history by then), after the victim's first calls.
         first_day = int(org.days * 0.45) if span > 4 * 86400 else 0

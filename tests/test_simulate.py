@@ -232,6 +232,12 @@ def test_simulate_eval_and_demo_commands(tmp_path):
     assert not re.search(r"""(src|href)=["']?https?://""", page)  # self-contained
     for scenario in result["scenarios"]:
         assert scenario in page
+    again = run("demo", "--out", str(tmp_path / "demo"), "--days", "2", "--scale", "0.2", "--json")
+    assert again.returncode == 0, again.stderr  # a previous demo's output is replaced
+    assert json.loads(again.stdout)["events"] == result["events"]
+    (tmp_path / "other" / "data").mkdir(parents=True)
+    (tmp_path / "other" / "data" / "precious.txt").write_text("not ours")
+    assert run("demo", "--out", str(tmp_path / "other"), "--days", "1", "--scale", "0.1").returncode == 2
 
 
 def test_scenario_doc_is_generated_from_the_library():

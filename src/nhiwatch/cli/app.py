@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -321,7 +322,7 @@ def evaluate(
     labels: Annotated[Optional[Path], typer.Option(help="labels.json written by nhiwatch simulate.")] = None,
     findings: Annotated[Optional[Path], typer.Option(help="Findings as JSON lines (or a JSON array).")] = None,
     simulate_first: Annotated[bool, typer.Option(
-        "--simulate", help="One shot: simulate (seed/accounts/days below), ingest, detect, then score.")] = False,
+        "--simulate", help="One shot: simulate (seed/accounts/days below), run the detection stages that exist, score.")] = False,
     seed: Annotated[int, typer.Option(help="With --simulate.")] = 1,
     accounts: Annotated[int, typer.Option(min=1, help="With --simulate.")] = 2,
     days: Annotated[int, typer.Option(min=1, help="With --simulate.")] = 14,
@@ -385,11 +386,19 @@ def demo(
     from dataclasses import replace
 
     from nhiwatch.demo import DEMO_CONFIG, run as run_demo
-    from nhiwatch.store.db import StoreBusy
+    from nhiwatch.store.db import DB_NAME, StoreBusy
 
-    if (out / "data").exists() and any((out / "data").iterdir()):
-        raise fail(f"{out / 'data'} already has data: choose another --out or remove it", Exit.USAGE, as_json)
     store_home = home or out / ".nhiwatch"
+    data_dir = out / "data"
+    if data_dir.exists() and any(data_dir.iterdir()):
+        # A previous demo's output is replaced; anything else in the way is left alone.
+        if not (data_dir / "labels.json").is_file() or (home is None and not (store_home / DB_NAME).exists()
+                                                          and store_home.exists()):
+            raise fail(f"{data_dir} holds data that is not a previous demo: choose another --out", Exit.USAGE,
+                       as_json)
+        shutil.rmtree(data_dir)
+        if home is None:
+            shutil.rmtree(store_home, ignore_errors=True)
     config = replace(DEMO_CONFIG, seed=seed, days=days, scale=scale)
     say = (lambda message: None) if (quiet or as_json) else (lambda message: err.print(f"[dim]{message}[/]"))
     try:

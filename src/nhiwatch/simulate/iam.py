@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import datetime, timezone
 from pathlib import Path
+
+import orjson
 
 from nhiwatch.simulate.org import Identity, Org
 
@@ -141,5 +142,5 @@ def write_account_files(folder: Path, org: Org, last_used: dict) -> None:
         target = folder / account.id
         target.mkdir(parents=True, exist_ok=True)
         details = authorization_details(org, account.id, last_used)
-        (target / "authorization-details.json").write_text(json.dumps(details, indent=1, default=str))
+        (target / "authorization-details.json").write_bytes(orjson.dumps(details, option=orjson.OPT_INDENT_2))
         (target / "credential-report.csv").write_text(credential_report(org, account.id, last_used))

@@ -9,7 +9,6 @@ processes ran or in which order.
 from __future__ import annotations
 
 import bisect
-import json
 import multiprocessing
 import os
 import random
@@ -260,7 +259,7 @@ def simulate(out: Path, config: SimConfig, workers: int | None = None,
                      "principal": org.identity(c.identity).arn if c.identity else None, "start": iso(c.when),
                      "event_ids": change_events.get(c.id, [])} for c in org.changes],
     }
-    (out / "labels.json").write_text(json.dumps(labels, indent=1))
+    (out / "labels.json").write_bytes(orjson.dumps(labels, option=orjson.OPT_INDENT_2))
     events = sum(r.events for r in results)
     seconds = time.perf_counter() - started
     return SimSummary(str(out), events, sum(r.files for r in results), len(org.accounts), len(org.identities()),

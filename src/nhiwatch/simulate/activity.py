@@ -59,8 +59,21 @@ class DayContext:
         self.ids = Ids(self.rng)
         self.rec = Recorder(self.ids)
         self.changes = [c for c in org.changes if c.account == account.id]
+        self._resources: dict[str, dict] = {}
         self.aws_ips = [f"3.{self.rng.randrange(80, 240)}.{self.rng.randrange(1, 255)}.{self.rng.randrange(2, 250)}"
                         for _ in range(12)]
+
+    def resource(self, kind: str, arn: str) -> dict:
+        """A resources[] entry; the same resource is one shared object (records are serialized, not mutated)."""
+        entry = self._resources.get(arn)
+        if entry is None:
+            entry = self._resources[arn] = {"accountId": self.account.id, "type": kind, "ARN": arn}
+        return entry
+
+    def secret_arn(self, region: str, name: str) -> str:
+        """Secrets Manager ARNs end in six characters fixed when the secret is created."""
+        suffix = f"{stable_hash(name) & 0xFFFFFF:06x}"
+        return f"arn:aws:secretsmanager:{region}:{self.account.id}:secret:{name}-{suffix}"
 
     def change(self, kind: str, ident: Identity | None = None) -> Change | None:
         for c in self.changes:
@@ -125,33 +138,33 @@ def service_assume(ctx: DayContext, t: float, service: str, ident: Identity, ses
                                    resources=res, extra={"sharedEventID": ctx.ids.uuid()})
 
 
+_S3_EXTRA = {"additionalEventData": {"SignatureVersion": "SigV4", "AuthenticationMethod": "AuthHeader",
+                                     "bytesTransferredOut": 2048}}
+
+
 def _s3(ctx: DayContext, t: float, actor: Actor, region: str, name: str, bucket: str, key: str) -> Emitted:
     request = {"bucketName": bucket, "Host": f"{bucket}.s3.{region}.amazonaws.com", "key": key}
     res = [{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
-           {"accountId": ctx.account.id, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}]
+           ctx.resource("AWS::S3::Bucket", f"arn:aws:s3:::{bucket}")]
     return t, region, ctx.rec.call(t, actor, "s3.amazonaws.com", name, region, request, None, resources=res,
-                                   extra={"additionalEventData": {"SignatureVersion": "SigV4", "AuthenticationMethod":
-                                                                  "AuthHeader", "bytesTransferredOut": 2048}})
+                                   extra=_S3_EXTRA)
 
 
 def _secret(ctx: DayContext, t: float, actor: Actor, region: str, secret: str) -> Emitted:
-    arn = f"arn:aws:secretsmanager:{region}:{ctx.account.id}:secret:{secret}-{ctx.ids.hex(6)}"
     return t, region, ctx.rec.call(t, actor, "secretsmanager.amazonaws.com", "GetSecretValue", region,
-                                   {"secretId": arn}, None)
+                                   {"secretId": ctx.secret_arn(region, secret)}, None)
 
 
 def _kms_decrypt(ctx: DayContext, t: float, actor: Actor, region: str) -> Emitted:
-    key = f"arn:aws:kms:{region}:{ctx.account.id}:key/{ctx.ids.uuid()}"
+    key = ctx.resource("AWS::KMS::Key", f"arn:aws:kms:{region}:{ctx.account.id}:key/{ctx.account.kms_key}")
     return t, region, ctx.rec.call(t, actor, "kms.amazonaws.com", "Decrypt", region,
-                                   {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}, None,
-                                   resources=[{"accountId": ctx.account.id, "type": "AWS::KMS::Key", "ARN": key}])
+                                   {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}, None, resources=[key])
 
 
 def _dynamo(ctx: DayContext, t: float, actor: Actor, region: str, name: str, table: str) -> Emitted:
+    table_arn = ctx.resource("AWS::DynamoDB::Table", f"arn:aws:dynamodb:{region}:{ctx.account.id}:table/{table}")
     return t, region, ctx.rec.call(t, actor, "dynamodb.amazonaws.com", name, region,
-                                   {"tableName": table, "key": {"pk": ctx.ids.hex(8)}}, None,
-                                   resources=[{"accountId": ctx.account.id, "type": "AWS::DynamoDB::Table",
-                                               "ARN": f"arn:aws:dynamodb:{region}:{ctx.account.id}:table/{table}"}])
+                                   {"tableName": table, "key": {"pk": ctx.ids.hex(8)}}, None, resources=[table_arn])
 
 
 # -- archetypes -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ own trust policy, permissions, rhythm, APIs, resources, regions, networks and us
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -89,6 +90,7 @@ class Account:
     nat_ips: list[str]
     office_ips: list[str]
     vpc_endpoint: str
+    kms_key: str
     buckets: list[str]
     secrets: list[str]
     parameters: list[str]
@@ -172,6 +174,7 @@ class _Builder:
         return Account(
             id=acct, name=name, nat_ips=nat, office_ips=office,
             vpc_endpoint=f"vpce-{rng.getrandbits(68):017x}",
+            kms_key=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             buckets=[f"acme-{name}-{w}" for w in rng.sample(team_words, 8)],
             secrets=[f"{name}/{w}/db-credentials" for w in rng.sample(team_words, 10)],
             parameters=[f"/{name}/{w}/config" for w in rng.sample(team_words, 12)],

@@ -146,10 +146,6 @@ def scan_files(paths: Iterable[Path], now: int, chunk_rows: int = CHUNK_ROWS) ->
     yield Chunk(batch.to_table() if batch.rows else None, bad, finished)
 
 
-def scan_file(path: Path, now: int, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    return scan_files([path], now, chunk_rows)
-
-
 def scan_group(paths: list[str], now: int) -> list[Chunk]:
     """Worker entry point: all chunks of a group of (small) files at once."""
     return list(scan_files([Path(p) for p in paths], now))

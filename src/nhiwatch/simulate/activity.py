@@ -7,8 +7,10 @@ repository), because being quiet on legitimate change is what users judge a dete
 
 from __future__ import annotations
 
+import json
 import math
 import random
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
 from nhiwatch.simulate.org import GITHUB_OIDC, HOME_REGION, Account, Change, Identity, Org
@@ -213,13 +215,9 @@ def ecs_task(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
     p = ident.params
     rng = ctx.rng
     rate = p["per_hour"]
-    day_of_month = int((ctx.t0 - 0) // 86400)
-    del day_of_month
-    import datetime as _dt
-
-    date = _dt.datetime.fromtimestamp(ctx.t0, _dt.timezone.utc)
-    next_day = date + _dt.timedelta(days=1)
-    month_end = next_day.day <= 1 or (date + _dt.timedelta(days=2)).day <= 2
+    # The last two days of the month: tomorrow or the day after is the 1st.
+    date = datetime.fromtimestamp(ctx.t0, timezone.utc)
+    month_end = (date + timedelta(days=1)).day == 1 or (date + timedelta(days=2)).day == 1
     if p.get("batch") and month_end:
         rate *= 5  # month-end batch peak
     rollout = ctx.change("region_rollout", ident)
@@ -363,10 +361,8 @@ def trust_update(ctx: DayContext, ident: Identity, change: Change) -> Iterator[E
         "Action": "sts:AssumeRoleWithWebIdentity",
         "Condition": {"StringEquals": {f"{GITHUB_OIDC}:aud": "sts.amazonaws.com"},
                       "StringLike": {f"{GITHUB_OIDC}:sub": subjects}}}]}
-    import json as _json
-
     yield t, HOME_REGION, ctx.rec.call(t, actor, "iam.amazonaws.com", "UpdateAssumeRolePolicy", HOME_REGION,
-                                       {"roleName": ident.name, "policyDocument": _json.dumps(policy)}, None)
+                                       {"roleName": ident.name, "policyDocument": json.dumps(policy)}, None)
 
 
 def vendor(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:

@@ -403,12 +403,3 @@ def build_org(seed: int, accounts: int = 2, scale: float = 1.0, days: int = 30,
         raise ValueError("accounts and days must be >= 1 and scale > 0")
     start = start or datetime(2026, 3, 1)
     return _Builder(seed, accounts, scale, days, start).build()
-
-
-def start_of(org: Org) -> datetime:
-    return datetime.fromtimestamp(org.start, timezone.utc)
-
-
-def day_bounds(org: Org, day: int) -> tuple[float, float]:
-    return org.start + day * 86400, org.start + (day + 1) * 86400
-

@@ -82,7 +82,6 @@ class Scenario:
     victim: str  # archetype of the compromised identity
     network: str  # "internet" or "workload"
     steps: list[Step]
-    chain_role: bool = False  # continues as a role in another account
     prefer: str | None = None  # a victim whose name has this, when there is one (the plausible insider)
 
 
@@ -236,7 +235,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("role-chain-cross-account", "ECS task role chained into another account, backdoor role created there",
              ["aws.persistence.iam-create-backdoor-role"], ["T1078.004", "T1550.001", "T1098.003"],
              "ecs_task", "internet",
-             [S(build=chain_into_other_account), S("aws.persistence.iam-create-backdoor-role")], chain_role=True),
+             [S(build=chain_into_other_account), S("aws.persistence.iam-create-backdoor-role")]),
     Scenario("bulk-secret-retrieval", "Secrets read in bulk from inside a workload",
              ["aws.credential-access.secretsmanager-retrieve-secrets"], ["T1555.006"], "ecs_task", "workload",
              [S("aws.credential-access.secretsmanager-retrieve-secrets")]),

@@ -386,14 +386,13 @@ def demo(
     from dataclasses import replace
 
     from nhiwatch.demo import DEMO_CONFIG, run as run_demo
-    from nhiwatch.store.db import DB_NAME, StoreBusy
+    from nhiwatch.store.db import StoreBusy
 
     store_home = home or out / ".nhiwatch"
     data_dir = out / "data"
     if data_dir.exists() and any(data_dir.iterdir()):
-        # A previous demo's output is replaced; anything else in the way is left alone.
-        if not (data_dir / "labels.json").is_file() or (home is None and not (store_home / DB_NAME).exists()
-                                                          and store_home.exists()):
+        # A previous demo's output (its labels.json says so) is replaced; anything else is left alone.
+        if not (data_dir / "labels.json").is_file():
             raise fail(f"{data_dir} holds data that is not a previous demo: choose another --out", Exit.USAGE,
                        as_json)
         shutil.rmtree(data_dir)

@@ -16,6 +16,10 @@ from typing import Any
 
 from rich.table import Table
 
+from nhiwatch.ingest.timestamps import BadTimestamp, parse_event_time
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 # Findings that trail the scenario's last event still count: detectors may batch or lag.
@@ -34,14 +38,14 @@ def severity_at_least(sev: str, floor: str = "medium") -> bool:
 
 
 def _parse_time(value: object) -> datetime | None:
-    """ISO 8601 with `Z` or an offset; a bare time is read as UTC (CloudTrail's zone)."""
+    """Times as ingestion reads them (ISO with Z or an offset, bare = UTC); None when unreadable."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        micros, _ = parse_event_time(value)
+    except BadTimestamp:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _id_set(value: object) -> set[str]:

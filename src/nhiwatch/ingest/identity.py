@@ -29,7 +29,7 @@ class ResolvedIdentity(NamedTuple):
 NO_IDENTITY = ResolvedIdentity(None, None, "none", None, None, None, None, None, None, None, None, None, None)
 
 
-def _s(value: object) -> str | None:
+def as_text(value: object) -> str | None:
     """A non-empty string, or None (CloudTrail fields are sometimes '', {} or numbers)."""
     if isinstance(value, str):
         return value or None
@@ -120,11 +120,11 @@ def resolve(user_identity: object, event_source: str | None, event_type: str | N
     attributes = _d(context.get("attributes"))
     web_fed = _d(context.get("webIdFederationData"))
     return stable._replace(
-        access_key_id=_s(ui.get("accessKeyId")),
+        access_key_id=as_text(ui.get("accessKeyId")),
         mfa_authenticated=_flag(attributes.get("mfaAuthenticated")),
-        session_created=_s(attributes.get("creationDate")),
-        source_identity=_s(context.get("sourceIdentity")) or _s(ui.get("sourceIdentity")),
-        web_identity_provider=_s(web_fed.get("federatedProvider")) or stable.web_identity_provider,
+        session_created=as_text(attributes.get("creationDate")),
+        source_identity=as_text(context.get("sourceIdentity")) or as_text(ui.get("sourceIdentity")),
+        web_identity_provider=as_text(web_fed.get("federatedProvider")) or stable.web_identity_provider,
     )
 
 
@@ -135,12 +135,12 @@ def _resolve(user_identity: object, event_source: str | None, event_type: str | 
         return NO_IDENTITY
 
     ui = user_identity
-    kind = _s(ui.get("type"))
-    arn = _s(ui.get("arn"))
-    account = _s(ui.get("accountId"))
-    principal_id = _s(ui.get("principalId"))
-    user_name = _s(ui.get("userName"))
-    invoked_by = _s(ui.get("invokedBy"))
+    kind = as_text(ui.get("type"))
+    arn = as_text(ui.get("arn"))
+    account = as_text(ui.get("accountId"))
+    principal_id = as_text(ui.get("principalId"))
+    user_name = as_text(ui.get("userName"))
+    invoked_by = as_text(ui.get("invokedBy"))
     context = _d(ui.get("sessionContext"))
     attributes = _d(context.get("attributes"))
     issuer = _d(context.get("sessionIssuer"))
@@ -153,23 +153,23 @@ def _resolve(user_identity: object, event_source: str | None, event_type: str | 
         principal_name=None,
         arn=arn,
         session=None,
-        access_key_id=_s(ui.get("accessKeyId")),
+        access_key_id=as_text(ui.get("accessKeyId")),
         invoked_by=invoked_by,
         mfa_authenticated=_flag(attributes.get("mfaAuthenticated")),
-        session_created=_s(attributes.get("creationDate")),
-        source_identity=_s(context.get("sourceIdentity")) or _s(ui.get("sourceIdentity")),
-        web_identity_provider=_s(web_fed.get("federatedProvider")),
+        session_created=as_text(attributes.get("creationDate")),
+        source_identity=as_text(context.get("sourceIdentity")) or as_text(ui.get("sourceIdentity")),
+        web_identity_provider=as_text(web_fed.get("federatedProvider")),
     )
 
     if kind == "AssumedRole":
-        issuer_arn = _s(issuer.get("arn"))
+        issuer_arn = as_text(issuer.get("arn"))
         from_session = role_arn_from_session_arn(arn) if arn else None
         session = from_session[2] if from_session else None
         if session is None and principal_id and ":" in principal_id:
             session = principal_id.split(":", 1)[1] or None
         if issuer_arn:
-            principal, name = issuer_arn, _s(issuer.get("userName")) or _arn_tail(issuer_arn)
-            owner = _s(issuer.get("accountId")) or account
+            principal, name = issuer_arn, as_text(issuer.get("userName")) or _arn_tail(issuer_arn)
+            owner = as_text(issuer.get("accountId")) or account
         elif from_session:
             principal, name = from_session[0], from_session[1]
             owner = split_arn(arn)[2] if arn else account  # type: ignore[index]
@@ -192,14 +192,14 @@ def _resolve(user_identity: object, event_source: str | None, event_type: str | 
 
     if kind == "FederatedUser":
         # GetFederationToken sessions: the stable identity is the user (or root) that issued them.
-        issuer_arn = _s(issuer.get("arn"))
+        issuer_arn = as_text(issuer.get("arn"))
         session = _arn_tail(arn)
         if session is None and principal_id and ":" in principal_id:
             session = principal_id.split(":", 1)[1]
         issuer_is_root = bool(issuer_arn and issuer_arn.endswith(":root"))
         return base._replace(
             principal=issuer_arn or arn, principal_type="root" if issuer_is_root else "user",
-            principal_name=_s(issuer.get("userName")) or _arn_tail(issuer_arn) or session, session=session)
+            principal_name=as_text(issuer.get("userName")) or _arn_tail(issuer_arn) or session, session=session)
 
     if kind == "AWSService":
         service = invoked_by or event_source
@@ -213,7 +213,7 @@ def _resolve(user_identity: object, event_source: str | None, event_type: str | 
                              session=session)
 
     if kind in ("WebIdentityUser", "SAMLUser"):
-        provider = _s(ui.get("identityProvider")) or ""
+        provider = as_text(ui.get("identityProvider")) or ""
         provider = short_provider(provider) if kind == "WebIdentityUser" else provider
         subject = user_name or principal_id
         return base._replace(
@@ -223,7 +223,7 @@ def _resolve(user_identity: object, event_source: str | None, event_type: str | 
 
     if kind == "IdentityCenterUser":
         on_behalf = _d(ui.get("onBehalfOf"))
-        user_id = _s(on_behalf.get("userId")) or user_name or principal_id
+        user_id = as_text(on_behalf.get("userId")) or user_name or principal_id
         return base._replace(principal=arn or (f"identity-center:{user_id}" if user_id else None),
                              principal_type="identity_center", principal_name=user_name or user_id)
 

@@ -16,7 +16,7 @@ import orjson
 import pyarrow as pa
 
 from nhiwatch.core.event import EVENT_COLUMNS, EVENT_SCHEMA
-from nhiwatch.ingest.identity import _s, resolve
+from nhiwatch.ingest.identity import as_text, resolve
 from nhiwatch.ingest.resources import extract_resources
 from nhiwatch.ingest.timestamps import BadTimestamp, parse_event_time
 
@@ -117,7 +117,7 @@ class EventBatch:
         """Normalize one record and append it, or raise BadRecord with the reason."""
         quality: list[str] = []
         get = record.get
-        event_type = _s(get("eventType"))
+        event_type = as_text(get("eventType"))
         source = get("eventSource")
         name = get("eventName")
         insight = get("insightDetails")
@@ -145,19 +145,19 @@ class EventBatch:
             raise BadRecord(f"userIdentity is a {type(user_identity).__name__}, not an object")
         ident = resolve(user_identity, source, event_type)
 
-        account = _s(get("recipientAccountId")) or ident.principal_account
+        account = as_text(get("recipientAccountId")) or ident.principal_account
         if account is None and ctx.account:
             account = ctx.account
             quality.append("account_from_path")
-        region = _s(get("awsRegion")) or ctx.region
+        region = as_text(get("awsRegion")) or ctx.region
         if region is not None and not valid_region(region):
             quality.append("invalid_region")
-        source_ip = _s(get("sourceIPAddress"))
+        source_ip = as_text(get("sourceIPAddress"))
         ip_kind = classify_source_ip(source_ip)
         if ip_kind == "invalid":
             quality.append("invalid_source_ip")
 
-        event_id = _s(get("eventID"))
+        event_id = as_text(get("eventID"))
         if event_id is None:
             event_id = content_id(record)
             quality.append("synthetic_event_id")
@@ -171,17 +171,17 @@ class EventBatch:
         if isinstance(response, dict):
             creds = response.get("credentials")
             if isinstance(creds, dict):
-                issued_key = _s(creds.get("accessKeyId"))
+                issued_key = as_text(creds.get("accessKeyId"))
             elif name == "CreateAccessKey":
                 key = response.get("accessKey")
-                issued_key = _s(key.get("accessKeyId")) if isinstance(key, dict) else None
+                issued_key = as_text(key.get("accessKeyId")) if isinstance(key, dict) else None
             if name in _STS_FEDERATION:
-                subject = _s(response.get("subjectFromWebIdentityToken")) or _s(response.get("subject"))
-                audience = _s(response.get("audience"))
-                provider = _s(response.get("provider")) or _s(response.get("issuer"))
+                subject = as_text(response.get("subjectFromWebIdentityToken")) or as_text(response.get("subject"))
+                audience = as_text(response.get("audience"))
+                provider = as_text(response.get("provider")) or as_text(response.get("issuer"))
         if service == "sts" and isinstance(request, dict):
-            assumed_role = _s(request.get("roleArn"))
-            assumed_session = _s(request.get("roleSessionName")) or _s(request.get("name"))
+            assumed_role = as_text(request.get("roleArn"))
+            assumed_session = as_text(request.get("roleSessionName")) or as_text(request.get("name"))
 
         session_created = None
         if ident.session_created:
@@ -198,7 +198,7 @@ class EventBatch:
         # caller. Replayed or fabricated data reuses ids for other callers and times: those stay apart.
         uid = hashlib.blake2b(
             f"{account or ''}\x1f{event_id}\x1f{micros}\x1f{source}\x1f{name}\x1f{ident.arn or ident.principal}"
-            f"\x1f{ident.access_key_id}\x1f{source_ip}\x1f{_s(get('requestID'))}".encode(),
+            f"\x1f{ident.access_key_id}\x1f{source_ip}\x1f{as_text(get('requestID'))}".encode(),
             digest_size=16).digest()
         a = self._append
         a[0](uid)
@@ -208,19 +208,19 @@ class EventBatch:
         a[4](name)
         a[5](api)
         a[6](event_type)
-        a[7](_s(get("eventCategory")))
-        a[8](_s(get("eventVersion")))
+        a[7](as_text(get("eventCategory")))
+        a[8](as_text(get("eventVersion")))
         a[9](region)
         a[10](account)
         a[11](_bool(get("readOnly")))
         a[12](_bool(get("managementEvent")))
-        a[13](_s(get("errorCode")))
-        a[14](_s(get("errorMessage")))
+        a[13](as_text(get("errorCode")))
+        a[14](as_text(get("errorMessage")))
         a[15](source_ip)
         a[16](ip_kind)
-        a[17](_s(get("userAgent")))
-        a[18](_s(get("vpcEndpointId")))
-        a[19](_s(get("requestID")))
+        a[17](as_text(get("userAgent")))
+        a[18](as_text(get("vpcEndpointId")))
+        a[19](as_text(get("requestID")))
         a[20](ident.identity_type)
         a[21](ident.principal)
         a[22](ident.principal_type)

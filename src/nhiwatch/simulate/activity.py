@@ -345,16 +345,23 @@ def cicd(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
                                                   {"functionName": fn, "version": str(rng.randrange(10, 400))})
 
 
-def trust_update(ctx: DayContext, ident: Identity, change: Change) -> Iterator[Emitted]:
-    """A platform engineer lets a new repository deploy: the CI role's trust policy gains a subject."""
+def admin_console(ctx: DayContext, person: int, issued: float, office: int) -> Actor | None:
+    """An administrator's SSO console session, for the changes people make by hand."""
     admin = next((i for i in ctx.account.identities if i.archetype == "human_sso"
                   and "Admin" in i.params["permission_set"]), None)
     if admin is None:
-        return
+        return None
+    session = f"{admin.params['people'][person]}@acme.example"
+    return Actor(role_session_identity(admin.arn, admin.unique_id, session, ctx.session_key(), issued),
+                 ctx.account.office_ips[office], BROWSER, ctx.account.id)
+
+
+def trust_update(ctx: DayContext, ident: Identity, change: Change) -> Iterator[Emitted]:
+    """A platform engineer lets a new repository deploy: the CI role's trust policy gains a subject."""
     t = change.when - 600
-    person = admin.params["people"][0]
-    actor = Actor(role_session_identity(admin.arn, admin.unique_id, f"{person}@acme.example", ctx.session_key(),
-                                        t - 300), ctx.account.office_ips[0], BROWSER, ctx.account.id)
+    actor = admin_console(ctx, 0, t - 300, 0)
+    if actor is None:
+        return
     subjects = [f"repo:acme/{r}:ref:refs/heads/main" for r in ident.params["repos"] + [change.detail["repo"]]]
     policy = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{ctx.account.id}:oidc-provider/{GITHUB_OIDC}"},
@@ -445,14 +452,11 @@ def automation_user(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
 
 
 def key_rotation(ctx: DayContext, ident: Identity, change: Change) -> Iterator[Emitted]:
-    admin = next((i for i in ctx.account.identities if i.archetype == "human_sso"
-                  and "Admin" in i.params["permission_set"]), None)
-    if admin is None:
-        return
-    person = admin.params["people"][-1]
+    """An administrator gives an automation user a new key, then deactivates the old one."""
     t = change.when
-    actor = Actor(role_session_identity(admin.arn, admin.unique_id, f"{person}@acme.example", ctx.session_key(),
-                                        t - 600), ctx.account.office_ips[1], BROWSER, ctx.account.id)
+    actor = admin_console(ctx, -1, t - 600, 1)
+    if actor is None:
+        return
     yield t, HOME_REGION, ctx.rec.call(t, actor, "iam.amazonaws.com", "CreateAccessKey", HOME_REGION,
                                        {"userName": ident.name},
                                        {"accessKey": {"userName": ident.name, "accessKeyId": change.detail["new_key"],

@@ -14,8 +14,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
+from nhiwatch.ingest.timestamps import BadTimestamp, parse_event_time
 from nhiwatch.simulate.activity import DayContext, Emitted
 from nhiwatch.simulate.org import HOME_REGION, Identity
 from nhiwatch.simulate.records import (Actor, assume_response, role_session_identity, stable_hash,
@@ -63,12 +64,25 @@ class Detonations:
         return self._cache[technique]
 
 
+class Call(NamedTuple):
+    """One API call a built step makes."""
+
+    when: float
+    source: str
+    name: str
+    request: dict | None = None
+    response: dict | None = None
+    error: tuple[str, str] | None = None
+    region: str | None = None  # default: the attack's region
+    as_web_identity: bool = False  # made by the web-identity user before it holds the role
+
+
 @dataclass
 class Step:
     """One part of an attack: a Stratus technique's real records, or calls built here."""
 
     technique: str | None = None
-    build: Callable[["Attack", float], list[tuple[float, str, str, dict | None, dict | None, tuple | None]]] | None = None
+    build: Callable[["Attack", float], list[Call]] | None = None
     keep: Callable[[dict], bool] | None = None  # which detonation records the victim makes
     region: str | None = None
 
@@ -110,7 +124,7 @@ class Attack:
 
 # -- steps built here (techniques without detonation logs, and the glue between them) ------------------
 
-def enumeration(attack: Attack, t: float) -> list:
+def enumeration(attack: Attack, t: float) -> list[Call]:
     """What a fresh key holder runs first: who am I, what is here."""
     calls = [("sts.amazonaws.com", "GetCallerIdentity", None), ("iam.amazonaws.com", "ListUsers", None),
              ("iam.amazonaws.com", "ListRoles", None), ("iam.amazonaws.com", "GetAccountAuthorizationDetails",
@@ -131,34 +145,33 @@ def enumeration(attack: Attack, t: float) -> list:
             "automation_user",)
         error = ("AccessDenied", f"User: {attack.identity.get('arn')} is not authorized to perform: "
                  f"{source.split('.')[0]}:{name}") if denied else None
-        out.append((t, source, name, request, None, error))
+        out.append(Call(t, source, name, request, error=error))
     return out
 
 
-def bulk_s3_download(attack: Attack, t: float) -> list:
+def bulk_s3_download(attack: Attack, t: float) -> list[Call]:
     rng = attack.ctx.rng
     out = []
     for bucket in rng.sample(attack.ctx.account.buckets, 3):
         t += 2
-        out.append((t, "s3.amazonaws.com", "ListObjects", {"bucketName": bucket, "prefix": ""}, None, None))
+        out.append(Call(t, "s3.amazonaws.com", "ListObjects", {"bucketName": bucket, "prefix": ""}))
         for n in range(rng.randrange(60, 120)):
             t += rng.uniform(0.05, 0.4)
-            out.append((t, "s3.amazonaws.com", "GetObject", {"bucketName": bucket, "key": f"export/{n:05d}.csv"},
-                        None, None))
+            out.append(Call(t, "s3.amazonaws.com", "GetObject", {"bucketName": bucket, "key": f"export/{n:05d}.csv"}))
     return out
 
 
-def bucket_policy_backdoor(attack: Attack, t: float) -> list:
+def bucket_policy_backdoor(attack: Attack, t: float) -> list[Call]:
     bucket = attack.ctx.rng.choice(attack.ctx.account.buckets)
     policy = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::619843286753:root"},
         "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}
-    return [(t + 1, "s3.amazonaws.com", "GetBucketPolicy", {"bucketName": bucket, "policy": ""}, None,
-             ("NoSuchBucketPolicy", "The bucket policy does not exist")),
-            (t + 9, "s3.amazonaws.com", "PutBucketPolicy", {"bucketName": bucket, "bucketPolicy": policy}, None, None)]
+    return [Call(t + 1, "s3.amazonaws.com", "GetBucketPolicy", {"bucketName": bucket, "policy": ""},
+                 error=("NoSuchBucketPolicy", "The bucket policy does not exist")),
+            Call(t + 9, "s3.amazonaws.com", "PutBucketPolicy", {"bucketName": bucket, "bucketPolicy": policy})]
 
 
-def chain_into_other_account(attack: Attack, t: float) -> list:
+def chain_into_other_account(attack: Attack, t: float) -> list[Call]:
     """sts:AssumeRole from the victim into another account's role (the chain's next hop)."""
     others = [a for a in attack.ctx.org.accounts if a.id != attack.victim.account]
     if not others:
@@ -169,23 +182,24 @@ def chain_into_other_account(attack: Attack, t: float) -> list:
     session = "maintenance"
     response = assume_response(attack.ctx.ids, role.arn, role.unique_id, session, key, t)
     attack.chained = (target.id, role_session_identity(role.arn, role.unique_id, session, key, t + 1))
-    return [(t + 1, "sts.amazonaws.com", "AssumeRole", {"roleArn": role.arn, "roleSessionName": session}, response,
-             None)]
+    return [Call(t + 1, "sts.amazonaws.com", "AssumeRole", {"roleArn": role.arn, "roleSessionName": session},
+                 response)]
 
 
-def mining_run(attack: Attack, t: float) -> list:
+def mining_run(attack: Attack, t: float) -> list[Call]:
     region = "ap-southeast-3"
     request = {"instancesSet": {"items": [{"imageId": "ami-0c2b8ca1dad447f8a", "minCount": 10, "maxCount": 10}]},
                "instanceType": "p3.16xlarge", "blockDeviceMapping": {}, "monitoring": {"enabled": False},
                "disableApiTermination": False}
-    return [(t + 1, "ec2.amazonaws.com", "DescribeRegions", None, None, None),
-            (t + 3, "ec2.amazonaws.com", "RunInstances", request, None,
-             ("Client.UnauthorizedOperation", "You are not authorized to perform this operation."), region),
-            (t + 30, "ec2.amazonaws.com", "RunInstances", {**request, "instanceType": "g4dn.12xlarge"}, None, None,
-             region)]
+    return [Call(t + 1, "ec2.amazonaws.com", "DescribeRegions"),
+            Call(t + 3, "ec2.amazonaws.com", "RunInstances", request,
+                 error=("Client.UnauthorizedOperation", "You are not authorized to perform this operation."),
+                 region=region),
+            Call(t + 30, "ec2.amazonaws.com", "RunInstances", {**request, "instanceType": "g4dn.12xlarge"},
+                 region=region)]
 
 
-def foreign_repo_login(attack: Attack, t: float) -> list:
+def foreign_repo_login(attack: Attack, t: float) -> list[Call]:
     """AssumeRoleWithWebIdentity with a token from a repository outside the organisation."""
     victim = attack.victim
     provider = f"arn:aws:iam::{victim.account}:oidc-provider/token.actions.githubusercontent.com"
@@ -198,8 +212,8 @@ def foreign_repo_login(attack: Attack, t: float) -> list:
                            "identityProvider": provider}
     attack.identity = role_session_identity(victim.arn, victim.unique_id, "GitHubActions", key, t,
                                             web_provider=provider)
-    return [(t, "sts.amazonaws.com", "AssumeRoleWithWebIdentity",
-             {"roleArn": victim.arn, "roleSessionName": "GitHubActions"}, response, None, None, "pre")]
+    return [Call(t, "sts.amazonaws.com", "AssumeRoleWithWebIdentity",
+                 {"roleArn": victim.arn, "roleSessionName": "GitHubActions"}, response, as_web_identity=True)]
 
 
 def _steal(keep_types: tuple[str, ...]) -> Callable[[dict], bool]:
@@ -370,19 +384,19 @@ def play(ctx: DayContext, placement: Placement, detonations: Detonations, day_ev
     t = placement.start
     for step in scenario.steps:
         if step.build is not None:
-            calls = step.build(attack, t)
-            for call in calls:
-                when, source, name, request, response, error = call[:6]
-                region = call[6] if len(call) > 6 and call[6] else attack.region
-                actor = attack.actor(f"{source.split('.')[0]}.{name.lower()}")
-                if len(call) > 7 and call[7] == "pre":
+            for call in step.build(attack, t):
+                region = call.region or attack.region
+                if call.as_web_identity:
                     actor = Actor(attack.pre_identity, ip, "aws-sdk-nodejs/2.1580.0 linux/v20.12.2 "
                                   "configure-aws-credentials-for-github-actions promise", victim.account)
-                _emit(attack, when, region, ctx.rec.call(when, actor, source, name, region, request, response, error))
-                t = max(t, when)
-                if attack.chained:
-                    account, chained_identity = attack.chained
-                    attack.identity, attack.account = chained_identity, account
+                else:
+                    actor = attack.actor(f"{call.source.split('.')[0]}.{call.name.lower()}")
+                _emit(attack, call.when, region, ctx.rec.call(call.when, actor, call.source, call.name, region,
+                                                              call.request, call.response, call.error))
+                t = max(t, call.when)
+            if attack.chained:  # the hop is made: the next steps act as the role in the other account
+                account, chained_identity = attack.chained
+                attack.identity, attack.account = chained_identity, account
         else:
             t = _replay(attack, step, detonations, t)
         t += rng.uniform(20, 240)
@@ -455,8 +469,6 @@ def _federated(attack: Attack, original: dict) -> dict:
 
 
 def _seconds_between(a: str, b: str) -> float:
-    from nhiwatch.ingest.timestamps import BadTimestamp, parse_event_time
-
     try:
         return (parse_event_time(b)[0] - parse_event_time(a)[0]) / 1e6
     except BadTimestamp:

@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO, ingest
 from nhiwatch.core.event import EVENT_SCHEMA, event_model_markdown
 from nhiwatch.ingest import pipeline
+from nhiwatch.store.migrations import MIGRATIONS
 from nhiwatch.store.db import Store
 from test_formats import make_event
 
@@ -57,13 +58,13 @@ def test_events_table_matches_the_event_model(store):
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position"
     ).fetchall()
     assert [c[0] for c in columns] == EVENT_SCHEMA.names
-    assert store.schema_version() == 1
+    assert store.schema_version() == len(MIGRATIONS)
 
 
 def test_reopening_does_not_migrate_again(tmp_path):
     Store(tmp_path / "h").close()
     with Store(tmp_path / "h") as again:
-        assert again.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+        assert again.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(len(MIGRATIONS)),)
 
 
 def test_event_model_doc_is_generated_from_the_schema():

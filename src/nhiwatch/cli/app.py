@@ -15,25 +15,15 @@ import json
 import os
 import shutil
 import sys
-from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from nhiwatch import __version__
-
-
-class Exit(IntEnum):
-    OK = 0
-    FATAL = 1
-    USAGE = 2
-    PARTIAL = 3
-    BUSY = 4
+from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail, open_store
 
 
 app = typer.Typer(
@@ -46,44 +36,16 @@ app = typer.Typer(
     epilog="Exit codes: 0 ok, 1 fatal error, 2 usage error, 3 partial (unreadable input), 4 store busy.",
 )
 
-# Piped output is read by people too: do not squeeze tables to 80 columns there.
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
-
-HomeOpt = Annotated[Optional[Path], typer.Option(
-    "--home", envvar="NHIWATCH_HOME", help="Store folder (default ./.nhiwatch, or $NHIWATCH_HOME).",
-    show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on the terminal.")]
-
-
-def emit_json(data: object) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
-    sys.stdout.flush()
-
-
-def fail(message: str, code: Exit, as_json: bool = False) -> typer.Exit:
-    if as_json:
-        emit_json({"error": message, "exit_code": int(code)})
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(int(code))
-
-
-def open_store(home: Optional[Path], as_json: bool, read_only: bool = False):
-    from nhiwatch.store.db import Store, StoreBusy, StoreError
-
-    try:
-        return Store(home, read_only=read_only)
-    except StoreBusy as exc:
-        raise fail(str(exc), Exit.BUSY, as_json) from None
-    except StoreError as exc:
-        raise fail(str(exc), Exit.FATAL, as_json) from None
-
-
 def _version(value: bool) -> None:
     if value:
         console.print(f"nhiwatch {__version__}")
         raise typer.Exit(0)
+
+
+from nhiwatch.cli.inventory import inventory_app, posture  # noqa: E402  (registered on the app below)
+
+app.add_typer(inventory_app, name="inventory")
+app.command()(posture)
 
 
 @app.callback()
@@ -415,9 +377,15 @@ def demo(
     for s in data["labels"]["scenarios"]:
         table.add_row(s["id"], s["principal"], s["start"])
     console.print(table)
+    inventory = data["inventory"]
+    table = Table("risk", "type", "non-human identity", "why", title="riskiest non-human identities")
+    for r in inventory["riskiest"][:6]:
+        table.add_row(f"{r['risk']} {r['level']}", r["type"], r["arn"], "; ".join(r["reasons"][:2]))
+    console.print(table)
     console.print("No detection stage in this version yet: no incidents to show.")
     console.print(f"report: {out / 'report.html'}   store: {store_home}   ({data['seconds']} s)")
-    console.print(f"explore it: nhiwatch stats --home {store_home}")
+    console.print(f"explore it: nhiwatch stats --home {store_home}; nhiwatch inventory list --home {store_home}; "
+                  f"nhiwatch posture --home {store_home}")
 
 
 def main() -> None:

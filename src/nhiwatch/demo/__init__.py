@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Callable
 
 from nhiwatch.demo.report import render
-from nhiwatch.ingest.pipeline import Ingestor
+from nhiwatch.ingest.pipeline import Ingestor, expand_paths
+from nhiwatch.inventory.model import parse_time
+from nhiwatch.inventory.persist import rebuild, save_sources
+from nhiwatch.inventory.sources import read_source
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store
 
@@ -47,11 +50,32 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
         top = store.con.execute(
             """SELECT principal, principal_type, count(*) n FROM events WHERE principal IS NOT NULL
                GROUP BY 1, 2 ORDER BY n DESC LIMIT 12""").fetchall()
-    for later in ("inventory", "baselines and detection", "correlation", "response"):
+        say("building the inventory ...")
+        t = time.perf_counter()
+        sources = [read_source(path) for path in expand_paths([str(out / "data" / "iam")])]
+        save_sources(store, sources, str(out / "data" / "iam"))
+        identities = rebuild(store, parse_time(labels["end"]))
+        nhis = [i for i in identities if i.is_nhi]
+        findings = [f for i in identities for f in i.findings]
+        stages.append({"stage": "inventory", "result": (
+            f"{len(identities)} identities ({len(nhis)} non-human) in {len(sources) // 2} accounts, "
+            f"{sum(1 for i in identities if i.risk_level in ('critical', 'high'))} at high risk or above, "
+            f"{len(findings)} posture findings, in {time.perf_counter() - t:.1f} s")})
+        say(stages[-1]["result"])
+    inventory = {
+        "by_type": _count(i.nhi_type for i in identities),
+        "by_category": _count(i.category for i in identities),
+        "by_owasp": _count(o for f in findings if f.severity in ("medium", "high", "critical") for o in f.owasp),
+        "riskiest": [{"arn": i.arn, "type": i.nhi_type, "category": i.category, "risk": i.risk_score,
+                      "level": i.risk_level, "reasons": [r.text for r in i.risk_reasons if r.counted][:3],
+                      "findings": [f"{f.severity}: {f.detail}" for f in i.findings[:3]]}
+                     for i in nhis[:10]],
+    }
+    for later in ("baselines and detection", "correlation", "response"):
         stages.append({"stage": later, "result": "not in this version yet"})
     data = {
         "simulation": sim.__dict__, "ingest": summary.totals(), "stats": stats, "labels": labels,
-        "stages": stages, "incidents": [], "evaluation": None,
+        "stages": stages, "incidents": [], "evaluation": None, "inventory": inventory,
         "events_per_day": [(d, n) for d, n in per_day],
         "top_identities": [{"principal": p, "principal_type": k, "events": n} for p, k, n in top],
         "seconds": round(time.perf_counter() - started, 1),
@@ -60,3 +84,10 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
     (out / "summary.json").write_text(json.dumps({k: v for k, v in data.items() if k != "labels"}, indent=1,
                                                  default=str))
     return data
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))

@@ -62,6 +62,17 @@ def render(data: dict) -> str:
         "<h2>Stages</h2>",
         _table(["stage", "result"], [[s["stage"], s["result"]] for s in data["stages"]]),
     ]
+    if data.get("inventory"):
+        inv = data["inventory"]
+        parts += ["<h2>Inventory</h2>",
+                  "<p>" + " · ".join(f"{_e(n)} {_e(k)}" for k, n in inv["by_category"].items()) + "</p>",
+                  _table(["NHI type", "identities"], [[k, n] for k, n in inv["by_type"].items()]),
+                  "<h3>Riskiest non-human identities</h3>",
+                  _table(["identity", "type", "risk", "why", "posture findings"],
+                         [[r["arn"], r["type"], f"{r['risk']} {r['level']}", "; ".join(r["reasons"]),
+                           "; ".join(r["findings"])] for r in inv["riskiest"]]),
+                  "<p>Posture findings at medium or above by OWASP NHI Top 10: " + ", ".join(
+                      f"{_e(k)} {_e(n)}" for k, n in sorted(inv["by_owasp"].items())) + "</p>"]
     if data.get("incidents"):
         parts += ["<h2>Top incidents</h2>",
                   _table(["incident", "severity", "identities", "explanation"],

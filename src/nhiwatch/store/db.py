@@ -105,6 +105,11 @@ class Store:
         row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
 
+    def has_table(self, name: str) -> bool:
+        """False for a table of a newer schema than a read-only, not yet migrated store has."""
+        return bool(self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
+
     def _check_version(self) -> None:
         current = self.schema_version()
         if current > len(MIGRATIONS):

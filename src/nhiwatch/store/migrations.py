@@ -72,3 +72,19 @@ MIGRATIONS: list[list[str]] = [
              accepted BIGINT, duplicate BIGINT, quarantined BIGINT, skipped VARCHAR, error VARCHAR)""",
     ],
 ]
+
+# v2: the IAM inventory. Raw exports are kept per account, so the inventory can be rebuilt
+# (with newer rules, or once CloudTrail arrives) without asking AWS again.
+MIGRATIONS.append([
+    """CREATE TABLE iam_sources (
+         account_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, origin VARCHAR, loaded_at TIMESTAMPTZ NOT NULL,
+         payload VARCHAR NOT NULL, PRIMARY KEY (account_id, kind))""",
+    """CREATE TABLE identities (
+         arn VARCHAR PRIMARY KEY, account_id VARCHAR, kind VARCHAR, name VARCHAR, category VARCHAR,
+         nhi_type VARCHAR, type_detail VARCHAR, owner VARCHAR, team VARCHAR, created_at VARCHAR,
+         last_active VARCHAR, oldest_key_days INTEGER, risk_score INTEGER, risk_level VARCHAR,
+         findings INTEGER, top_severity VARCHAR, record VARCHAR NOT NULL)""",
+    """CREATE TABLE posture_findings (
+         finding_id VARCHAR PRIMARY KEY, arn VARCHAR NOT NULL, account_id VARCHAR, check_id VARCHAR NOT NULL,
+         title VARCHAR, severity VARCHAR, owasp VARCHAR[], nist VARCHAR[], detail VARCHAR, evidence VARCHAR)""",
+])

@@ -1,0 +1,349 @@
+"""`nhiwatch inventory ...` and `nhiwatch posture`: the identity inventory and its posture findings."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+from rich.table import Table
+
+from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail, open_store
+
+inventory_app = typer.Typer(help="The identity inventory: load IAM exports or read IAM live, list, show.",
+                            no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+AsOfOpt = Annotated[Optional[str], typer.Option(
+    "--as-of", help="Judge ages (key age, unused for N days) at this UTC time, e.g. 2026-03-31T00:00:00Z "
+                    "(default: now, or the time of the previous load).")]
+SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+
+
+def _as_of(value: Optional[str], as_json: bool) -> Optional[datetime]:
+    from nhiwatch.inventory.model import parse_time
+
+    if value is None:
+        return None
+    parsed = parse_time(value)
+    if parsed is None:
+        raise fail(f"--as-of must be an ISO-8601 time, not {value!r}", Exit.USAGE, as_json)
+    return parsed
+
+
+def _live_sources(profile, role_name, account, accounts_file, external_id, problems, say):
+    from nhiwatch.inventory import live
+    from nhiwatch.inventory.sources import read_authorization_details, read_credential_report
+
+    account_ids = list(account or [])
+    if accounts_file is not None:
+        account_ids += live.read_account_list(accounts_file)
+    if account_ids and not role_name:
+        raise ValueError("--account/--accounts need --role-name: the role to assume in each account")
+    sources = []
+    for label, session, error in live.account_sessions(profile=profile, role_name=role_name,
+                                                       account_ids=account_ids or None, external_id=external_id):
+        if error:
+            problems.append(f"account {label}: {error}")
+            continue
+        say(f"reading IAM of account {label}")
+        fetched = live.fetch_account(session)
+        origin = f"live:{fetched.account_id}"
+        problems += [f"{origin}: {p}" for p in fetched.problems]
+        sources.append(read_authorization_details(origin, orjson.dumps(fetched.authorization_details).decode()))
+        if fetched.credential_report:
+            sources.append(read_credential_report(origin, fetched.credential_report))
+    return sources
+
+
+@inventory_app.command("load")
+def load(
+    paths: Annotated[Optional[list[str]], typer.Argument(
+        help="authorization-details JSON and credential report files (CSV or get-credential-report JSON), "
+             "or folders of them.", show_default=False)] = None,
+    live: Annotated[bool, typer.Option("--live", help="Read IAM through the AWS API instead of files.")] = False,
+    profile: Annotated[Optional[str], typer.Option(help="With --live: AWS profile (default credential chain).")] = None,
+    role_name: Annotated[Optional[str], typer.Option(help="With --live: role to assume in each --account.")] = None,
+    account: Annotated[Optional[list[str]], typer.Option("--account", help="With --live: account id (repeatable).")] = None,
+    accounts_file: Annotated[Optional[Path], typer.Option("--accounts", help="With --live: file of account ids.")] = None,
+    external_id: Annotated[Optional[str], typer.Option(help="With --role-name: sts:ExternalId to present.")] = None,
+    as_of: AsOfOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Load IAM into the inventory and rebuild it: classification, posture findings, risk scores.
+
+    An account's new export replaces its previous one; files of one account given together are
+    merged (pages). Damaged files load what is readable and exit 3 with each problem's place.
+    """
+    from nhiwatch.ingest.pipeline import InputError, expand_paths
+    from nhiwatch.inventory.persist import rebuild, save_sources
+    from nhiwatch.inventory.sources import SourceError, read_source
+    from nhiwatch.store.db import resolve_home
+
+    if bool(paths) == live:
+        raise fail("give files or folders, or --live (not both)", Exit.USAGE, as_json)
+    when = _as_of(as_of, as_json)
+    problems: list[str] = []
+    say = (lambda m: None) if quiet or as_json else (lambda m: err.print(f"[dim]{m}[/]"))
+    if live:
+        try:
+            sources = _live_sources(profile, role_name, account, accounts_file, external_id, problems, say)
+        except ValueError as exc:
+            raise fail(str(exc), Exit.USAGE, as_json) from None
+        origin = "live"
+    else:
+        try:
+            files = expand_paths(paths or [], exclude=resolve_home(home))
+        except InputError as exc:
+            raise fail(str(exc), Exit.USAGE, as_json) from None
+        if not files:
+            raise fail("no files found in the given paths", Exit.USAGE, as_json)
+        sources = []
+        for path in files:
+            try:
+                source = read_source(path)
+            except SourceError as exc:
+                problems.append(str(exc))
+                continue
+            problems += source.problems
+            sources.append(source)
+        origin = ", ".join(str(p) for p in (paths or []))[:500]
+    store = open_store(home, as_json)
+    try:
+        stored = save_sources(store, sources, origin)
+        identities = rebuild(store, when)
+    finally:
+        store.close()
+    summary = {
+        "files": [{"path": s.path, "kind": s.kind, "accounts": sorted(a for a in s.accounts if a != "aws"),
+                   "entries": s.entries, "problems": len(s.problems)} for s in sources],
+        "stored": stored,
+        "identities": len(identities),
+        "by_category": dict(Counter(i.category for i in identities)),
+        "by_type": dict(Counter(i.nhi_type for i in identities)),
+        "by_risk": dict(Counter(i.risk_level for i in identities)),
+        "posture_findings": sum(len(i.findings) for i in identities),
+        "problems": problems,
+    }
+    if as_json:
+        emit_json(summary)
+    elif not quiet:
+        console.print(f"[bold]{len(identities)}[/] identities in {len({i.account_id for i in identities})} accounts: "
+                      + ", ".join(f"{v} {k}" for k, v in sorted(summary["by_category"].items())), highlight=False)
+        console.print("risk: " + ", ".join(f"{summary['by_risk'].get(level, 0)} {level}"
+                                           for level in ("critical", "high", "medium", "low")) +
+                      f"; {summary['posture_findings']} posture findings (nhiwatch posture)", highlight=False)
+        for problem in problems[:40]:
+            err.print(f"[yellow]problem:[/] {problem}", highlight=False)
+        if len(problems) > 40:
+            err.print(f"... and {len(problems) - 40} more (see --json)")
+    if problems:
+        raise typer.Exit(int(Exit.PARTIAL))
+
+
+@inventory_app.command("refresh")
+def refresh(as_of: AsOfOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the inventory from the stored IAM exports and the events ingested since."""
+    from nhiwatch.inventory.persist import rebuild
+
+    when = _as_of(as_of, as_json)
+    store = open_store(home, as_json)
+    try:
+        identities = rebuild(store, when)
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"identities": len(identities)})
+    else:
+        console.print(f"{len(identities)} identities rebuilt")
+
+
+LIST_COLUMNS = ("risk_score", "risk_level", "nhi_type", "category", "account_id", "name", "type_detail",
+                "last_active", "oldest_key_days", "findings", "owner", "arn")
+
+
+@inventory_app.command("list")
+def list_(
+    type_: Annotated[Optional[list[str]], typer.Option("--type", help="NHI type (repeatable), e.g. user-with-keys.")] = None,
+    account: Annotated[Optional[list[str]], typer.Option("--account", help="Account id (repeatable).")] = None,
+    category: Annotated[Optional[list[str]], typer.Option(
+        "--category", help="non-human, human, human-use-of-nhi or unknown (repeatable).")] = None,
+    min_risk: Annotated[Optional[int], typer.Option(min=0, max=100, help="Only risk scores at or above.")] = None,
+    risk: Annotated[Optional[str], typer.Option(help="Only this risk level: critical, high, medium, low.")] = None,
+    search: Annotated[Optional[str], typer.Option(help="Text in the ARN, owner or team.")] = None,
+    sort: Annotated[str, typer.Option(help="risk, name, account, type, last-active, key-age or findings.")] = "risk",
+    limit: Annotated[int, typer.Option(min=0, help="At most this many rows (0: all).")] = 0,
+    nhi_only: Annotated[bool, typer.Option("--nhi", help="Only non-human identities (and human use of them).")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The identities, riskiest first: type, account, risk, last activity, key age, findings."""
+    from nhiwatch.inventory.model import CATEGORIES, NHI_TYPES
+    from nhiwatch.inventory.persist import SORT_COLUMNS, InventoryMissing, list_identities
+
+    if sort not in SORT_COLUMNS:
+        raise fail(f"--sort must be one of {', '.join(SORT_COLUMNS)}", Exit.USAGE, as_json)
+    for value in type_ or []:
+        if value not in NHI_TYPES:
+            raise fail(f"unknown --type {value!r}; known: {', '.join(NHI_TYPES)}", Exit.USAGE, as_json)
+    categories = list(category or []) + (["non-human", "human-use-of-nhi"] if nhi_only else [])
+    for value in categories:
+        if value not in CATEGORIES:
+            raise fail(f"unknown --category {value!r}; known: {', '.join(CATEGORIES)}", Exit.USAGE, as_json)
+    if risk and risk not in ("critical", "high", "medium", "low"):
+        raise fail("--risk must be critical, high, medium or low", Exit.USAGE, as_json)
+    store = open_store(home, as_json, read_only=True)
+    try:
+        total, rows = list_identities(store, types=type_, accounts=account, categories=categories or None,
+                                      min_risk=min_risk, level=risk, search=search, sort=sort, limit=limit or None)
+    except InventoryMissing as exc:
+        raise fail(str(exc), Exit.USAGE, as_json) from None
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"total": total, "identities": rows})
+        return
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(LIST_COLUMNS)
+        for row in rows:
+            writer.writerow(["" if row[c] is None else row[c] for c in LIST_COLUMNS])
+        return
+    table = Table("risk", "type", "category", "account", "name", "detail", "last active", "key age", "findings",
+                  "owner", title=f"{len(rows)} of {total} identities")
+    for row in rows:
+        style = SEVERITY_STYLE.get(row["risk_level"], "")
+        table.add_row(f"[{style}]{row['risk_score']} {row['risk_level']}[/]", row["nhi_type"], row["category"],
+                      row["account_id"], row["name"], (row["type_detail"] or "")[:60],
+                      (row["last_active"] or "never")[:10],
+                      "" if row["oldest_key_days"] is None else f"{row['oldest_key_days']} d", str(row["findings"]),
+                      row["owner"] or "")
+    console.print(table)
+
+
+@inventory_app.command("show")
+def show(
+    reference: Annotated[str, typer.Argument(help="ARN (or a unique name or unique id) of the identity.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everything known about one identity: type and evidence, policies, trust, keys, capabilities,
+    posture findings, risk reasons, owner and origin, used versus granted permissions."""
+    from nhiwatch.inventory.persist import InventoryMissing, get_identity
+
+    store = open_store(home, as_json, read_only=True)
+    try:
+        identity = get_identity(store, reference)
+    except (InventoryMissing, LookupError) as exc:
+        raise fail(str(exc), Exit.USAGE, as_json) from None
+    finally:
+        store.close()
+    if identity is None:
+        raise fail(f"no identity {reference!r} in the inventory", Exit.USAGE, as_json)
+    if as_json:
+        emit_json(identity.to_dict())
+        return
+    _print_identity(identity)
+
+
+def _print_identity(identity) -> None:
+    out = console.print
+    style = SEVERITY_STYLE.get(identity.risk_level, "")
+    out(f"[bold]{identity.arn}[/]", highlight=False)
+    out(f"{identity.nhi_type} ({identity.type_detail}) · {identity.category} · "
+        f"risk [{style}]{identity.risk_score} {identity.risk_level}[/]", highlight=False)
+    out(f"created {identity.created or 'unknown'} · last active {identity.last_active or 'never seen'}"
+        + (f" ({identity.last_active_source})" if identity.last_active_source else "")
+        + f" · owner {identity.owner or 'untagged'}" + (f" · team {identity.team}" if identity.team else ""),
+        highlight=False)
+    out("[bold]why this type[/]")
+    for line in identity.evidence:
+        out(f"  - {line}", highlight=False)
+    if identity.origin:
+        out("[bold]origin[/]")
+        if identity.origin.get("creator"):
+            out(f"  created by {identity.origin['creator']} at {identity.origin['created_at']} "
+                f"(event {identity.origin['event_id']})", highlight=False)
+        for key in identity.origin.get("keys", []):
+            out(f"  access key {key['key_id']} created by {key['creator']} at {key['created_at']}", highlight=False)
+    out(f"[bold]risk {identity.risk_score}[/] = " + " + ".join(
+        f"{r.counted} {r.factor} ({r.text})" for r in identity.risk_reasons if r.counted) if identity.risk_reasons else
+        "[bold]risk 0[/]: nothing raises it", highlight=False)
+    if identity.findings:
+        table = Table("severity", "check", "OWASP", "detail", title="posture findings")
+        for f in identity.findings:
+            table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.check, ",".join(f.owasp), f.detail)
+        out(table)
+    caps = identity.capabilities
+    if caps.get("privesc"):
+        out("[bold]escalation methods[/]: " + ", ".join(caps["privesc"]), highlight=False)
+    if identity.policies:
+        out("[bold]policies[/]: " + ", ".join(
+            f"{p.name} ({p.kind}{' via ' + p.via if p.via else ''}{'' if p.readable else ', unreadable'})"
+            for p in identity.policies), highlight=False)
+    if identity.boundary:
+        out(f"[bold]permission boundary[/]: {identity.boundary}", highlight=False)
+    for key in identity.keys:
+        out(f"  key {key.slot}: {'active' if key.active else 'inactive'}, created {key.created or '?'}, "
+            f"last used {key.last_used or 'never'}" + (f" ({key.last_used_service})" if key.last_used_service else ""),
+            highlight=False)
+    if identity.usage:
+        usage = identity.usage
+        out(f"[bold]used versus granted[/]: {usage['used_actions']} actions used of {usage['granted_patterns']} "
+            f"granted patterns; unused grants: {', '.join(usage['unused_grants'][:12]) or 'none'}", highlight=False)
+        out("suggested least-privilege policy:")
+        out(orjson.dumps(usage["suggested_policy"], option=orjson.OPT_INDENT_2).decode(), highlight=False)
+    for problem in identity.problems:
+        err.print(f"[yellow]note:[/] {problem}", highlight=False)
+
+
+def posture(
+    min_severity: Annotated[str, typer.Option(help="info, low, medium, high or critical.")] = "low",
+    check: Annotated[Optional[list[str]], typer.Option("--check", help="Only this check id (repeatable).")] = None,
+    account: Annotated[Optional[list[str]], typer.Option("--account", help="Account id (repeatable).")] = None,
+    owasp: Annotated[Optional[str], typer.Option(help="Only findings mapped to this OWASP NHI id, e.g. NHI7.")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many rows in the table (0: all).")] = 100,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Posture findings of the inventory, most severe first, each with its OWASP NHI Top 10 and NIST
+    CSF 2.0 ids. Exit 0 even when there are findings (use --json and count them in scripts)."""
+    from nhiwatch.inventory.model import SEVERITIES
+    from nhiwatch.inventory.persist import InventoryMissing, posture_findings
+    from nhiwatch.inventory.posture import CHECKS
+
+    if min_severity not in SEVERITIES:
+        raise fail(f"--min-severity must be one of {', '.join(SEVERITIES)}", Exit.USAGE, as_json)
+    known = {c.id for c in CHECKS}
+    for value in check or []:
+        if value not in known:
+            raise fail(f"unknown --check {value!r}; known: {', '.join(sorted(known))}", Exit.USAGE, as_json)
+    store = open_store(home, as_json, read_only=True)
+    try:
+        rows = posture_findings(store, min_severity=min_severity, checks=check, accounts=account, owasp=owasp)
+    except InventoryMissing as exc:
+        raise fail(str(exc), Exit.USAGE, as_json) from None
+    finally:
+        store.close()
+    if as_json:
+        emit_json(rows)
+        return
+    shown = rows[:limit] if limit else rows
+    table = Table("severity", "check", "OWASP", "NIST", "identity", "type", "detail",
+                  title=f"{len(rows)} posture findings at {min_severity} or above")
+    for r in shown:
+        table.add_row(f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]", r["check_id"], ",".join(r["owasp"]),
+                      ",".join(r["nist"]), r["arn"], r["nhi_type"], r["detail"])
+    console.print(table)
+    if len(rows) > len(shown):
+        console.print(f"... and {len(rows) - len(shown)} more (--limit 0 or --json)")
+    by_owasp = Counter(o for r in rows for o in r["owasp"])
+    if by_owasp:
+        console.print("by OWASP NHI Top 10: " + ", ".join(f"{k} {v}" for k, v in sorted(by_owasp.items())))

@@ -1,0 +1,188 @@
+"""The inventory in the store: raw IAM exports per account, and the identities and posture findings
+rebuilt from them (and from the events, when there are any)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+import orjson
+
+from nhiwatch.inventory.build import build_inventory
+from nhiwatch.inventory.model import SEVERITIES, Identity, days_between, parse_time
+from nhiwatch.inventory.sources import SourceFile, merge_authz
+from nhiwatch.store.db import Store
+
+SORT_COLUMNS = {"risk": "risk_score DESC, arn", "name": "name, arn", "account": "account_id, risk_score DESC, arn",
+                "type": "nhi_type, risk_score DESC, arn", "last-active": "last_active NULLS FIRST, arn",
+                "key-age": "oldest_key_days DESC NULLS LAST, arn", "findings": "findings DESC, arn"}
+
+
+class InventoryMissing(LookupError):
+    """No inventory has been loaded into this store."""
+
+
+def save_sources(store: Store, files: list[SourceFile], origin: str) -> dict[str, list[str]]:
+    """Store the exports of one load. Each account's export replaces the one stored before (a snapshot
+    replaces a snapshot); several files of one account in the same load are pages, merged.
+    Returns kind -> accounts stored."""
+    pages: dict[tuple[str, str], list] = {}
+    for source in files:
+        for account, payload in source.accounts.items():
+            pages.setdefault((account, source.kind), []).append(payload)
+    stored: dict[str, list[str]] = {}
+    store.con.execute("BEGIN TRANSACTION")
+    try:
+        for (account, kind), items in sorted(pages.items()):
+            if kind == "authorization-details":
+                if account == "aws":  # AWS managed policies accumulate: each export carries the ones it uses
+                    previous = store.con.execute(
+                        "SELECT payload FROM iam_sources WHERE account_id = 'aws' AND kind = ?", [kind]).fetchone()
+                    items = ([orjson.loads(previous[0])] if previous else []) + items
+                payload = merge_authz(items)
+            else:
+                merged = {row["arn"]: row for rows in items for row in rows}
+                payload = list(merged.values())
+            store.con.execute("INSERT OR REPLACE INTO iam_sources VALUES (?, ?, ?, now(), ?)",
+                              [account, kind, origin, orjson.dumps(payload).decode()])
+            if account != "aws":
+                stored.setdefault(kind, []).append(account)
+        store.con.execute("COMMIT")
+    except Exception:
+        store.con.execute("ROLLBACK")
+        raise
+    return stored
+
+
+def load_sources(store: Store) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    authz: dict[str, dict] = {}
+    reports: dict[str, list[dict]] = {}
+    for account, kind, payload in store.con.execute("SELECT account_id, kind, payload FROM iam_sources").fetchall():
+        (authz if kind == "authorization-details" else reports)[account] = orjson.loads(payload)
+    return authz, reports
+
+
+def _finding_id(arn: str, check: str, evidence: dict) -> str:
+    key = orjson.dumps([arn, check, evidence], option=orjson.OPT_SORT_KEYS)
+    return "pf-" + hashlib.blake2b(key, digest_size=8).hexdigest()
+
+
+def rebuild(store: Store, as_of: datetime | None = None) -> list[Identity]:
+    """Recompute every identity from the stored exports and events, and replace the derived tables."""
+    if as_of is None:
+        row = store.con.execute("SELECT value FROM meta WHERE key = 'inventory_as_of'").fetchone()
+        as_of = parse_time(row[0]) if row else None
+    as_of = as_of or datetime.now(timezone.utc)
+    authz, reports = load_sources(store)
+    has_events = store.con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchone()[0] > 0
+    identities = build_inventory(authz, reports, as_of, store.con if has_events else None)
+    identity_rows, finding_rows = [], []
+    for identity in identities:
+        ages = [days_between(parse_time(k.created), as_of) for k in identity.active_keys()]
+        ages = [a for a in ages if a is not None]
+        top = max((SEVERITIES.index(f.severity) for f in identity.findings), default=None)
+        identity_rows.append((identity.arn, identity.account_id, identity.kind, identity.name, identity.category,
+                              identity.nhi_type, identity.type_detail, identity.owner, identity.team, identity.created,
+                              identity.last_active, max(ages) if ages else None, identity.risk_score,
+                              identity.risk_level, len(identity.findings),
+                              SEVERITIES[top] if top is not None else None,
+                              orjson.dumps(identity.to_dict()).decode()))
+        for finding in identity.findings:
+            finding_rows.append((_finding_id(identity.arn, finding.check, finding.evidence), identity.arn,
+                                 identity.account_id, finding.check, finding.title, finding.severity, finding.owasp,
+                                 finding.nist, finding.detail, orjson.dumps(finding.evidence).decode()))
+    store.con.execute("BEGIN TRANSACTION")
+    try:
+        store.con.execute("DELETE FROM identities")
+        store.con.execute("DELETE FROM posture_findings")
+        if identity_rows:
+            store.con.executemany("INSERT INTO identities VALUES (" + ", ".join("?" * 17) + ")", identity_rows)
+        if finding_rows:
+            store.con.executemany("INSERT OR REPLACE INTO posture_findings VALUES (" + ", ".join("?" * 10) + ")",
+                                  finding_rows)
+        store.con.execute("INSERT OR REPLACE INTO meta VALUES ('inventory_as_of', ?)",
+                          [as_of.strftime("%Y-%m-%dT%H:%M:%SZ")])
+        store.con.execute("COMMIT")
+    except Exception:
+        store.con.execute("ROLLBACK")
+        raise
+    return identities
+
+
+def _require(store: Store) -> None:
+    if not store.has_table("identities") or not store.con.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM identities LIMIT 1)").fetchone()[0]:
+        raise InventoryMissing("no inventory in this store: run 'nhiwatch inventory load FILE...' or "
+                               "'nhiwatch inventory load --live' first")
+
+
+def list_identities(store: Store, *, types: list[str] | None = None, accounts: list[str] | None = None,
+                    categories: list[str] | None = None, min_risk: int | None = None, level: str | None = None,
+                    search: str | None = None, sort: str = "risk", limit: int | None = None,
+                    offset: int = 0) -> tuple[int, list[dict]]:
+    """(matching count, one page of rows) of the identity table."""
+    _require(store)
+    clauses, params = [], []
+    for column, values in (("nhi_type", types), ("account_id", accounts), ("category", categories)):
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params += values
+    if min_risk is not None:
+        clauses.append("risk_score >= ?")
+        params.append(min_risk)
+    if level:
+        clauses.append("risk_level = ?")
+        params.append(level)
+    if search:
+        clauses.append("(arn ILIKE ? OR coalesce(owner, '') ILIKE ? OR coalesce(team, '') ILIKE ?)")
+        params += [f"%{search}%"] * 3
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    total = store.con.execute(f"SELECT count(*) FROM identities {where}", params).fetchone()[0]
+    page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
+    cursor = store.con.execute(
+        f"SELECT * EXCLUDE (record) FROM identities {where} ORDER BY {SORT_COLUMNS[sort]}{page}", params)
+    columns = [d[0] for d in cursor.description]
+    return total, [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def get_identity(store: Store, reference: str) -> Identity | None:
+    """By ARN, or by a unique name or unique id."""
+    _require(store)
+    rows = store.con.execute(
+        "SELECT record FROM identities WHERE arn = ? OR name = ? OR json_extract_string(record, '$.unique_id') = ?",
+        [reference, reference, reference]).fetchall()
+    if len(rows) != 1:
+        return None if not rows else _ambiguous(reference, len(rows))
+    return Identity.from_dict(orjson.loads(rows[0][0]))
+
+
+def _ambiguous(reference: str, count: int):
+    raise LookupError(f"{reference!r} names {count} identities; give the full ARN")
+
+
+def posture_findings(store: Store, *, min_severity: str = "info", checks: list[str] | None = None,
+                     accounts: list[str] | None = None, owasp: str | None = None) -> list[dict]:
+    _require(store)
+    clauses = ["list_position(?, severity) >= ?"]
+    params: list = [list(SEVERITIES), SEVERITIES.index(min_severity) + 1]
+    if checks:
+        clauses.append(f"check_id IN ({', '.join('?' * len(checks))})")
+        params += checks
+    if accounts:
+        clauses.append(f"f.account_id IN ({', '.join('?' * len(accounts))})")
+        params += accounts
+    if owasp:
+        clauses.append("list_contains(owasp, ?)")
+        params.append(owasp.upper())
+    cursor = store.con.execute(
+        f"""SELECT f.finding_id, f.arn, f.account_id, i.nhi_type, i.category, f.check_id, f.title, f.severity,
+                   f.owasp, f.nist, f.detail, f.evidence, i.risk_score
+            FROM posture_findings f JOIN identities i USING (arn)
+            WHERE {' AND '.join(clauses)}
+            ORDER BY list_position(?, f.severity) DESC, i.risk_score DESC, f.arn, f.check_id""",
+        params + [list(SEVERITIES)])
+    columns = [d[0] for d in cursor.description]
+    rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
+    for row in rows:
+        row["evidence"] = orjson.loads(row["evidence"])
+    return rows

@@ -362,3 +362,65 @@ def test_posture_doc_is_generated_from_the_code():
 
     assert (REPO / "docs" / "posture.md").read_text() == posture_markdown(), \
         "regenerate: python -m nhiwatch.inventory.docs > docs/posture.md"
+
+
+def _cloudtrail(name: str, source: str, when: str, identity: dict, request: dict | None = None,
+                response: dict | None = None, error: str | None = None, number: int = 0) -> dict:
+    record = {"eventVersion": "1.09", "userIdentity": identity, "eventTime": when, "eventSource": source,
+              "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "10.1.2.3",
+              "userAgent": "aws-sdk-go-v2/1.30", "requestParameters": request, "responseElements": response,
+              "requestID": f"req-{name}-{number}", "eventID": f"00000000-0000-4000-8000-{number:012d}",
+              "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
+              "recipientAccountId": ACCOUNT}
+    if error:
+        record["errorCode"] = error
+    return record
+
+
+def test_origin_and_used_versus_granted_from_cloudtrail(store, tmp_path):
+    from conftest import ingest
+
+    admin = {"type": "IAMUser", "principalId": "AIDASHAREDADMINXXXXX", "arn": f"arn:aws:iam::{ACCOUNT}:user/shared-admin",
+             "accountId": ACCOUNT, "accessKeyId": "AKIASHAREDADMIN00001", "userName": "shared-admin"}
+    task = {"type": "AssumedRole", "principalId": "AROAECSAPITASKXXXXXX:task-1",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/ecs-api-task/task-1", "accountId": ACCOUNT,
+            "accessKeyId": "ASIATASK000000000001", "sessionContext": {"sessionIssuer": {
+                "type": "Role", "principalId": "AROAECSAPITASKXXXXXX", "arn": f"arn:aws:iam::{ACCOUNT}:role/ecs-api-task",
+                "accountId": ACCOUNT, "userName": "ecs-api-task"}}}
+    secret = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db-AbCdEf"
+    records = [
+        _cloudtrail("CreateRole", "iam.amazonaws.com", "2026-05-01T10:00:00Z", admin, {"roleName": "ecs-api-task"},
+                    number=1),
+        _cloudtrail("CreateAccessKey", "iam.amazonaws.com", "2026-05-02T10:00:00Z", admin, {"userName": "ci-deployer"},
+                    {"accessKey": {"accessKeyId": "AKIACIDEPLOYER000001", "userName": "ci-deployer",
+                                   "status": "Active"}}, number=2),
+    ]
+    records += [_cloudtrail("GetSecretValue", "secretsmanager.amazonaws.com", f"2026-05-2{n}T08:00:00Z", task,
+                            {"secretId": secret}, number=10 + n) for n in range(3)]
+    records += [_cloudtrail("GetParameter", "ssm.amazonaws.com", "2026-05-25T08:00:00Z", task, {"name": "/app/db"},
+                            number=20),
+                _cloudtrail("ListObjects", "s3.amazonaws.com", "2026-05-26T08:00:00Z", task,
+                            {"bucketName": "acme-artifacts"}, number=21),
+                _cloudtrail("Decrypt", "kms.amazonaws.com", "2026-05-27T08:00:00Z", task, error="AccessDenied",
+                            number=22)]
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": records}))
+    assert ingest(store, tmp_path / "trail.json").accepted == len(records)
+    save_sources(store, [read_source(HAND_AUTHZ), read_source(HAND_REPORT)], "test")
+    rebuild(store, AS_OF)
+
+    task_role = get_identity(store, "ecs-api-task")
+    assert task_role.origin["creator"] == f"arn:aws:iam::{ACCOUNT}:user/shared-admin"
+    assert task_role.origin["created_at"] == "2026-05-01T10:00:00Z"
+    usage = task_role.usage
+    assert [u["action"] for u in usage["used"]] == ["kms:Decrypt", "s3:ListBucket", "secretsmanager:GetSecretValue",
+                                                    "ssm:GetParameter"]
+    assert usage["used_actions"] == 3 and usage["only_failed"] == ["kms:Decrypt"]
+    assert usage["used_not_granted"] == ["s3:ListBucket"]  # e.g. allowed by a bucket policy
+    statements = {tuple(s["Action"]): s["Resource"] for s in usage["suggested_policy"]["Statement"]}
+    assert statements == {("s3:ListBucket",): "arn:aws:s3:::acme-artifacts",
+                          ("secretsmanager:GetSecretValue",): secret, ("ssm:GetParameter",): "*"}
+    assert task_role.last_active == "2026-05-31T10:00:00Z"  # RoleLastUsed is later than CloudTrail here
+
+    deployer = get_identity(store, "ci-deployer")
+    assert deployer.origin["keys"][0]["key_id"] == "AKIACIDEPLOYER000001"
+    assert deployer.origin["keys"][0]["creator"].endswith(":user/shared-admin")

@@ -7,6 +7,7 @@ import hashlib
 from datetime import datetime, timezone
 
 import orjson
+import pyarrow as pa
 
 from nhiwatch.inventory.build import build_inventory
 from nhiwatch.inventory.model import SEVERITIES, Identity, days_between, parse_time
@@ -86,7 +87,7 @@ def rebuild(store: Store, as_of: datetime | None = None) -> list[Identity]:
                               identity.last_active, max(ages) if ages else None, identity.risk_score,
                               identity.risk_level, len(identity.findings),
                               SEVERITIES[top] if top is not None else None,
-                              orjson.dumps(identity.to_dict()).decode()))
+                              orjson.dumps(identity).decode()))  # orjson writes dataclasses itself
         for finding in identity.findings:
             finding_rows.append((_finding_id(identity.arn, finding.check, finding.evidence), identity.arn,
                                  identity.account_id, finding.check, finding.title, finding.severity, finding.owasp,
@@ -95,11 +96,12 @@ def rebuild(store: Store, as_of: datetime | None = None) -> list[Identity]:
     try:
         store.con.execute("DELETE FROM identities")
         store.con.execute("DELETE FROM posture_findings")
-        if identity_rows:
-            store.con.executemany("INSERT INTO identities VALUES (" + ", ".join("?" * 17) + ")", identity_rows)
-        if finding_rows:
-            store.con.executemany("INSERT OR REPLACE INTO posture_findings VALUES (" + ", ".join("?" * 10) + ")",
-                                  finding_rows)
+        # Through Arrow: DuckDB's executemany inserts row by row, about 100 times slower.
+        for table, rows in (("identities", identity_rows), ("posture_findings", finding_rows)):
+            if rows:
+                columns = [c[0] for c in store.con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+                batch = pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})  # noqa: F841
+                store.con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM batch")
         store.con.execute("INSERT OR REPLACE INTO meta VALUES ('inventory_as_of', ?)",
                           [as_of.strftime("%Y-%m-%dT%H:%M:%SZ")])
         store.con.execute("COMMIT")

@@ -57,29 +57,44 @@ class ActionUse:
     all_with_arn: bool = False
 
 
+def _arns(action: str, named: list[dict]) -> list[str]:
+    """Resource ARNs for a policy: ARNs as seen; S3 bucket names as the bucket, or its objects for
+    object-level actions (CloudTrail names buckets without an ARN)."""
+    out = set()
+    object_level = "Object" in action or action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+    for resource in named:
+        name, kind = resource["name"], resource["type"]
+        if kind == "s3:bucket" and not name.startswith("arn:"):
+            out.add(f"arn:aws:s3:::{name}/*" if object_level else f"arn:aws:s3:::{name}")
+        else:
+            out.add(name)
+    return sorted(out)
+
+
 def used_actions(con) -> dict[str, list[ActionUse]]:
     """Per principal ARN, every action it called (successful or not), with resource ARNs."""
     rows = con.execute("""
         SELECT principal, event_source, event_name, count(*) AS calls,
                count(*) FILTER (WHERE error_code IS NOT NULL) AS errors,
                strftime(min(event_time), '%Y-%m-%dT%H:%M:%SZ'), strftime(max(event_time), '%Y-%m-%dT%H:%M:%SZ'),
-               list_distinct(flatten(list(list_filter(list_transform(resources, lambda r: r.name),
-                                                      lambda n: n LIKE 'arn:%')))),
-               bool_and(len(list_filter(resources, lambda r: r.name LIKE 'arn:%')) > 0)
+               list_distinct(flatten(list(list_filter(resources, lambda r: r.name LIKE 'arn:%'
+                                                                          OR r.type = 's3:bucket')))),
+               bool_and(len(list_filter(resources, lambda r: r.name LIKE 'arn:%' OR r.type = 's3:bucket')) > 0)
         FROM events WHERE principal IS NOT NULL AND principal_type IN ('role', 'user', 'root')
         GROUP BY ALL""").fetchall()
     out: dict[str, dict[str, ActionUse]] = defaultdict(dict)
-    for principal, source, name, calls, errors, first, last, resources, with_arn in rows:
+    for principal, source, name, calls, errors, first, last, named, with_arn in rows:
         action = iam_action(source, name)
+        resources = _arns(action, named or [])
         use = out[principal].get(action)
         if use is None:
-            out[principal][action] = ActionUse(action, calls, errors, first, last, sorted(resources or []),
+            out[principal][action] = ActionUse(action, calls, errors, first, last, resources,
                                                bool(with_arn))
         else:  # two event names mapping to one action (ListObjects and ListObjectsV2)
             use.calls += calls
             use.errors += errors
             use.first_seen, use.last_seen = min(use.first_seen, first), max(use.last_seen, last)
-            use.resources = sorted(set(use.resources) | set(resources or []))
+            use.resources = sorted(set(use.resources) | set(resources))
             use.all_with_arn = use.all_with_arn and bool(with_arn)
     return {p: sorted(v.values(), key=lambda u: u.action) for p, v in out.items()}
 

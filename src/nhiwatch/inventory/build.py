@@ -211,30 +211,29 @@ def build_inventory(authz: dict[str, dict], reports: dict[str, list[dict]], as_o
             _finish(identity, _permissions(identity, entry, statements, managed, self_resources), as_of,
                     events_seen, uses, created_by)
             identities.append(identity)
-        for arn, row in rows.items():  # in the credential report only: the root row, or users of a newer report
-            is_root = row.get("user") == "<root_account>" or arn.endswith(":root")
-            identity = Identity(arn, account, "root" if is_root else "user",
-                                "root" if is_root else row.get("user", ""),
-                                created=iso(parse_time(row.get("user_creation_time"))))
-            if not is_root:
-                identity.problems.append("in the credential report but not in the authorization details")
-            _apply_report(identity, row, True)
-            _finish(identity, PermissionSet([]), as_of, events_seen, uses, created_by)
-            identities.append(identity)
+        for row in rows.values():  # in the credential report only: the root row, or users of a newer report
+            identities.append(_report_only(row, account, "in the credential report but not in the authorization "
+                                                         "details", as_of, events_seen, uses, created_by))
     for account, rows in reports.items():
-        if account not in authz:  # a credential report without authorization details
-            for row in rows:
-                is_root = row.get("user") == "<root_account>"
-                identity = Identity(row["arn"], account, "root" if is_root else "user",
-                                    "root" if is_root else row.get("user", ""),
-                                    created=iso(parse_time(row.get("user_creation_time"))))
-                _apply_report(identity, row, True)
-                if not is_root:
-                    identity.problems.append("no authorization details loaded for this account: permissions unknown")
-                _finish(identity, PermissionSet([]), as_of, events_seen, uses, created_by)
-                identities.append(identity)
+        if account not in authz:
+            identities += [_report_only(row, account, "no authorization details loaded for this account: "
+                                                      "permissions unknown", as_of, events_seen, uses, created_by)
+                           for row in rows]
     identities.sort(key=lambda i: (-i.risk_score, i.arn))
     return identities
+
+
+def _report_only(row: dict, account: str, problem: str, as_of: datetime, events_seen: dict, uses: dict,
+                 created_by: dict) -> Identity:
+    """An identity known only from the credential report (always so for the root user)."""
+    is_root = row.get("user") == "<root_account>" or row["arn"].endswith(":root")
+    identity = Identity(row["arn"], account, "root" if is_root else "user", "root" if is_root else row.get("user", ""),
+                        created=iso(parse_time(row.get("user_creation_time"))))
+    if not is_root:
+        identity.problems.append(problem)
+    _apply_report(identity, row, True)
+    _finish(identity, PermissionSet([]), as_of, events_seen, uses, created_by)
+    return identity
 
 
 def _apply_report(identity: Identity, row: dict | None, account_has_report: bool) -> None:

@@ -153,13 +153,9 @@ def get_identity(store: Store, reference: str) -> Identity | None:
     rows = store.con.execute(
         "SELECT record FROM identities WHERE arn = ? OR name = ? OR json_extract_string(record, '$.unique_id') = ?",
         [reference, reference, reference]).fetchall()
-    if len(rows) != 1:
-        return None if not rows else _ambiguous(reference, len(rows))
-    return Identity.from_dict(orjson.loads(rows[0][0]))
-
-
-def _ambiguous(reference: str, count: int):
-    raise LookupError(f"{reference!r} names {count} identities; give the full ARN")
+    if len(rows) > 1:
+        raise LookupError(f"{reference!r} names {len(rows)} identities; give the full ARN")
+    return Identity.from_dict(orjson.loads(rows[0][0])) if rows else None
 
 
 def posture_findings(store: Store, *, min_severity: str = "info", checks: list[str] | None = None,

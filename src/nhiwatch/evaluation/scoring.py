@@ -142,7 +142,7 @@ def score(labels: dict, findings: list[dict]) -> EvalReport:
             problems.append(f"finding #{n}: not an object, ignored")
             continue
         total += 1
-        fid = str(finding.get("finding_id", f"#{n}"))
+        fid = str(finding.get("finding_id") or finding.get("id") or f"#{n}")
         sev = _norm_severity(finding.get("severity"))
         if sev not in SEVERITY_ORDER:
             problems.append(f"finding {fid}: unknown severity {finding.get('severity')!r}, treated as below medium")
@@ -150,12 +150,13 @@ def score(labels: dict, findings: list[dict]) -> EvalReport:
             below += 1  # low/info are context, not alerts: they never count for or against
             continue
         counted += 1
-        when = _parse_time(finding.get("time"))
+        when = _parse_time(finding.get("time") or finding.get("first_seen"))
         if when is None:
             problems.append(f"finding {fid}: bad or missing time, only event ids can match it")
         ids = _id_set(finding.get("event_ids"))
 
-        hits = [s for s in scenarios if _matches(s, finding.get("principal"), when, ids)]
+        principal = finding.get("principal") or (finding.get("identity") or {}).get("arn")
+        hits = [s for s in scenarios if _matches(s, principal, when, ids)]
         for s in hits:
             matched[s.id].append((finding, when))
         if hits:

@@ -88,3 +88,15 @@ MIGRATIONS.append([
          finding_id VARCHAR PRIMARY KEY, arn VARCHAR NOT NULL, account_id VARCHAR, check_id VARCHAR NOT NULL,
          title VARCHAR, severity VARCHAR, owasp VARCHAR[], nist VARCHAR[], detail VARCHAR, evidence VARCHAR)""",
 ])
+
+# v3: behavioural detection. Profiles are the per-identity state of the online engine; findings
+# follow docs/finding.schema.json; the watermark (in meta) and both tables commit together.
+MIGRATIONS.append([
+    """CREATE TABLE profiles (
+         identity VARCHAR PRIMARY KEY, updated_at TIMESTAMPTZ NOT NULL, last_event_us BIGINT, events BIGINT,
+         mature BOOLEAN, state VARCHAR NOT NULL)""",
+    """CREATE TABLE findings (
+         id VARCHAR PRIMARY KEY, detector VARCHAR NOT NULL, severity VARCHAR NOT NULL, score INTEGER,
+         identity VARCHAR NOT NULL, account_id VARCHAR, first_seen VARCHAR, last_seen VARCHAR, status VARCHAR,
+         finding VARCHAR NOT NULL)""",
+])

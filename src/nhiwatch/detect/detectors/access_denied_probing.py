@@ -1,0 +1,34 @@
+"""Probing the edges of a permission set: a run of AccessDenied / UnauthorizedOperation errors on
+several different calls, from an identity that rarely hits one."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nhiwatch.detect.detectors.base import Detector, Hit, Look
+from nhiwatch.detect.detectors.sensitive import DENIED
+
+
+class AccessDeniedProbing(Detector):
+    id = "access-denied-probing"
+    title = "Permission probing: repeated access denied"
+    tactic = "discovery"
+    mitre = ("T1580", "T1069.003")
+    stratus = ("aws.credential-access.ec2-get-password-data", "aws.discovery.ec2-download-user-data")
+    guardduty = ("Discovery:IAMUser/AnomalousBehavior",)
+    description = ("At least 5 denied calls on at least 3 different APIs in 15 minutes, from an identity whose "
+                   "denied share so far is under 1%. Medium.")
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev, profile = look.ev, look.profile
+        if ev.inbound or ev.error not in DENIED:
+            return
+        denied = [w for w in profile.window if w[2]]
+        apis = {w[1] for w in denied} | {ev.api}
+        if len(denied) + 1 < 5 or len(apis) < 3 or not profile.mature or profile.denied > 0.01 * profile.n:
+            return
+        yield Hit("medium", min(1.0, len(apis) / 8), f"{look.info.arn} was denied {len(denied) + 1} times on "
+                  f"{len(apis)} APIs in 15 minutes ({', '.join(sorted(apis)[:6])}): {look.what()}. Before, "
+                  f"{profile.denied} of its {profile.n:,} calls were denied.",
+                  {"denied_calls": len(denied) + 1, "apis": sorted(apis), "history_denied": profile.denied},
+                  key="denied")

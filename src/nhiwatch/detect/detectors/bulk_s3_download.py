@@ -1,0 +1,36 @@
+"""Objects downloaded in bulk from several buckets, far above the identity's habit."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nhiwatch.detect.detectors.base import Detector, Hit, Look
+
+MIN_OBJECTS = 100
+
+
+class BulkS3Download(Detector):
+    id = "bulk-s3-download"
+    title = "Bulk download from S3"
+    tactic = "exfiltration"
+    mitre = ("T1530",)
+    guardduty = ("Exfiltration:S3/AnomalousBehavior",)
+    description = (f"At least {MIN_OBJECTS} GetObject calls in 15 minutes across at least 2 buckets, including a "
+                   "bucket the identity never read. Medium; high from a new network.")
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev, profile = look.ev, look.profile
+        if ev.inbound or ev.api != "s3:GetObject" or ev.error:
+            return
+        gets = [w for w in profile.window if w[1] == "s3:GetObject"]
+        if len(gets) + 1 != MIN_OBJECTS:
+            return  # once, when the window crosses the line
+        buckets = {w[4] for w in gets if w[4]}
+        new_buckets = [b for b in buckets if profile.count("resource", b) <= len([w for w in gets if w[4] == b])]
+        if len(buckets) < 2 or not new_buckets:
+            return
+        severity = "high" if look.new.get("net") else "medium"
+        yield Hit(severity, 0.7, f"{look.info.arn} downloaded {len(gets) + 1} objects from {len(buckets)} buckets in "
+                  f"15 minutes, {len(new_buckets)} of them new to it: {look.what()}.",
+                  {"objects": len(gets) + 1, "buckets": sorted(buckets)[:20], "new_buckets": sorted(new_buckets)[:20]},
+                  key="s3-bulk")

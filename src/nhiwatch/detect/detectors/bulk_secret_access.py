@@ -1,0 +1,44 @@
+"""Secrets or parameters read in bulk: many different ones in minutes, where the identity normally
+reads the same few."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nhiwatch.detect.detectors.base import Detector, Hit, Look
+from nhiwatch.detect.profile import WINDOW_SECONDS
+
+SECRET_READS = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue", "ssm:GetParameter",
+                "ssm:GetParameters", "ssm:GetParametersByPath", "ec2:GetPasswordData"}
+MIN_DISTINCT = 5
+
+
+class BulkSecretAccess(Detector):
+    id = "bulk-secret-access"
+    title = "Secrets or parameters read in bulk"
+    tactic = "credential-access"
+    mitre = ("T1555.006", "T1552")
+    stratus = ("aws.credential-access.secretsmanager-retrieve-secrets",
+               "aws.credential-access.secretsmanager-batch-retrieve-secrets",
+               "aws.credential-access.ssm-retrieve-securestring-parameters")
+    guardduty = ("CredentialAccess:IAMUser/AnomalousBehavior",)
+    description = (f"At least {MIN_DISTINCT} different secrets or parameters (or a BatchGetSecretValue) in 15 "
+                   "minutes, more than twice as many as the identity ever read before. High.")
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev, profile = look.ev, look.profile
+        if ev.inbound or ev.api not in SECRET_READS or ev.error:
+            return
+        recent = {w[4] for w in profile.window if w[1] in SECRET_READS and w[4]}
+        if ev.resource:
+            recent.add(ev.resource)
+        since = ev.t - WINDOW_SECONDS * 1_000_000
+        # secrets and parameters it knew before this window (names of parameters are not ARNs)
+        known = sum(1 for r, (_, first) in profile.facets["resource"].items()
+                    if first < since and (r.startswith(("arn:aws:secretsmanager", "arn:aws:ssm")) or r.startswith("/")))
+        batch = ev.api == "secretsmanager:BatchGetSecretValue" and not profile.knows("api", ev.api)
+        if not batch and (len(recent) < MIN_DISTINCT or len(recent) <= 2 * known):
+            return
+        yield Hit("high", min(1.0, len(recent) / 10), f"{look.info.arn} read {len(recent)} different secrets or "
+                  f"parameters in 15 minutes (it had read {known} before): {look.what()}. Normally {look.baseline()}.",
+                  {"distinct_recent": len(recent), "known_before": known, "batch": batch}, key="secrets")

@@ -1,0 +1,17 @@
+"""Secrets, parameters or passwords read for the first time."""
+
+from __future__ import annotations
+
+from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
+
+
+class CredentialAccess(SensitiveFirstUse):
+    id = "credential-access-first-use"
+    title = "Secrets, parameters or passwords read for the first time"
+    tactic = "credential-access"
+    tactics = ("credential-access",)
+    mitre = ('T1555.006', 'T1552')
+    guardduty = ('CredentialAccess:IAMUser/AnomalousBehavior',)
+    description = ("The first call of a credential-access API (docs/detectors.md lists them) by an identity, or by its "
+                   "peer group while it is young. High for weight-3 APIs on a stable identity, medium for weight 2; "
+                   "one level up from a new network with a new client, one down when the call failed.")

@@ -1,0 +1,17 @@
+"""Logging or security monitoring switched off or narrowed."""
+
+from __future__ import annotations
+
+from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
+
+
+class DefenseEvasion(SensitiveFirstUse):
+    id = "defense-evasion-first-use"
+    title = "Logging or security monitoring switched off or narrowed"
+    tactic = "defense-evasion"
+    tactics = ("defense-evasion",)
+    mitre = ('T1562.008', 'T1562.001')
+    guardduty = ('Stealth:IAMUser/CloudTrailLoggingDisabled', 'DefenseEvasion:IAMUser/AnomalousBehavior', 'Stealth:IAMUser/PasswordPolicyChange', 'Stealth:S3/ServerAccessLoggingDisabled')
+    description = ("The first call of a defense-evasion API (docs/detectors.md lists them) by an identity, or by its "
+                   "peer group while it is young. High for weight-3 APIs on a stable identity, medium for weight 2; "
+                   "one level up from a new network with a new client, one down when the call failed.")

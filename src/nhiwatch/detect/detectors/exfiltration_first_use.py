@@ -1,0 +1,17 @@
+"""Data-sharing and copy actions new to the identity."""
+
+from __future__ import annotations
+
+from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
+
+
+class ExfiltrationFirstUse(SensitiveFirstUse):
+    id = "exfiltration-first-use"
+    title = "Data-sharing and copy actions new to the identity"
+    tactic = "exfiltration"
+    tactics = ("exfiltration",)
+    mitre = ('T1537',)
+    guardduty = ('Exfiltration:IAMUser/AnomalousBehavior', 'Policy:IAMUser/S3BlockPublicAccessDisabled')
+    description = ("The first call of a exfiltration API (docs/detectors.md lists them) by an identity, or by its "
+                   "peer group while it is young. High for weight-3 APIs on a stable identity, medium for weight 2; "
+                   "one level up from a new network with a new client, one down when the call failed.")

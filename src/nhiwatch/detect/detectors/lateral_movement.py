@@ -1,0 +1,17 @@
+"""Commands or shells opened on other workloads."""
+
+from __future__ import annotations
+
+from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
+
+
+class LateralMovement(SensitiveFirstUse):
+    id = "lateral-movement-first-use"
+    title = "Commands or shells opened on other workloads"
+    tactic = "lateral-movement"
+    tactics = ("lateral-movement",)
+    mitre = ('T1651', 'T1021')
+    guardduty = ('Execution:IAMUser/AnomalousBehavior',)
+    description = ("The first call of a lateral-movement API (docs/detectors.md lists them) by an identity, or by its "
+                   "peer group while it is young. High for weight-3 APIs on a stable identity, medium for weight 2; "
+                   "one level up from a new network with a new client, one down when the call failed.")

@@ -1,0 +1,34 @@
+"""Many resources deleted in minutes by an identity that rarely deletes."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nhiwatch.detect.detectors.base import Detector, Hit, Look
+
+MIN_DELETES = 10
+
+
+class MassDeletion(Detector):
+    id = "mass-deletion"
+    title = "Mass deletion"
+    tactic = "impact"
+    mitre = ("T1485",)
+    stratus = ("aws.impact.s3-ransomware-batch-deletion", "aws.impact.s3-ransomware-individual-deletion")
+    description = (f"At least {MIN_DELETES} Delete/Terminate calls in 15 minutes from an identity whose deletes "
+                   "so far are under 1% of its calls. High.")
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev, profile = look.ev, look.profile
+        if ev.inbound or not ev.name.startswith(("Delete", "Terminate")) or ev.error:
+            return
+        deletes = [w for w in profile.window if w[1].split(":", 1)[1].startswith(("Delete", "Terminate"))]
+        if len(deletes) + 1 != MIN_DELETES:
+            return
+        history = sum(e[0] for api, e in profile.facets["api"].items()
+                      if api.split(":", 1)[1].startswith(("Delete", "Terminate")))
+        if history > 0.01 * max(profile.n, 1):
+            return
+        yield Hit("high", 0.8, f"{look.info.arn} deleted {len(deletes) + 1} resources in 15 minutes "
+                               f"({', '.join(sorted({w[1] for w in deletes})[:5])}): {look.what()}.",
+                  {"deletes": len(deletes) + 1}, key="deletion")

@@ -1,0 +1,17 @@
+"""New credentials, users, roles or trust for later access."""
+
+from __future__ import annotations
+
+from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
+
+
+class Persistence(SensitiveFirstUse):
+    id = "persistence-first-use"
+    title = "New credentials, users, roles or trust for later access"
+    tactic = "persistence"
+    tactics = ("persistence",)
+    mitre = ('T1098', 'T1136.003')
+    guardduty = ('Persistence:IAMUser/AnomalousBehavior',)
+    description = ("The first call of a persistence API (docs/detectors.md lists them) by an identity, or by its "
+                   "peer group while it is young. High for weight-3 APIs on a stable identity, medium for weight 2; "
+                   "one level up from a new network with a new client, one down when the call failed.")

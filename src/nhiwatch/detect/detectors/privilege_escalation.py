@@ -1,0 +1,17 @@
+"""Privilege escalation by an identity that never changes permissions."""
+
+from __future__ import annotations
+
+from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
+
+
+class PrivilegeEscalation(SensitiveFirstUse):
+    id = "privilege-escalation-first-use"
+    title = "Privilege escalation by an identity that never changes permissions"
+    tactic = "privilege-escalation"
+    tactics = ("privilege-escalation",)
+    mitre = ('T1098.003',)
+    guardduty = ('PrivilegeEscalation:IAMUser/AnomalousBehavior',)
+    description = ("The first call of a privilege-escalation API (docs/detectors.md lists them) by an identity, or by its "
+                   "peer group while it is young. High for weight-3 APIs on a stable identity, medium for weight 2; "
+                   "one level up from a new network with a new client, one down when the call failed.")

@@ -1,0 +1,77 @@
+"""Snapshots, images, database snapshots, buckets or security groups opened to another account or to
+the world: the request parameters say who was given access."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Iterable
+
+from nhiwatch.detect.detectors.base import Detector, Hit, Look
+
+_ACCOUNT = re.compile(r"\b(\d{12})\b")
+SHARING = {
+    "ec2:ModifySnapshotAttribute": ("EBS snapshot", ("aws.exfiltration.ec2-share-ebs-snapshot",)),
+    "ec2:ModifyImageAttribute": ("AMI", ("aws.exfiltration.ec2-share-ami",)),
+    "rds:ModifyDBSnapshotAttribute": ("RDS snapshot", ("aws.exfiltration.rds-share-snapshot",)),
+    "rds:ModifyDBClusterSnapshotAttribute": ("RDS cluster snapshot", ("aws.exfiltration.rds-share-snapshot",)),
+    "s3:PutBucketPolicy": ("S3 bucket policy", ("aws.exfiltration.s3-backdoor-bucket-policy",)),
+    "s3:PutBucketAcl": ("S3 bucket ACL", ()),
+    "iam:UpdateAssumeRolePolicy": ("role trust policy", ("aws.persistence.iam-backdoor-role",)),
+    "ec2:AuthorizeSecurityGroupIngress": ("security group", ("aws.exfiltration.ec2-security-group-open-port-22-ingress",)),
+    "lambda:AddPermission20150331v2": ("Lambda function policy", ("aws.persistence.lambda-backdoor-function",)),
+    "lambda:AddPermission": ("Lambda function policy", ("aws.persistence.lambda-backdoor-function",)),
+}
+
+
+def grantees(api: str, params: str | None) -> tuple[set[str], bool]:
+    """(accounts given access, whether the world was) from a sharing call's parameters."""
+    if not params:
+        return set(), False
+    text = params
+    if api == "ec2:AuthorizeSecurityGroupIngress":
+        return set(), "0.0.0.0/0" in text or "::/0" in text
+    try:
+        data = json.loads(params)
+    except ValueError:
+        data = {}
+    if api in ("ec2:ModifySnapshotAttribute", "ec2:ModifyImageAttribute"):
+        adds = json.dumps({k: v for k, v in data.items() if "Permission" in k or "launch" in k.lower()})
+        if '"remove"' in adds and '"add"' not in adds:
+            return set(), False
+        return set(_ACCOUNT.findall(adds)), '"all"' in adds
+    if api.startswith("rds:"):
+        values = json.dumps(data.get("valuesToAdd") or [])
+        return set(_ACCOUNT.findall(values)), '"all"' in values
+    public = bool(re.search(r'"(AWS"\s*:\s*)?"\*"', text)) or "AllUsers" in text or "AuthenticatedUsers" in text
+    return set(_ACCOUNT.findall(text)), public
+
+
+class ResourceSharedExternally(Detector):
+    id = "resource-shared-externally"
+    title = "Resource shared with another account or made public"
+    tactic = "exfiltration"
+    mitre = ("T1537", "T1098")
+    stratus = tuple(sorted({s for _, ss in SHARING.values() for s in ss}))
+    guardduty = ("Exfiltration:IAMUser/AnomalousBehavior", "Policy:S3/BucketAnonymousAccessGranted")
+    description = ("A sharing call (snapshot, AMI, DB snapshot attribute, bucket policy or ACL, trust policy, "
+                   "function policy, security-group ingress) whose parameters grant an account outside the ones "
+                   "this installation has seen, or everyone. High; critical when public from a new network.")
+    behavioural = False
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev = look.ev
+        if ev.inbound or ev.api not in SHARING or ev.error:
+            return
+        what, stratus = SHARING[ev.api]
+        accounts, public = grantees(ev.api, ev.params)
+        known = look.profile.facets["target_account"]
+        outside = sorted(a for a in accounts if a != ev.account and a not in known
+                         and a not in look.known_accounts)
+        if not outside and not public:
+            return
+        severity = "critical" if public and look.new.get("net") else "high"
+        target = "everyone" if public else "account " + ", ".join(outside)
+        yield Hit(severity, 0.9, f"{look.info.arn} opened a {what} to {target}: {look.what()}. Normally "
+                                 f"{look.baseline()}.",
+                  {"api": ev.api, "granted_accounts": outside, "public": public}, key=ev.api, stratus=stratus)

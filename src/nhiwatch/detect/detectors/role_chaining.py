@@ -1,0 +1,36 @@
+"""Role chaining into another account: the identity assumes a role in an account it never reached."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nhiwatch.detect.detectors.base import Detector, Hit, Look
+
+
+def account_of(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+class RoleChainCrossAccount(Detector):
+    id = "cross-account-role-chaining"
+    title = "Role assumed in an account never reached before"
+    tactic = "lateral-movement"
+    mitre = ("T1550.001", "T1078.004")
+    stratus = ("aws.lateral-movement.assume-role-cross-account",)
+    guardduty = ("PrivilegeEscalation:IAMUser/AnomalousBehavior",)
+    description = ("A successful AssumeRole into another account that the identity never reached. Medium; high "
+                   "when the call also came from a new network or client.")
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev, profile = look.ev, look.profile
+        if ev.inbound or ev.error or not ev.api.startswith("sts:AssumeRole") or not ev.assumed_role:
+            return
+        target = account_of(ev.assumed_role)
+        if not target or target == ev.account or not look.is_new("target_account", target):
+            return
+        severity = "high" if look.new.get("net") or look.new.get("agent") else "medium"
+        reached = ", ".join(a for a, _ in profile.top("target_account", 5)) or "no other account"
+        yield Hit(severity, 0.7, f"{look.info.arn} assumed {ev.assumed_role} in account {target}, new to it (it "
+                                 f"reached {reached} before): {look.what()}.",
+                  {"target_role": ev.assumed_role, "target_account": target}, key=target)

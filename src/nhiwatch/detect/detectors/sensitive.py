@@ -1,0 +1,42 @@
+"""The shared rule behind the tactic detectors: the first call of a sensitive API by an identity
+(or, while it is young, by its peer group), weighted by the API's weight and by how stable the
+identity is. Each tactic is its own small detector module built on this."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Iterable
+
+from nhiwatch.detect.catalog import sensitive
+from nhiwatch.detect.detectors.base import Detector, Hit, Look, stable_weight
+
+LEVELS = ("info", "low", "medium", "high")
+DENIED = ("AccessDenied", "Client.UnauthorizedOperation", "UnauthorizedOperation", "AccessDeniedException")
+
+
+class SensitiveFirstUse(Detector):
+    tactics: ClassVar[tuple[str, ...]]
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev = look.ev
+        entry = sensitive(ev.api)
+        if ev.inbound or entry is None or entry.tactic not in self.tactics or not look.new.get("api"):
+            return
+        stability = stable_weight(look.profile)
+        level = {3: 3 if stability >= 0.3 else 2, 2: 2 if stability >= 0.5 else 1, 1: 1}[entry.weight]
+        if entry.weight == 1 and not look.profile.mature:
+            return
+        context = [facet for facet in ("net", "agent") if look.new.get(facet)]
+        if len(context) == 2 and entry.weight >= 2:
+            level = min(3, level + 1)  # a new API from a new place with a new client: someone else's hands
+        if ev.error:
+            level -= 1  # an attempt that failed: still worth knowing, less urgent
+        if level <= 0:
+            return
+        strength = min(1.0, 0.35 * entry.weight * (0.5 + stability) + 0.15 * len(context))
+        yield Hit(LEVELS[level], strength,
+                  f"{look.info.arn} called {ev.api} for the first time ({entry.tactic})"
+                  + (f", and it failed with {ev.error}" if ev.error else "") + f": {look.what()}. Normally "
+                  f"{look.baseline()}.",
+                  {"api": ev.api, "weight": entry.weight, "stability": round(stability, 2),
+                   "new_context": context, "error": ev.error},
+                  key=ev.api, mitre=entry.mitre, stratus=entry.stratus)

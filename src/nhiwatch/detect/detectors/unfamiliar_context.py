@@ -1,0 +1,35 @@
+"""Credentials used from a network and with a client the identity has never used: the classic sign
+of a stolen key or session in someone else's hands."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nhiwatch.detect.detectors.base import Detector, Hit, Look
+
+
+class UnfamiliarContext(Detector):
+    id = "unfamiliar-context"
+    title = "Credentials used from a new network with a new client"
+    tactic = "initial-access"
+    mitre = ("T1078.004",)
+    guardduty = ("InitialAccess:IAMUser/AnomalousBehavior",)
+    description = ("A call from a /24 network and a client family the identity never used. The strength is "
+                   "the surprise of both given how often the identity meets new ones (Good-Turing): medium when "
+                   "both are rare events for it and the /16 is new too, low otherwise. One finding per network.")
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev, profile = look.ev, look.profile
+        if ev.inbound or not (look.new.get("net") and look.new.get("agent")) or look.net.startswith("service:"):
+            return
+        if not profile.mature:
+            return
+        surprise = profile.surprise("net") + profile.surprise("agent")
+        strength = min(1.0, surprise / 12)
+        # A new /16 too means a different provider or place, not a neighbour in the same pool.
+        severity = "medium" if surprise >= 7 and look.new.get("wide_net") else "low"
+        yield Hit(severity, strength, f"{look.info.arn} was used from an unfamiliar place: {look.what()}. Normally "
+                                      f"{look.baseline()}.",
+                  {"network": look.net, "agent": look.agent, "surprise_nats": round(surprise, 1),
+                   "known_networks": len(profile.facets["net"]), "known_agents": len(profile.facets["agent"])},
+                  key=look.net)

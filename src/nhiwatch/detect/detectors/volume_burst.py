@@ -1,0 +1,31 @@
+"""A burst of calls far above the identity's own hourly rate."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nhiwatch.detect.detectors.base import Detector, Hit, Look
+
+
+class VolumeBurst(Detector):
+    id = "volume-burst"
+    title = "Call volume far above the identity's own rate"
+    tactic = "impact"
+    mitre = ("T1496", "T1530")
+    description = ("Calls in the current hour pass mean + 6 standard deviations and 5 times the mean of the "
+                   "identity's active hours, and at least 200. Low; medium when the hour also brought a new network.")
+
+    def check(self, look: Look) -> Iterable[Hit]:
+        ev, profile = look.ev, look.profile
+        if ev.inbound or not profile.mature or profile.hour_stats[0] < 24:
+            return
+        current = profile.hour_count + 1 if profile.hour_key == ev.t // 3_600_000_000 else 1
+        mean, deviation = profile.hourly_rate()
+        limit = max(200, mean * 5, mean + 6 * deviation)
+        if current != int(limit) + 1:
+            return  # once, when the hour crosses the line
+        severity = "medium" if look.new.get("net") else "low"
+        yield Hit(severity, 0.5, f"{look.info.arn} made {current} calls this hour; its active hours average "
+                                 f"{mean:.0f} (sd {deviation:.0f}). {look.what()}.",
+                  {"calls_this_hour": current, "hourly_mean": round(mean, 1), "hourly_sd": round(deviation, 1)},
+                  key="burst")

@@ -1,0 +1,90 @@
+"""What an event says about where and how it was made: its network, its client, its kind of call.
+
+These are the facets a baseline counts. They are coarse on purpose: a /24 rather than an address
+(NAT pools and Lambda hosts rotate within one), a client family rather than a version string.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+
+# Security tools people attack AWS with; GuardDuty's PenTest findings name the same distributions.
+ATTACK_TOOLS = ("pacu", "stratus-red-team", "kali", "parrot", "pentoo", "cloudgoat", "cloudfox", "weirdaal",
+                "endgame", "s3scanner", "nimbostratus", "awspx", "trufflehog")
+_EXEC_ENV = re.compile(r"exec-env/(AWS_[A-Za-z]+)")
+_TOOLS = (("console.amazonaws.com", "console"), ("signin.amazonaws.com", "console"), ("Mozilla/", "browser"),
+          ("aws-cli/", "aws-cli"), ("Boto3/", "boto3"), ("Botocore/", "botocore"), ("botocore/", "botocore"),
+          ("aws-sdk-go-v2", "sdk-go-v2"), ("aws-sdk-go", "sdk-go"), ("aws-sdk-java", "sdk-java"),
+          ("aws-sdk-js", "sdk-js"), ("aws-sdk-nodejs", "sdk-js"), ("aws-sdk-dotnet", "sdk-dotnet"),
+          ("aws-sdk-ruby", "sdk-ruby"), ("aws-sdk-rust", "sdk-rust"), ("aws-sdk-php", "sdk-php"),
+          ("Terraform", "terraform"), ("terraform", "terraform"), ("Pulumi", "pulumi"), ("aws-cdk", "cdk"),
+          ("CloudFormation", "cloudformation"), ("AWS Internal", "aws-internal"), ("aws-internal", "aws-internal"),
+          ("amazon-ssm-agent", "ssm-agent"), ("S3Console", "console"), ("APN/", "partner"))
+
+
+@lru_cache(maxsize=65536)
+def agent_family(user_agent: str | None) -> str:
+    """A client family such as 'boto3@AWS_Lambda' or 'aws-cli'; 'tool:<name>' for attack tools."""
+    if not user_agent:
+        return "none"
+    lowered = user_agent.lower()
+    for tool in ATTACK_TOOLS:
+        if tool in lowered:
+            return f"tool:{tool}"
+    family = next((name for marker, name in _TOOLS if marker in user_agent), None)
+    if family is None:
+        family = re.split(r"[/ (]", user_agent, 1)[0][:40].lower() or "unknown"
+    runtime = _EXEC_ENV.search(user_agent)
+    if runtime:
+        family += "@" + runtime.group(1)
+    elif "amazon-ssm-agent" in user_agent and family != "ssm-agent":
+        family += "@ssm-agent"
+    return family
+
+
+def runtime_of(family: str) -> str | None:
+    """The AWS runtime a client family says it runs in (AWS_Lambda, AWS_ECS...), if any."""
+    return family.split("@", 1)[1] if "@" in family else None
+
+
+@lru_cache(maxsize=262144)
+def network_of(ip: str | None, kind: str | None) -> tuple[str, str]:
+    """(network, wide network) of a source: a /24 and its /16, or the AWS service / internal marker."""
+    if not ip:
+        return "none", "none"
+    if kind == "aws_service":
+        return f"service:{ip}", "aws-service"
+    if kind == "aws_internal":
+        return "aws-internal", "aws-internal"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return f"host:{ip[:60]}", "host"
+    if address.version == 4:
+        octets = ip.split(".")
+        prefix = "private:" if address.is_private else ""
+        return f"{prefix}{'.'.join(octets[:3])}.0/24", f"{prefix}{'.'.join(octets[:2])}.0.0/16"
+    network = ipaddress.ip_network(f"{ip}/48", strict=False)
+    return str(network), str(ipaddress.ip_network(f"{ip}/32", strict=False))
+
+
+def is_public(network: str) -> bool:
+    return network[0].isdigit() or ":" in network and not network.startswith(("service:", "private:", "host:"))
+
+
+READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Scan", "Query", "BatchGet", "Select")
+
+
+def is_read(event_name: str) -> bool:
+    return event_name.startswith(READ_PREFIXES)
+
+
+def github_owner(subject: str | None) -> str | None:
+    """The owner part of a GitHub OIDC subject 'repo:owner/name:...'."""
+    if subject and subject.startswith("repo:"):
+        return subject[5:].split("/", 1)[0].split("@", 1)[0]
+    if subject and subject.startswith("project_path:"):
+        return subject[13:].split("/", 1)[0]
+    return None

@@ -1,0 +1,223 @@
+"""Running the engine over the store: new events since the watermark, identity by identity, with
+profiles, peer groups and inventory facts loaded around the pure step; profiles, findings and the
+new watermark commit in one transaction, so a re-run never repeats a finding."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+import orjson
+import pyarrow as pa
+
+from nhiwatch.detect.detectors.resource_shared_externally import SHARING
+from nhiwatch.detect.detectors.unusual_instances import LAUNCHES
+from nhiwatch.detect.engine import Context, step
+from nhiwatch.detect.detectors.base import IdentityInfo
+from nhiwatch.detect.finding import Finding
+from nhiwatch.detect.profile import Ev, Profile
+from nhiwatch.store.db import Store
+
+# Calls whose request parameters a detector reads; other parameters are not loaded.
+PARAM_APIS = sorted(set(SHARING) | LAUNCHES)
+BATCH_ROWS = 200_000
+_NAME_SUFFIX = re.compile(r"[^a-z]+")
+
+
+def _events_sql(lower_us: int, upper_us: int | None) -> str:
+    window = f"epoch_us(event_time) > {int(lower_us)}" + (
+        f" AND epoch_us(event_time) <= {int(upper_us)}" if upper_us is not None else "")
+    apis = ", ".join(f"'{a}'" for a in PARAM_APIS)
+    common = f"""epoch_us(event_time) AS t, hex(uid) AS uid, event_id, api, event_name, aws_region, account_id,
+        source_ip, source_ip_kind, vpc_endpoint_id, user_agent, error_code, read_only, session, access_key_id,
+        principal AS caller, principal_type AS caller_type, assumed_role_arn, federation_subject,
+        CASE WHEN api IN ({apis}) THEN request_parameters END AS params,
+        coalesce(list_filter(resources, lambda r: r.type IN ('s3:bucket', 'secretsmanager:secret',
+                                                             'ssm:parameter'))[1].name,
+                 list_filter(resources, lambda r: r.name LIKE 'arn:%')[1].name) AS resource"""
+    return f"""
+        SELECT * FROM (
+          SELECT principal AS identity, false AS inbound, {common} FROM events
+          WHERE {window} AND principal IS NOT NULL
+            AND principal_type IN ('role', 'user', 'root')
+          UNION ALL
+          SELECT assumed_role_arn AS identity, true AS inbound, {common} FROM events
+          WHERE {window} AND assumed_role_arn IS NOT NULL AND error_code IS NULL)
+        ORDER BY identity, t, uid"""
+
+
+def iter_identity_events(store: Store, lower_us: int, upper_us: int | None = None
+                         ) -> Iterator[tuple[str, list[Ev]]]:
+    """(identity, its events in time order) for every identity with events in (lower, upper]."""
+    reader = store.con.sql(_events_sql(lower_us, upper_us)).to_arrow_reader(BATCH_ROWS)
+    current: str | None = None
+    group: list[Ev] = []
+    for batch in reader:
+        columns = batch.to_pydict()
+        for row in zip(*columns.values()):
+            ev = Ev(*row)
+            if ev.identity != current:
+                if group:
+                    yield current, group  # type: ignore[misc]
+                current, group = ev.identity, []
+            group.append(ev)
+    if group:
+        yield current, group  # type: ignore[misc]
+
+
+def peer_key(arn: str, kind: str, account: str | None) -> str:
+    """Identities of one kind, account and naming convention (the name's last two words) are peers."""
+    name = arn.rsplit("/", 1)[-1].lower()
+    words = [w for w in _NAME_SUFFIX.split(name) if w][-2:]
+    return f"{account}|{kind}|{'-'.join(words)}"
+
+
+def identity_infos(store: Store) -> dict[str, IdentityInfo]:
+    if not store.has_table("identities"):
+        return {}
+    rows = store.con.execute("SELECT arn, nhi_type, category, risk_score, risk_level, account_id, "
+                             "json_extract_string(record, '$.unique_id') FROM identities").fetchall()
+    infos = {}
+    for arn, kind, category, score, level, account, unique_id in rows:
+        info = IdentityInfo(arn, kind, category, score or 0, level or "low", account)
+        infos[arn] = info
+        if unique_id:
+            infos[f"role-id:{unique_id}"] = info
+    return infos
+
+
+def fallback_info(identity: str, caller_type: str | None, account: str | None) -> IdentityInfo:
+    """Without an inventory: the principal type, and SSO roles and federated people as humans."""
+    human = "AWSReservedSSO_" in identity or caller_type in ("saml",)
+    parts = identity.split(":")
+    owner = parts[4] if len(parts) > 4 and parts[4].isdigit() else account
+    return IdentityInfo(identity, caller_type or "unknown", "human" if human else "unknown", 0, "low", owner)
+
+
+@dataclass
+class RunSummary:
+    identities: int = 0
+    events: int = 0
+    findings: int = 0
+    by_severity: dict[str, int] = field(default_factory=dict)
+    by_detector: dict[str, int] = field(default_factory=dict)
+    watermark: str | None = None
+    seconds: float = 0.0
+
+
+def _load_profiles(store: Store) -> dict[str, str]:
+    return dict(store.con.execute("SELECT identity, state FROM profiles").fetchall())
+
+
+def _peer_profiles(profiles: dict[str, Profile], infos: dict[str, IdentityInfo]) -> dict[str, Profile]:
+    """Union of the mature members' APIs, clients, regions and wide networks per peer group."""
+    peers: dict[str, Profile] = {}
+    for identity, profile in profiles.items():
+        if not profile.mature:
+            continue
+        info = infos.get(identity)
+        key = peer_key(identity, info.kind if info else "unknown", info.account_id if info else None)
+        group = peers.setdefault(key, Profile())
+        for facet in ("api", "agent", "region", "wide_net"):
+            for value, (count, first) in profile.facets[facet].items():
+                entry = group.facets[facet].setdefault(value, [0, first])
+                entry[0] += count
+        group.n += profile.n
+    return peers
+
+
+class _Profiles(dict):
+    """Profiles by identity, parsed from the stored state on first use."""
+
+    def __init__(self, states: dict[str, str]) -> None:
+        super().__init__()
+        self.states = states
+
+    def __missing__(self, identity: str) -> Profile:
+        text = self.states.pop(identity, None)
+        profile = self[identity] = Profile.from_state(orjson.loads(text)) if text else Profile()
+        return profile
+
+    def all(self) -> dict[str, Profile]:
+        for identity in list(self.states):
+            self[identity]  # noqa: B018  (parse the rest)
+        return self
+
+
+def run(store: Store, *, learn_until: datetime | None = None, on_identity: Callable[[int], None] | None = None
+        ) -> tuple[RunSummary, list[Finding]]:
+    """Process every event after the watermark; persist profiles, findings and the watermark together.
+
+    With learn_until, the events up to it are learned first by every identity (no findings), then peer
+    groups are formed, then the rest is judged: a bootstrap from archived history."""
+    started = time.perf_counter()
+    row = store.con.execute("SELECT value FROM meta WHERE key = 'detect_watermark_us'").fetchone()
+    watermark = int(row[0]) if row else -1
+    learn_until_us = int(learn_until.timestamp() * 1e6) if learn_until else 0
+    infos = identity_infos(store)
+    profiles = _Profiles(_load_profiles(store))
+    known_accounts = frozenset(a for (a,) in store.con.execute(
+        "SELECT DISTINCT account_id FROM events WHERE account_id IS NOT NULL").fetchall()) | frozenset(
+        i.account_id for i in infos.values() if i.account_id)
+    summary = RunSummary()
+    findings: list[Finding] = []
+    newest = watermark
+    phases: list[tuple[int, int | None]] = []
+    if learn_until_us > watermark:
+        phases.append((watermark, learn_until_us - 1))
+    phases.append((max(watermark, learn_until_us - 1), None))
+    for lower, upper in phases:
+        peers = _peer_profiles(profiles.all(), infos)
+        for identity, events in iter_identity_events(store, lower, upper):
+            first = events[0]
+            info = infos.get(identity) or fallback_info(identity, None if first.inbound else first.caller_type,
+                                                        first.account)
+            peer = peers.get(peer_key(identity, info.kind, info.account_id))
+            findings += step(profiles[identity], events, Context(info, peer, known_accounts, learn_until_us))
+            summary.identities += 1
+            summary.events += sum(1 for e in events if not e.inbound)
+            newest = max(newest, events[-1].t)
+            if on_identity:
+                on_identity(len(events))
+    _commit(store, {k: v for k, v in profiles.items()}, findings, newest)
+    summary.identities = len(profiles)
+    summary.findings = len(findings)
+    for finding in findings:
+        summary.by_severity[finding.severity] = summary.by_severity.get(finding.severity, 0) + 1
+        summary.by_detector[finding.detector] = summary.by_detector.get(finding.detector, 0) + 1
+    summary.watermark = datetime.fromtimestamp(newest / 1e6, timezone.utc).isoformat() if newest > 0 else None
+    summary.seconds = round(time.perf_counter() - started, 2)
+    return summary, findings
+
+
+def _commit(store: Store, profiles: dict[str, Profile], findings: list[Finding], watermark_us: int) -> None:
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if profiles:
+            states = [(identity, orjson.dumps(p.to_state()).decode(), p.last, p.n, p.mature)
+                      for identity, p in profiles.items()]
+            batch = pa.table({"identity": [s[0] for s in states], "state": [s[1] for s in states],  # noqa: F841
+                              "last_event_us": [s[2] for s in states], "events": [s[3] for s in states],
+                              "mature": [s[4] for s in states]})
+            con.execute("""INSERT OR REPLACE INTO profiles
+                           SELECT identity, now(), last_event_us, events, mature, state FROM batch""")
+        if findings:
+            rows = pa.table({  # noqa: F841
+                "id": [f.id for f in findings], "detector": [f.detector for f in findings],
+                "severity": [f.severity for f in findings], "score": [f.score for f in findings],
+                "identity": [f.identity["arn"] for f in findings],
+                "account_id": [f.identity["account_id"] for f in findings],
+                "first_seen": [f.first_seen for f in findings], "last_seen": [f.last_seen for f in findings],
+                "finding": [orjson.dumps(f.to_dict()).decode() for f in findings]})
+            con.execute("""INSERT INTO findings SELECT id, detector, severity, score, identity, account_id,
+                           first_seen, last_seen, 'open', finding FROM rows
+                           WHERE id NOT IN (SELECT id FROM findings)""")
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('detect_watermark_us', ?)", [str(watermark_us)])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

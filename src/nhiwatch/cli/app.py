@@ -44,8 +44,13 @@ def _version(value: bool) -> None:
 
 from nhiwatch.cli.inventory import inventory_app, posture  # noqa: E402  (registered on the app below)
 
+from nhiwatch.cli.detect import analyze, baseline_app, findings_app  # noqa: E402
+
 app.add_typer(inventory_app, name="inventory")
 app.command()(posture)
+app.command()(analyze)
+app.add_typer(findings_app, name="findings")
+app.add_typer(baseline_app, name="baseline")
 
 
 @app.callback()
@@ -382,10 +387,20 @@ def demo(
     for r in inventory["riskiest"][:6]:
         table.add_row(f"{r['risk']} {r['level']}", r["type"], r["arn"], "; ".join(r["reasons"][:2]))
     console.print(table)
-    console.print("No detection stage in this version yet: no incidents to show.")
+    evaluation = data["evaluation"]
+    table = Table("attack", "detected", "first alert after", "detectors", title="detection on the injected attacks")
+    for s in evaluation["scenarios"]:
+        delay = s["time_to_first_alert_seconds"]
+        table.add_row(s["id"], "[green]yes[/]" if s["detected"] else "[red]no[/]",
+                      "—" if delay is None else f"{delay:.0f} s", ", ".join(s["detectors"]))
+    console.print(table)
+    per_1000 = evaluation["false_alerts_per_1000_identity_days"]
+    console.print(f"{sum(s['detected'] for s in evaluation['scenarios'])}/{len(evaluation['scenarios'])} attacks "
+                  f"caught at medium or above; {evaluation['false_alerts']} false alerts "
+                  f"({per_1000:.2f} per 1,000 identity-days); findings: {out / 'findings.jsonl'}", highlight=False)
     console.print(f"report: {out / 'report.html'}   store: {store_home}   ({data['seconds']} s)")
-    console.print(f"explore it: nhiwatch stats --home {store_home}; nhiwatch inventory list --home {store_home}; "
-                  f"nhiwatch posture --home {store_home}")
+    console.print(f"explore it: nhiwatch findings list --home {store_home}; nhiwatch inventory list --home "
+                  f"{store_home}; nhiwatch posture --home {store_home}; nhiwatch baseline show ARN --home {store_home}")
 
 
 def main() -> None:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
+import orjson
+
 from nhiwatch.demo.report import render
+from nhiwatch.detect.runner import run as run_detection
+from nhiwatch.evaluation.scoring import score
 from nhiwatch.ingest.pipeline import Ingestor, expand_paths
 from nhiwatch.inventory.model import parse_time
 from nhiwatch.inventory.persist import rebuild, save_sources
@@ -20,6 +25,7 @@ from nhiwatch.store.db import Store
 DEMO_SCENARIOS = ("lambda-creds-from-internet", "ec2-creds-off-instance", "ci-key-leak-escalation",
                   "oidc-foreign-repository", "role-chain-cross-account", "ebs-snapshot-shared", "cloudtrail-stopped",
                   "bulk-secret-retrieval")
+LEARN_DAYS = 7  # the demo treats its first week as known-clean history (analyze --learn-until)
 DEMO_CONFIG = SimConfig(seed=7, accounts=2, days=30, scale=1.4, scenarios=DEMO_SCENARIOS)
 
 Say = Callable[[str], None]
@@ -56,26 +62,40 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
         save_sources(store, sources, str(out / "data" / "iam"))
         identities = rebuild(store, parse_time(labels["end"]))
         nhis = [i for i in identities if i.is_nhi]
-        findings = [f for i in identities for f in i.findings]
+        posture = [f for i in identities for f in i.findings]
         stages.append({"stage": "inventory", "result": (
             f"{len(identities)} identities ({len(nhis)} non-human) in {len(sources) // 2} accounts, "
             f"{sum(1 for i in identities if i.risk_level in ('critical', 'high'))} at high risk or above, "
-            f"{len(findings)} posture findings, in {time.perf_counter() - t:.1f} s")})
+            f"{len(posture)} posture findings, in {time.perf_counter() - t:.1f} s")})
+        say(stages[-1]["result"])
+        say("learning baselines and detecting ...")
+        learn_until = parse_time(labels["start"]) + timedelta(days=LEARN_DAYS)
+        detect, findings = run_detection(store, learn_until=learn_until)
+        stages.append({"stage": "baselines and detection", "result": (
+            f"{detect.events:,} events of {detect.identities} identities judged in {detect.seconds:.1f} s "
+            f"(first {LEARN_DAYS} days only teach): " + ", ".join(
+                f"{detect.by_severity.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low")) + " findings")})
         say(stages[-1]["result"])
     inventory = {
         "by_type": _count(i.nhi_type for i in identities),
         "by_category": _count(i.category for i in identities),
-        "by_owasp": _count(o for f in findings if f.severity in ("medium", "high", "critical") for o in f.owasp),
+        "by_owasp": _count(o for f in posture if f.severity in ("medium", "high", "critical") for o in f.owasp),
         "riskiest": [{"arn": i.arn, "type": i.nhi_type, "category": i.category, "risk": i.risk_score,
                       "level": i.risk_level, "reasons": [r.text for r in i.risk_reasons if r.counted][:3],
                       "findings": [f"{f.severity}: {f.detail}" for f in i.findings[:3]]}
                      for i in nhis[:10]],
     }
-    for later in ("baselines and detection", "correlation", "response"):
+    with open(out / "findings.jsonl", "wb") as handle:
+        for finding in findings:
+            handle.write(orjson.dumps(finding.to_dict()) + b"\n")
+    report = score(labels, [f.to_dict() for f in findings])
+    evaluation = report.as_dict()
+    alerts = [f.to_dict() for f in findings if f.severity in ("medium", "high", "critical")]
+    for later in ("correlation", "response"):
         stages.append({"stage": later, "result": "not in this version yet"})
     data = {
         "simulation": sim.__dict__, "ingest": summary.totals(), "stats": stats, "labels": labels,
-        "stages": stages, "incidents": [], "evaluation": None, "inventory": inventory,
+        "stages": stages, "incidents": [], "evaluation": evaluation, "inventory": inventory, "findings": alerts,
         "events_per_day": [(d, n) for d, n in per_day],
         "top_identities": [{"principal": p, "principal_type": k, "events": n} for p, k, n in top],
         "seconds": round(time.perf_counter() - started, 1),

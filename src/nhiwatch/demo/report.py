@@ -73,14 +73,18 @@ def render(data: dict) -> str:
                            "; ".join(r["findings"])] for r in inv["riskiest"]]),
                   "<p>Posture findings at medium or above by OWASP NHI Top 10: " + ", ".join(
                       f"{_e(k)} {_e(n)}" for k, n in sorted(inv["by_owasp"].items())) + "</p>"]
+    if data.get("findings"):
+        parts += ["<h2>Findings (medium and above)</h2>",
+                  _table(["severity", "first seen", "detector", "identity", "explanation"],
+                         [[f["severity"], f["first_seen"], f["detector"], f["identity"]["arn"], f["explanation"]]
+                          for f in data["findings"][:60]])]
     if data.get("incidents"):
         parts += ["<h2>Top incidents</h2>",
                   _table(["incident", "severity", "identities", "explanation"],
                          [[i.get("id"), i.get("severity"), ", ".join(i.get("principals", [])), i.get("explanation")]
                           for i in data["incidents"]])]
-    else:
-        parts.append("<p class='note'>No detection stage is installed in this version yet, so there are no "
-                     "findings or incidents to show; the attacks below are what it will be measured on.</p>")
+    elif not data.get("findings"):
+        parts.append("<p class='note'>No findings at medium or above.</p>")
     if data.get("evaluation"):
         ev = data["evaluation"]
         parts += ["<h2>Detection quality</h2>",

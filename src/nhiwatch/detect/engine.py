@@ -108,10 +108,13 @@ def learn(profile: Profile, ev: Ev, net: str, wide_net: str, agent: str) -> None
     profile.push_window(ev.t, ev.api, denied, is_read(ev.name), ev.resource or "")
 
 
-def step(profile: Profile, events: list[Ev], ctx: Context) -> list[Finding]:
-    """Judge then learn each event of one identity, in time order; returns the findings raised."""
+def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = None) -> list[Finding]:
+    """Judge then learn each event of one identity, in time order; returns the findings raised.
+
+    With `carry`, findings still open at the end stay in it (for the next chunk of the same identity)
+    instead of being closed; `close_all(carry, ctx)` closes them."""
     info = ctx.info
-    open_items: dict[tuple[str, str], _Open] = {}
+    open_items: dict[tuple[str, str], _Open] = carry if carry is not None else {}
     findings: list[Finding] = []
     for ev in events:
         net, wide_net = network_of(ev.ip, ev.ip_kind)
@@ -140,9 +143,30 @@ def step(profile: Profile, events: list[Ev], ctx: Context) -> list[Finding]:
                         item.severity, item.hit = severity, hit
                     item.strength = max(item.strength, hit.strength)
         learn(profile, ev, net, wide_net, agent)
-    findings += [_close(item, info) for item in open_items.values()]
+    if carry is None:
+        findings += close_all(open_items, ctx)
     return sorted(findings, key=lambda f: (f.first_seen, f.id))
+
+
+def close_all(open_items: dict, ctx: Context) -> list[Finding]:
+    findings = [_close(item, ctx.info) for item in open_items.values()]
+    open_items.clear()
+    return findings
 
 
 def is_sensitive(api: str) -> bool:
     return sensitive(api) is not None
+
+
+def learn_values(profile: Profile, t: int, api: str, ip: str | None, ip_kind: str | None, user_agent: str | None,
+                 region: str | None, subject: str | None, assumed_role: str | None) -> None:
+    """Teach a profile the facets of an event judged benign, without counting it as activity."""
+    net, wide_net = network_of(ip, ip_kind)
+    for facet, value in (("api", api), ("net", net), ("wide_net", wide_net), ("agent", agent_family(user_agent)),
+                         ("region", region), ("subject", subject), ("subject_owner", github_owner(subject))):
+        if value is not None:
+            profile.observe(facet, value, t)
+    if assumed_role:
+        parts = assumed_role.split(":")
+        if len(parts) > 4 and parts[4]:
+            profile.observe("target_account", parts[4], t)

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from nhiwatch.detect.detectors.resource_shared_externally import SHARING
 from nhiwatch.detect.detectors.unusual_instances import LAUNCHES
-from nhiwatch.detect.engine import Context, step
+from nhiwatch.detect.engine import Context, close_all, step
 from nhiwatch.detect.detectors.base import IdentityInfo
 from nhiwatch.detect.finding import Finding
 from nhiwatch.detect.profile import Ev, Profile
@@ -23,11 +23,13 @@ from nhiwatch.store.db import Store
 
 # Calls whose request parameters a detector reads; other parameters are not loaded.
 PARAM_APIS = sorted(set(SHARING) | LAUNCHES)
-BATCH_ROWS = 200_000
+BATCH_ROWS = 50_000
+BUCKET_ROWS = 300_000  # events sorted at once
+CHUNK_EVENTS = 20_000  # a busy identity's events arrive in chunks of this size
 _NAME_SUFFIX = re.compile(r"[^a-z]+")
 
 
-def _events_sql(lower_us: int, upper_us: int | None) -> str:
+def _events_sql(lower_us: int, upper_us: int | None, bucket: int = 0, buckets: int = 1) -> str:
     window = f"epoch_us(event_time) > {int(lower_us)}" + (
         f" AND epoch_us(event_time) <= {int(upper_us)}" if upper_us is not None else "")
     apis = ", ".join(f"'{a}'" for a in PARAM_APIS)
@@ -41,31 +43,41 @@ def _events_sql(lower_us: int, upper_us: int | None) -> str:
     return f"""
         SELECT * FROM (
           SELECT principal AS identity, false AS inbound, {common} FROM events
-          WHERE {window} AND principal IS NOT NULL
+          WHERE {window} AND principal IS NOT NULL AND hash(principal) % {buckets} = {bucket}
             AND principal_type IN ('role', 'user', 'root')
           UNION ALL
           SELECT assumed_role_arn AS identity, true AS inbound, {common} FROM events
-          WHERE {window} AND assumed_role_arn IS NOT NULL AND error_code IS NULL)
+          WHERE {window} AND assumed_role_arn IS NOT NULL AND error_code IS NULL
+            AND hash(assumed_role_arn) % {buckets} = {bucket})
         ORDER BY identity, t, uid"""
 
 
 def iter_identity_events(store: Store, lower_us: int, upper_us: int | None = None
                          ) -> Iterator[tuple[str, list[Ev]]]:
-    """(identity, its events in time order) for every identity with events in (lower, upper]."""
-    reader = store.con.sql(_events_sql(lower_us, upper_us)).to_arrow_reader(BATCH_ROWS)
-    current: str | None = None
-    group: list[Ev] = []
-    for batch in reader:
-        columns = batch.to_pydict()
-        for row in zip(*columns.values()):
-            ev = Ev(*row)
-            if ev.identity != current:
-                if group:
-                    yield current, group  # type: ignore[misc]
-                current, group = ev.identity, []
-            group.append(ev)
-    if group:
-        yield current, group  # type: ignore[misc]
+    """(identity, its events in time order) for every identity with events in (lower, upper]; a busy
+    identity comes in several consecutive chunks.
+
+    Identities are split into hash buckets so that each sort stays well inside the memory limit."""
+    window = f"epoch_us(event_time) > {int(lower_us)}" + (
+        f" AND epoch_us(event_time) <= {int(upper_us)}" if upper_us is not None else "")
+    total = store.con.execute(f"SELECT count(*) FROM events WHERE {window}").fetchall()[0][0]
+    buckets = max(1, -(-total // BUCKET_ROWS))
+    cursor = store.con.cursor()  # its own connection: the stream stays open while the caller works
+    for bucket in range(buckets):
+        reader = cursor.sql(_events_sql(lower_us, upper_us, bucket, buckets)).to_arrow_reader(BATCH_ROWS)
+        current: str | None = None
+        group: list[Ev] = []
+        for batch in reader:
+            columns = batch.to_pydict()
+            for row in zip(*columns.values()):
+                ev = Ev(*row)
+                if ev.identity != current or len(group) >= CHUNK_EVENTS:
+                    if group:
+                        yield current, group  # type: ignore[misc]
+                    current, group = ev.identity, []
+                group.append(ev)
+        if group:
+            yield current, group  # type: ignore[misc]
 
 
 def peer_key(arn: str, kind: str, account: str | None) -> str:
@@ -171,17 +183,23 @@ def run(store: Store, *, learn_until: datetime | None = None, on_identity: Calla
     phases.append((max(watermark, learn_until_us - 1), None))
     for lower, upper in phases:
         peers = _peer_profiles(profiles.all(), infos)
+        current, ctx, carry = None, None, {}
         for identity, events in iter_identity_events(store, lower, upper):
-            first = events[0]
-            info = infos.get(identity) or fallback_info(identity, None if first.inbound else first.caller_type,
-                                                        first.account)
-            peer = peers.get(peer_key(identity, info.kind, info.account_id))
-            findings += step(profiles[identity], events, Context(info, peer, known_accounts, learn_until_us))
-            summary.identities += 1
+            if identity != current:
+                if ctx is not None:
+                    findings += close_all(carry, ctx)
+                first = events[0]
+                info = infos.get(identity) or fallback_info(identity, None if first.inbound else first.caller_type,
+                                                            first.account)
+                peer = peers.get(peer_key(identity, info.kind, info.account_id))
+                current, ctx = identity, Context(info, peer, known_accounts, learn_until_us)
+            findings += step(profiles[identity], events, ctx, carry)
             summary.events += sum(1 for e in events if not e.inbound)
             newest = max(newest, events[-1].t)
             if on_identity:
                 on_identity(len(events))
+        if ctx is not None:
+            findings += close_all(carry, ctx)
     _commit(store, {k: v for k, v in profiles.items()}, findings, newest)
     summary.identities = len(profiles)
     summary.findings = len(findings)

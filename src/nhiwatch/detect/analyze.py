@@ -1,0 +1,56 @@
+"""`nhiwatch analyze`: ingest, (optionally) load IAM, learn and detect in one pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from nhiwatch.detect.finding import Finding
+from nhiwatch.detect.findings_store import Suppression, apply_suppressions
+from nhiwatch.detect.runner import RunSummary, run
+from nhiwatch.store.db import Store
+
+
+@dataclass
+class AnalyzeResult:
+    ingest: dict | None
+    inventory: int | None
+    detect: RunSummary
+    findings: list[Finding]
+    suppressed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = None, iam: list[str] | None = None,
+            suppressions: list[Suppression] | None = None, workers: int | None = None,
+            on_file: Callable | None = None) -> AnalyzeResult:
+    from nhiwatch.ingest.pipeline import Ingestor, expand_paths
+    from nhiwatch.inventory.persist import rebuild, save_sources
+    from nhiwatch.inventory.sources import SourceError, read_source
+
+    problems: list[str] = []
+    ingest = None
+    if paths:
+        summary = Ingestor(store, workers=workers).run(paths, on_file=on_file)
+        ingest = summary.as_dict()
+        problems += [f"{f['path']}: {f['error']}" for f in summary.per_file if f["error"]]
+    inventory = None
+    if iam:
+        sources = []
+        for path in expand_paths(iam, exclude=store.home):
+            try:
+                source = read_source(Path(path))
+            except SourceError as exc:
+                problems.append(str(exc))
+                continue
+            problems += source.problems
+            sources.append(source)
+        save_sources(store, sources, ", ".join(iam))
+        newest = store.con.execute("SELECT strftime(max(event_time), '%Y-%m-%dT%H:%M:%SZ') FROM events").fetchone()[0]
+        as_of = datetime.fromisoformat(newest.replace("Z", "+00:00")) if newest else None
+        inventory = len(rebuild(store, as_of))
+    detect, findings = run(store, learn_until=learn_until)
+    suppressed = apply_suppressions(store, suppressions or [], [f.id for f in findings])
+    return AnalyzeResult(ingest, inventory, detect, findings, suppressed, problems)

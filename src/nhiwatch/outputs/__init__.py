@@ -1,0 +1,1 @@
+"""Where findings go: JSON lines (the finding contract) and OCSF."""

@@ -212,7 +212,8 @@ def simulate(
     scale: Annotated[float, typer.Option(min=0.05, max=100.0, help="Identities per account (1.0 = about 55).")] = 1.0,
     start: Annotated[str, typer.Option(help="First day (UTC), YYYY-MM-DD.")] = "2026-03-01",
     scenario: Annotated[Optional[list[str]], typer.Option(
-        "--scenario", help="Attack scenario id (repeatable); default all. 'none' for benign traffic only.")] = None,
+        "--scenario", help="Attack scenario id (repeatable); default all. 'none' for benign traffic only; "
+                           "'replay:<Stratus technique>' replays one detonation file as it is.")] = None,
     detonations: Annotated[Optional[Path], typer.Option(
         help="Stratus detonation logs to build attacks from (default ../shared/data/cloudtrail/stratus-detonations).")
     ] = None,
@@ -227,7 +228,7 @@ def simulate(
     labels.json (every attack's techniques, compromised identity and event ids).
     """
     from nhiwatch.simulate.runner import SimConfig, simulate as run_simulation
-    from nhiwatch.simulate.scenarios import SCENARIOS
+    from nhiwatch.simulate.scenarios import REPLAY_PREFIX, SCENARIOS, detonation_techniques
 
     try:
         day = datetime.date.fromisoformat(start)
@@ -235,7 +236,7 @@ def simulate(
         raise fail(f"--start must be YYYY-MM-DD, not {start!r}", Exit.USAGE, as_json) from None
     if scenario and "none" in scenario and len(scenario) > 1:
         raise fail("--scenario none cannot be combined with scenario ids", Exit.USAGE, as_json)
-    known = {s.id for s in SCENARIOS}
+    known = {s.id for s in SCENARIOS} | {f"{REPLAY_PREFIX}{t}" for t in detonation_techniques(detonations)}
     chosen = None
     if scenario:
         chosen = tuple(s for s in scenario if s != "none")

@@ -111,6 +111,20 @@ CATALOG |= _entries("impact", 2, ("T1496",), "bedrock:InvokeModel bedrock:Invoke
 CATALOG |= _entries("initial-access", 2, ("T1078.004",), "signin:ConsoleLogin sts:GetSigninToken",
                     ("aws.initial-access.console-login-without-mfa",))
 
+CATALOG |= _entries("lateral-movement", 3, ("T1021",), "ec2:SendSerialConsoleSSHPublicKey ec2:EnableSerialConsoleAccess",
+                    ("aws.lateral-movement.ec2-serial-console-send-ssh-public-key",))
+CATALOG |= _entries("lateral-movement", 2, ("T1021",), "ec2-instance-connect:SendSSHPublicKey",
+                    ("aws.lateral-movement.ec2-instance-connect",))
+CATALOG |= _entries("persistence", 2, ("T1059.009",), "ec2:ModifyInstanceAttribute", ("aws.execution.ec2-user-data",))
+CATALOG |= _entries("impact", 2, ("T1496",), "bedrock:PutUseCaseForModelAccess bedrock:CreateFoundationModelAgreement",
+                    ("aws.impact.bedrock-invoke-model",))
+CATALOG |= _entries("defense-evasion", 3, ("T1562.008",), "organizations:LeaveOrganization",
+                    ("aws.defense-evasion.organizations-leave",))
+CATALOG |= _entries("persistence", 3, ("T1098",), "rolesanywhere:CreateTrustAnchor",
+                    ("aws.persistence.rolesanywhere-create-trust-anchor",))
+CATALOG |= _entries("privilege-escalation", 3, ("T1098.001",), "iam:UpdateLoginProfile",
+                    ("aws.privilege-escalation.iam-update-user-login-profile",))
+
 TACTIC_ORDER = ("initial-access", "discovery", "credential-access", "privilege-escalation", "persistence",
                 "lateral-movement", "defense-evasion", "exfiltration", "impact")
 

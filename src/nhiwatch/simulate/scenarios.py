@@ -510,11 +510,41 @@ def _fallback(technique: str) -> list[dict]:
              "requestParameters": None, "responseElements": None} for i, (svc, name) in enumerate(calls)]
 
 
+# Victims for replayed detonations, in turn, so that attacks spread over several identities.
+REPLAY_VICTIMS = ("automation_user", "lambda_event", "ecs_task", "cicd_oidc", "lambda_scheduled", "ec2_instance")
+REPLAY_AS_USER = ("sts-federation-token", "console-login", "update-user-login-profile")
+REPLAY_PREFIX = "replay:"
+
+
+def replay_scenario(technique: str, index: int = 0) -> Scenario:
+    """One Stratus detonation file replayed as-is by a compromised NHI from the internet."""
+    if "steal-instance-credentials" in technique:
+        victim = "ec2_instance"
+    elif any(part in technique for part in REPLAY_AS_USER):
+        victim = "automation_user"
+    else:
+        victim = REPLAY_VICTIMS[index % len(REPLAY_VICTIMS)]
+    return Scenario(f"{REPLAY_PREFIX}{technique}", f"Stratus detonation {technique} replayed", [technique],
+                    [], victim, "internet", [Step(technique)])
+
+
+def detonation_techniques(folder: Path | None = None) -> list[str]:
+    folder = folder or default_detonations_dir()
+    return sorted(p.stem for p in folder.glob("aws.*.json")) if folder else []
+
+
 def scenario_by_id(ident: str) -> Scenario:
+    if ident.startswith(REPLAY_PREFIX):
+        techniques = detonation_techniques()
+        technique = ident[len(REPLAY_PREFIX):]
+        if technique not in techniques:
+            raise KeyError(f"no detonation file for {technique!r}")
+        return replay_scenario(technique, techniques.index(technique))
     for scenario in SCENARIOS:
         if scenario.id == ident:
             return scenario
-    raise KeyError(f"no scenario {ident!r}; known: {', '.join(s.id for s in SCENARIOS)}")
+    raise KeyError(f"no scenario {ident!r}; known: {', '.join(s.id for s in SCENARIOS)} "
+                   f"or {REPLAY_PREFIX}<Stratus technique>")
 
 
 

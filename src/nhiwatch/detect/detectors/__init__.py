@@ -13,6 +13,7 @@ from nhiwatch.detect.detectors.discovery_first_use import DiscoveryFirstUse
 from nhiwatch.detect.detectors.enumeration import Enumeration
 from nhiwatch.detect.detectors.exfiltration_first_use import ExfiltrationFirstUse
 from nhiwatch.detect.detectors.impact import Impact
+from nhiwatch.detect.detectors.initial_access import InitialAccess
 from nhiwatch.detect.detectors.instance_credentials import InstanceCredentialsElsewhere
 from nhiwatch.detect.detectors.lateral_movement import LateralMovement
 from nhiwatch.detect.detectors.mass_deletion import MassDeletion
@@ -33,6 +34,7 @@ from nhiwatch.detect.detectors.workload_outside_runtime import WorkloadOutsideRu
 
 DETECTORS: tuple[Detector, ...] = tuple(cls() for cls in (
     WorkloadOutsideRuntime, InstanceCredentialsElsewhere, UnfamiliarContext, AttackToolAgent, NewWebIdentitySubject,
+    InitialAccess,
     RootUsage, Enumeration, AccessDeniedProbing, DiscoveryFirstUse, CredentialAccess, BulkSecretAccess,
     PrivilegeEscalation, Persistence, LateralMovement, RoleChainCrossAccount, NewAssumer, DefenseEvasion,
     UnusualRegion, ExfiltrationFirstUse, ResourceSharedExternally, BulkS3Download, Impact, UnusualInstances,

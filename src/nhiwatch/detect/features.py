@@ -49,6 +49,12 @@ def runtime_of(family: str) -> str | None:
     return family.split("@", 1)[1] if "@" in family else None
 
 
+# RFC 1918 and carrier-grade NAT: addresses inside a VPC or a corporate network. (The stdlib's
+# is_private also counts documentation ranges, which are public-looking on purpose.)
+_PRIVATE_V4 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                       "100.64.0.0/10", "127.0.0.0/8"))
+
+
 @lru_cache(maxsize=262144)
 def network_of(ip: str | None, kind: str | None) -> tuple[str, str]:
     """(network, wide network) of a source: a /24 and its /16, or the AWS service / internal marker."""
@@ -64,7 +70,7 @@ def network_of(ip: str | None, kind: str | None) -> tuple[str, str]:
         return f"host:{ip[:60]}", "host"
     if address.version == 4:
         octets = ip.split(".")
-        prefix = "private:" if address.is_private else ""
+        prefix = "private:" if any(address in net for net in _PRIVATE_V4) else ""
         return f"{prefix}{'.'.join(octets[:3])}.0/24", f"{prefix}{'.'.join(octets[:2])}.0.0/16"
     network = ipaddress.ip_network(f"{ip}/48", strict=False)
     return str(network), str(ipaddress.ip_network(f"{ip}/32", strict=False))

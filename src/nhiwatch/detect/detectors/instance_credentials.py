@@ -28,6 +28,6 @@ class InstanceCredentialsElsewhere(Detector):
         if not known or look.net in known or not look.new.get("net"):
             return
         yield Hit("high", 0.9, f"the session {session} of {look.info.arn} was used from {look.net}, while the "
-                               f"instance calls from {', '.join(known)}: {look.what()}.",
+                               f"instance calls from {', '.join(known)}: {look.what()}. Normally {look.baseline()}.",
                   {"session": session, "instance_networks": known, "network": look.net, "agent": look.agent},
                   key=session)

@@ -30,5 +30,5 @@ class MassDeletion(Detector):
         if history > 0.01 * max(profile.n, 1):
             return
         yield Hit("high", 0.8, f"{look.info.arn} deleted {len(deletes) + 1} resources in 15 minutes "
-                               f"({', '.join(sorted({w[1] for w in deletes})[:5])}): {look.what()}.",
+                               f"({', '.join(sorted({w[1] for w in deletes})[:5])}): {look.what()}. Normally {look.baseline()}.",
                   {"deletes": len(deletes) + 1}, key="deletion")

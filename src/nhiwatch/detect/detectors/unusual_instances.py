@@ -45,6 +45,6 @@ class UnusualInstances(Detector):
             return
         what = f"{count} instance(s)" + (f" of type {', '.join(sorted(set(accelerated)))}" if accelerated else "")
         yield Hit("high", 0.8, f"{look.info.arn} launched {what} in {ev.region}"
-                               + (" (failed: " + ev.error + ")" if ev.error else "") + f": {look.what()}.",
+                               + (" (failed: " + ev.error + ")" if ev.error else "") + f": {look.what()}. Normally {look.baseline()}.",
                   {"instance_types": sorted(set(accelerated)), "count": count, "region": ev.region},
                   key=ev.region or "")

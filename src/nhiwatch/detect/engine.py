@@ -22,6 +22,7 @@ from nhiwatch.detect.finding import SEVERITIES, Finding, finding_id, severity_ra
 from nhiwatch.detect.profile import Ev, Profile
 
 MERGE_US = 3600 * 1_000_000          # hits of one detector and key closer than this are one finding
+_ROUTINE: dict[tuple, tuple] = {}
 MAX_EVENT_IDS = 500                  # a finding lists at most this many events (the count is kept)
 RESOURCE_APIS = re.compile(r"^(secretsmanager:|ssm:GetParameter|s3:GetObject|s3:PutObject|ec2:GetPasswordData)")
 
@@ -34,6 +35,10 @@ class Context:
     known_accounts: frozenset[str] = frozenset()
     learn_until_us: int = 0          # events before this only teach
     detectors: tuple[Detector, ...] = DETECTORS
+
+    @property
+    def routine_detectors(self) -> tuple[Detector, ...]:
+        return _ROUTINE.setdefault(self.detectors, tuple(d for d in self.detectors if d.routine))
 
 
 @dataclass
@@ -121,11 +126,14 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
         agent = agent_family(ev.agent)
         if ev.t >= ctx.learn_until_us:
             look = Look(ev, profile, info, net, wide_net, agent, ctx.peers, known_accounts=ctx.known_accounts)
+            detectors = ctx.detectors
             if not ev.inbound:
                 look.new = {"api": look.is_new("api", ev.api), "net": look.is_new("net", net),
                             "wide_net": look.is_new("wide_net", wide_net), "agent": look.is_new("agent", agent),
                             "region": look.is_new("region", ev.region)}
-            for detector in ctx.detectors:
+                if not ev.error and not any(look.new.values()):
+                    detectors = ctx.routine_detectors
+            for detector in detectors:
                 for hit in detector.check(look):
                     key = (detector.id, hit.key)
                     item = open_items.get(key)

@@ -29,7 +29,7 @@ class IdentityInfo:
         return self.category == "human"
 
 
-@dataclass
+@dataclass(slots=True)
 class Look:
     """One event in context: its facets, what is new about it, the identity and its peers."""
     ev: Ev
@@ -103,6 +103,9 @@ class Detector:
     description: ClassVar[str]
     # Behavioural detectors are softened for people: nhiwatch watches workloads, and people vary.
     behavioural: ClassVar[bool] = True
+    # Whether it can fire on a routine event (nothing new about it, no error, not an assumption);
+    # most detectors need something new, and skipping them on routine events is the engine's fast path.
+    routine: ClassVar[bool] = False
 
     def check(self, look: Look) -> Iterable[Hit]:
         raise NotImplementedError

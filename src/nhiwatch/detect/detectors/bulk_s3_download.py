@@ -17,6 +17,7 @@ class BulkS3Download(Detector):
     guardduty = ("Exfiltration:S3/AnomalousBehavior",)
     description = (f"At least {MIN_OBJECTS} GetObject calls in 15 minutes across at least 2 buckets, including a "
                    "bucket the identity never read. Medium; high from a new network.")
+    routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

@@ -24,6 +24,7 @@ class BulkSecretAccess(Detector):
     guardduty = ("CredentialAccess:IAMUser/AnomalousBehavior",)
     description = (f"At least {MIN_DISTINCT} different secrets or parameters (or a BatchGetSecretValue) in 15 "
                    "minutes, more than twice as many as the identity ever read before. High.")
+    routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

@@ -17,6 +17,7 @@ class MassDeletion(Detector):
     stratus = ("aws.impact.s3-ransomware-batch-deletion", "aws.impact.s3-ransomware-individual-deletion")
     description = (f"At least {MIN_DELETES} Delete/Terminate calls in 15 minutes from an identity whose deletes "
                    "so far are under 1% of its calls. High.")
+    routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

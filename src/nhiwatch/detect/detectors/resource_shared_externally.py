@@ -57,6 +57,7 @@ class ResourceSharedExternally(Detector):
     description = ("A sharing call (snapshot, AMI, DB snapshot attribute, bucket policy or ACL, trust policy, "
                    "function policy, security-group ingress) whose parameters grant an account outside the ones "
                    "this installation has seen, or everyone. High; critical when public from a new network.")
+    routine = True
     behavioural = False
 
     def check(self, look: Look) -> Iterable[Hit]:

@@ -22,6 +22,8 @@ class RoleChainCrossAccount(Detector):
     description = ("A successful AssumeRole into another account that the identity never reached. Medium; high "
                    "when the call also came from a new network or client.")
 
+    routine = True
+
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile
         if ev.inbound or ev.error or not ev.api.startswith("sts:AssumeRole") or not ev.assumed_role:

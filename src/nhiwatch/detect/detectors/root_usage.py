@@ -15,6 +15,7 @@ class RootUsage(Detector):
     guardduty = ("Policy:IAMUser/RootCredentialUsage",)
     description = "Any call by the root user: medium; high with a root access key (AKIA...) or from a new network."
     behavioural = False
+    routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev = look.ev

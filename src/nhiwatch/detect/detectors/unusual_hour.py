@@ -14,11 +14,12 @@ class UnusualHour(Detector):
     mitre = ("T1078.004",)
     description = ("A call in an hour of the week (with its neighbours) that holds under 0.1% of a mature "
                    "identity's activity over at least 14 days. Low: schedules move; it adds context to others.")
+    routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile
-        if ev.inbound or not profile.mature or profile.span_days < 14:
-            return
+        if ev.inbound or profile.hour_key == ev.t // HOUR_US or not profile.mature or profile.span_days < 14:
+            return  # judged once per hour: at its first call
         hour_of_week = (ev.t // HOUR_US + 72) % 168
         if profile.hour_share(hour_of_week) >= 0.001:
             return

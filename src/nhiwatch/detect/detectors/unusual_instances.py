@@ -31,6 +31,7 @@ class UnusualInstances(Detector):
     guardduty = ("Impact:IAMUser/AnomalousBehavior",)
     description = ("An instance launch with an accelerated type (p, g, inf, trn, dl, f, vt families) or at least "
                    "10 instances, by an identity that never launched instances. High.")
+    routine = True
     behavioural = False
 
     def check(self, look: Look) -> Iterable[Hit]:

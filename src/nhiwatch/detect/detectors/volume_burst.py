@@ -14,12 +14,15 @@ class VolumeBurst(Detector):
     mitre = ("T1496", "T1530")
     description = ("Calls in the current hour pass mean + 6 standard deviations and 5 times the mean of the "
                    "identity's active hours, and at least 200. Low; medium when the hour also brought a new network.")
+    routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile
-        if ev.inbound or not profile.mature or profile.hour_stats[0] < 24:
+        if ev.inbound or profile.hour_key != ev.t // 3_600_000_000 or profile.hour_count < 199:
             return
-        current = profile.hour_count + 1 if profile.hour_key == ev.t // 3_600_000_000 else 1
+        if not profile.mature or profile.hour_stats[0] < 24:
+            return
+        current = profile.hour_count + 1
         mean, deviation = profile.hourly_rate()
         limit = max(200, mean * 5, mean + 6 * deviation)
         if current != int(limit) + 1:

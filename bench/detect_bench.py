@@ -36,8 +36,10 @@ def main() -> None:
     labels = json.loads((data / "labels.json").read_text())
 
     started = time.perf_counter()
-    scanned = duckdb.sql(f"SELECT count(*) FROM read_json('{data}/cloudtrail/**/*.json.gz', "
-                         "format='auto', records=false)").fetchone()[0]
+    # the same bare scan as bench/ingest_bench.py: every record read as JSON from the gzipped objects
+    scanned = duckdb.connect().execute(
+        f"SELECT count(*) FROM (SELECT unnest(Records) FROM read_json('{data}/cloudtrail/**/*.json.gz', "
+        "columns={'Records': 'JSON[]'}))").fetchall()[0][0]
     scan_seconds = time.perf_counter() - started
 
     learn_until = labels["start"][:10] + "T00:00:00Z"  # judge everything: the worst case for the engine
@@ -54,8 +56,7 @@ def main() -> None:
     events, identities, state = con.execute(
         "SELECT (SELECT count(*) FROM events), count(*), sum(length(state)) FROM profiles").fetchone()
     print(f"events                {events:,} ({identities:,} identities with a profile)")
-    print(f"DuckDB read_json scan {scan_seconds:.1f} s, {scanned / scan_seconds:,.0f} records/s (the file "
-          f"records: CloudTrail arrays)")
+    print(f"DuckDB read_json scan {scan_seconds:.1f} s, {scanned / scan_seconds:,.0f} records/s")
     print(f"nhiwatch analyze      {analyze_seconds:.1f} s, {events / analyze_seconds:,.0f} events/s "
           f"(ingest + inventory + learn + detect), {scan_seconds / analyze_seconds:.2f}x the scan's speed")
     print(f"  of which detection  {report['seconds']:.1f} s, {report['events_judged'] / report['seconds']:,.0f} "

@@ -222,3 +222,13 @@ def test_detector_doc_is_generated_from_the_metadata():
 
     assert (REPO / "docs" / "detectors.md").read_text() == detectors_markdown(), \
         "regenerate: nhiwatch findings detectors --markdown > docs/detectors.md"
+
+
+def test_eval_simulate_runs_the_whole_pipeline(tmp_path):
+    run = nhiwatch("eval", "--simulate", "--accounts", "1", "--days", "12", "--scale", "0.6", "--seed", "4",
+                   "--out", str(tmp_path / "sim"), "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert len(report["scenarios"]) == len(SCENARIOS)
+    assert report["findings_total"] > 0 and report["recall"] > 0.5
+    assert (tmp_path / "sim" / "store" / "nhiwatch.duckdb").is_file()

@@ -290,7 +290,8 @@ def evaluate(
     labels: Annotated[Optional[Path], typer.Option(help="labels.json written by nhiwatch simulate.")] = None,
     findings: Annotated[Optional[Path], typer.Option(help="Findings as JSON lines (or a JSON array).")] = None,
     simulate_first: Annotated[bool, typer.Option(
-        "--simulate", help="One shot: simulate (seed/accounts/days below), run the detection stages that exist, score.")] = False,
+        "--simulate", help="One shot: simulate (seed/accounts/days below), analyze (the first quarter of the days, "
+                           "at most 7, only teaches), score.")] = False,
     seed: Annotated[int, typer.Option(help="With --simulate.")] = 1,
     accounts: Annotated[int, typer.Option(min=1, help="With --simulate.")] = 2,
     days: Annotated[int, typer.Option(min=1, help="With --simulate.")] = 14,
@@ -310,11 +311,21 @@ def evaluate(
     if simulate_first:
         from nhiwatch.simulate.runner import SimConfig, simulate as run_simulation
 
+        from nhiwatch.detect.analyze import analyze as run_analyze
+        from nhiwatch.store.db import Store
+
         folder = out or Path(tempfile.mkdtemp(prefix="nhiwatch-eval-"))
         run_simulation(folder, SimConfig(seed=seed, accounts=accounts, days=days, scale=scale))
         labels = folder / "labels.json"
-        found: list[dict] = []
-        problems.append("no detection stage in this version: scored with no findings")
+        start = json.loads(labels.read_text())["start"]
+        learn_days = max(1, min(7, days // 4))
+        learn_until = datetime.datetime.fromisoformat(start.replace("Z", "+00:00")) + datetime.timedelta(
+            days=learn_days)
+        with Store(folder / "store") as store:
+            result = run_analyze(store, [str(folder / "cloudtrail")], iam=[str(folder / "iam")],
+                                 learn_until=learn_until)
+        found = [f.to_dict() for f in result.findings]
+        problems.append(f"simulated in {folder}; the first {learn_days} days only teach")
     else:
         if labels is None or findings is None:
             raise fail("give --labels and --findings, or --simulate", Exit.USAGE, as_json)

@@ -122,7 +122,7 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
     open_items: dict[tuple[str, str], _Open] = carry if carry is not None else {}
     findings: list[Finding] = []
     for ev in events:
-        net, wide_net = network_of(ev.ip, ev.ip_kind)
+        net, wide_net = network_of(ev.ip, ev.ip_kind, ev.vpce)
         agent = agent_family(ev.agent)
         if ev.t >= ctx.learn_until_us:
             look = Look(ev, profile, info, net, wide_net, agent, ctx.peers, known_accounts=ctx.known_accounts)

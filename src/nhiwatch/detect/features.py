@@ -56,8 +56,11 @@ _PRIVATE_V4 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/
 
 
 @lru_cache(maxsize=262144)
-def network_of(ip: str | None, kind: str | None) -> tuple[str, str]:
-    """(network, wide network) of a source: a /24 and its /16, or the AWS service / internal marker."""
+def network_of(ip: str | None, kind: str | None, vpce: str | None = None) -> tuple[str, str]:
+    """(network, wide network) of a source: a /24 and its /16, the VPC endpoint, or the AWS service /
+    internal marker."""
+    if vpce:
+        return f"vpce:{vpce}", "vpce"
     if not ip:
         return "none", "none"
     if kind == "aws_service":

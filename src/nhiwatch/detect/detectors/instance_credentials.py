@@ -22,7 +22,7 @@ class InstanceCredentialsElsewhere(Detector):
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile
         session = ev.session or ""
-        if ev.inbound or not session.startswith("i-") or look.net.startswith(("service:", "aws-internal")):
+        if ev.inbound or not session.startswith("i-") or look.net.startswith(("service:", "aws-internal", "vpce:")):
             return
         known = profile.sessions.get(session)
         if not known or look.net in known or not look.new.get("net"):

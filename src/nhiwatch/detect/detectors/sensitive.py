@@ -30,6 +30,8 @@ class SensitiveFirstUse(Detector):
             level = min(3, level + 1)  # a new API from a new place with a new client: someone else's hands
         if ev.error:
             level -= 1  # an attempt that failed: still worth knowing, less urgent
+        if not look.profile.mature and look.peers is None:
+            level = min(level, 1)  # cold start with no history and no peers: context, not an alert storm
         if level <= 0:
             return
         strength = min(1.0, 0.35 * entry.weight * (0.5 + stability) + 0.15 * len(context))

@@ -20,7 +20,7 @@ class UnfamiliarContext(Detector):
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile
-        if ev.inbound or not (look.new.get("net") and look.new.get("agent")) or look.net.startswith("service:"):
+        if ev.inbound or not (look.new.get("net") and look.new.get("agent")) or look.net.startswith(("service:", "vpce:")):
             return
         if not profile.mature:
             return

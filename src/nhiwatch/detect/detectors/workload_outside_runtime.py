@@ -24,7 +24,7 @@ class WorkloadOutsideRuntime(Detector):
         ev, profile = look.ev, look.profile
         if ev.inbound or not profile.mature or runtime_of(look.agent) or not look.new.get("net"):
             return
-        if look.net.startswith(("service:", "aws-internal")):
+        if look.net.startswith(("service:", "aws-internal", "vpce:")):
             return
         marked = sum(entry[0] for family, entry in profile.facets["agent"].items() if runtime_of(family))
         total = profile.seen["agent"] or 1

@@ -31,6 +31,22 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on the terminal.")]
 
 
+SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+
+
+def time_option(value: Optional[str], option: str, as_json: bool):
+    """An ISO-8601 time option, or a usage error naming the option."""
+    from nhiwatch.inventory.model import parse_time
+
+    if value is None:
+        return None
+    parsed = parse_time(value)
+    if parsed is None:
+        raise fail(f"{option} must be an ISO-8601 time such as 2026-03-08T00:00:00Z, not {value!r}", Exit.USAGE,
+                   as_json)
+    return parsed
+
+
 def emit_json(data: object) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
     sys.stdout.flush()

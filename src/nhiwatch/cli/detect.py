@@ -11,27 +11,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail, open_store
+from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail,
+                                 open_store, time_option)
 
 findings_app = typer.Typer(help="Behavioural findings: list, show, resolve.", no_args_is_help=True,
                            context_settings={"help_option_names": ["-h", "--help"]})
 baseline_app = typer.Typer(help="Identity baselines (the learned normal).", no_args_is_help=True,
                            context_settings={"help_option_names": ["-h", "--help"]})
-STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
-
-
-def _time(value: Optional[str], option: str, as_json: bool):
-    from nhiwatch.inventory.model import parse_time
-
-    if value is None:
-        return None
-    parsed = parse_time(value)
-    if parsed is None:
-        raise fail(f"{option} must be an ISO-8601 time such as 2026-03-08T00:00:00Z, not {value!r}", Exit.USAGE,
-                   as_json)
-    return parsed
-
-
 def analyze(
     paths: Annotated[Optional[list[str]], typer.Argument(
         help="CloudTrail files, folders or globs to ingest first (none: judge what the store holds).",
@@ -58,7 +44,7 @@ def analyze(
 
     if format_ not in ("jsonl", "ocsf"):
         raise fail("--format must be jsonl or ocsf", Exit.USAGE, as_json)
-    until = _time(learn_until, "--learn-until", as_json)
+    until = time_option(learn_until, "--learn-until", as_json)
     try:
         rules = load_suppressions(suppressions) if suppressions else []
         files = expand_paths(paths, exclude=resolve_home(home)) if paths else []
@@ -110,7 +96,7 @@ def _print_findings(rows: list[dict]) -> None:
         return
     table = Table("severity", "first seen", "detector", "identity", "what", "id")
     for f in rows:
-        table.add_row(f"[{STYLE[f['severity']]}]{f['severity']}[/]", f["first_seen"], f["detector"],
+        table.add_row(f"[{SEVERITY_STYLE[f['severity']]}]{f['severity']}[/]", f["first_seen"], f["detector"],
                       f["identity"]["arn"], f["explanation"][:160], f["id"])
     console.print(table)
 
@@ -166,7 +152,7 @@ def show_finding(finding_id: Annotated[str, typer.Argument(help="Finding id (nw-
     if as_json:
         emit_json(finding)
         return
-    console.print(f"[{STYLE[finding['severity']]}]{finding['severity']}[/] [bold]{finding['title']}[/] "
+    console.print(f"[{SEVERITY_STYLE[finding['severity']]}]{finding['severity']}[/] [bold]{finding['title']}[/] "
                   f"({finding['detector']}, score {finding['score']}, {finding['status']})")
     console.print(f"identity {finding['identity']['arn']} ({finding['identity']['type']}) session "
                   f"{finding['session']}", highlight=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import sys
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,7 +12,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail, open_store
+from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail,
+                                 open_store, time_option)
 
 inventory_app = typer.Typer(help="The identity inventory: load IAM exports or read IAM live, list, show.",
                             no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,20 +21,6 @@ inventory_app = typer.Typer(help="The identity inventory: load IAM exports or re
 AsOfOpt = Annotated[Optional[str], typer.Option(
     "--as-of", help="Judge ages (key age, unused for N days) at this UTC time, e.g. 2026-03-31T00:00:00Z "
                     "(default: now, or the time of the previous load).")]
-SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
-
-
-def _as_of(value: Optional[str], as_json: bool) -> Optional[datetime]:
-    from nhiwatch.inventory.model import parse_time
-
-    if value is None:
-        return None
-    parsed = parse_time(value)
-    if parsed is None:
-        raise fail(f"--as-of must be an ISO-8601 time, not {value!r}", Exit.USAGE, as_json)
-    return parsed
-
-
 def _live_sources(profile, role_name, account, accounts_file, external_id, problems, say):
     from nhiwatch.inventory import live
     from nhiwatch.inventory.sources import read_authorization_details, read_credential_report
@@ -88,7 +74,7 @@ def load(
 
     if bool(paths) == live:
         raise fail("give files or folders, or --live (not both)", Exit.USAGE, as_json)
-    when = _as_of(as_of, as_json)
+    when = time_option(as_of, "--as-of", as_json)
     problems: list[str] = []
     say = (lambda m: None) if quiet or as_json else (lambda m: err.print(f"[dim]{m}[/]"))
     if live:
@@ -152,7 +138,7 @@ def refresh(as_of: AsOfOpt = None, home: HomeOpt = None, as_json: JsonOpt = Fals
     """Rebuild the inventory from the stored IAM exports and the events ingested since."""
     from nhiwatch.inventory.persist import rebuild
 
-    when = _as_of(as_of, as_json)
+    when = time_option(as_of, "--as-of", as_json)
     store = open_store(home, as_json)
     try:
         identities = rebuild(store, when)

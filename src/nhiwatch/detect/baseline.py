@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import orjson
 
+from nhiwatch.detect.engine import iso_us
 from nhiwatch.detect.profile import FACETS, Profile
 from nhiwatch.store.db import Store
 
 
 def _iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if us else ""
+    return iso_us(us) if us else ""
 
 
 def find_profile(store: Store, reference: str) -> tuple[str, Profile]:

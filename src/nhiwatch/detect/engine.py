@@ -13,16 +13,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from nhiwatch.detect.catalog import sensitive
 from nhiwatch.detect.detectors import DETECTORS
 from nhiwatch.detect.detectors.base import Detector, Hit, IdentityInfo, Look
 from nhiwatch.detect.detectors.sensitive import DENIED
-from nhiwatch.detect.features import agent_family, github_owner, is_read, network_of
+from nhiwatch.detect.features import account_of, agent_family, github_owner, is_read, network_of
 from nhiwatch.detect.finding import SEVERITIES, Finding, finding_id, severity_rank
 from nhiwatch.detect.profile import Ev, Profile
 
 MERGE_US = 3600 * 1_000_000          # hits of one detector and key closer than this are one finding
-_ROUTINE: dict[tuple, tuple] = {}
 MAX_EVENT_IDS = 500                  # a finding lists at most this many events (the count is kept)
 RESOURCE_APIS = re.compile(r"^(secretsmanager:|ssm:GetParameter|s3:GetObject|s3:PutObject|ec2:GetPasswordData)")
 
@@ -35,10 +33,10 @@ class Context:
     known_accounts: frozenset[str] = frozenset()
     learn_until_us: int = 0          # events before this only teach
     detectors: tuple[Detector, ...] = DETECTORS
+    routine_detectors: tuple[Detector, ...] = field(init=False)
 
-    @property
-    def routine_detectors(self) -> tuple[Detector, ...]:
-        return _ROUTINE.setdefault(self.detectors, tuple(d for d in self.detectors if d.routine))
+    def __post_init__(self) -> None:
+        self.routine_detectors = tuple(d for d in self.detectors if d.routine)
 
 
 @dataclass
@@ -55,7 +53,8 @@ class _Open:
     strength: float = 0.0
 
 
-def _iso(us: int) -> str:
+def iso_us(us: int) -> str:
+    """Microseconds since the epoch as ISO-8601 UTC to the second (the finding contract's times)."""
     return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -76,7 +75,7 @@ def _close(item: _Open, info: IdentityInfo) -> Finding:
         id=finding_id(detector.id, info.arn, item.first_uid), detector=detector.id, title=detector.title,
         severity=item.severity, score=max(0, min(100, score)),
         identity={"arn": info.arn, "type": info.kind, "account_id": info.account_id}, session=item.session,
-        first_seen=_iso(item.first_t), last_seen=_iso(item.last_t), event_ids=item.event_ids,
+        first_seen=iso_us(item.first_t), last_seen=iso_us(item.last_t), event_ids=item.event_ids,
         mitre=sorted(set(detector.mitre) | set(item.hit.mitre)),
         stratus=sorted(set(item.hit.stratus) or set(detector.stratus)), explanation=item.hit.explanation,
         evidence=evidence, tactic=detector.tactic)
@@ -99,9 +98,7 @@ def learn(profile: Profile, ev: Ev, net: str, wide_net: str, agent: str) -> None
     profile.observe("region", ev.region, ev.t)
     if ev.assumed_role and not ev.error:
         profile.observe("target_role", ev.assumed_role, ev.t)
-        parts = ev.assumed_role.split(":")
-        if len(parts) > 4 and parts[4]:
-            profile.observe("target_account", parts[4], ev.t)
+        profile.observe("target_account", account_of(ev.assumed_role), ev.t)
     if ev.resource and RESOURCE_APIS.match(ev.api):
         profile.observe("resource", ev.resource, ev.t)
     denied = ev.error in DENIED
@@ -162,10 +159,6 @@ def close_all(open_items: dict, ctx: Context) -> list[Finding]:
     return findings
 
 
-def is_sensitive(api: str) -> bool:
-    return sensitive(api) is not None
-
-
 def learn_values(profile: Profile, t: int, api: str, ip: str | None, ip_kind: str | None, user_agent: str | None,
                  region: str | None, subject: str | None, assumed_role: str | None) -> None:
     """Teach a profile the facets of an event judged benign, without counting it as activity."""
@@ -174,7 +167,4 @@ def learn_values(profile: Profile, t: int, api: str, ip: str | None, ip_kind: st
                          ("region", region), ("subject", subject), ("subject_owner", github_owner(subject))):
         if value is not None:
             profile.observe(facet, value, t)
-    if assumed_role:
-        parts = assumed_role.split(":")
-        if len(parts) > 4 and parts[4]:
-            profile.observe("target_account", parts[4], t)
+    profile.observe("target_account", account_of(assumed_role), t)

@@ -79,8 +79,10 @@ def network_of(ip: str | None, kind: str | None, vpce: str | None = None) -> tup
     return str(network), str(ipaddress.ip_network(f"{ip}/32", strict=False))
 
 
-def is_public(network: str) -> bool:
-    return network[0].isdigit() or ":" in network and not network.startswith(("service:", "private:", "host:"))
+def account_of(arn: str | None) -> str | None:
+    """The account id in an ARN, if it has one."""
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
 
 
 READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Scan", "Query", "BatchGet", "Select")

@@ -42,10 +42,6 @@ class Look:
     new: dict[str, bool] = field(default_factory=dict)
     known_accounts: frozenset[str] = frozenset()   # the organisation's accounts, as far as nhiwatch knows
 
-    @property
-    def judged_by_peers(self) -> bool:
-        return not self.profile.mature and self.peers is not None
-
     def is_new(self, facet: str, value: str | None) -> bool:
         """Never seen by the identity (nor, while it is young, by its peer group)."""
         if value is None or self.profile.knows(facet, value):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
-from nhiwatch.detect.detectors.role_chaining import account_of
+from nhiwatch.detect.features import account_of
 
 
 class NewAssumer(Detector):

@@ -5,11 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
-
-
-def account_of(arn: str | None) -> str | None:
-    parts = (arn or "").split(":")
-    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+from nhiwatch.detect.features import account_of
 
 
 class RoleChainCrossAccount(Detector):

@@ -1,7 +1,7 @@
 """Detection benchmark: `nhiwatch analyze` (ingest + learn + detect) against DuckDB's bare read_json
 scan of the same gzipped CloudTrail files, measured in the same run; peak RSS; stored state size.
 
-    python bench/detect_bench.py [--accounts 20 --days 30 --scale 2.0]   # ~10M events, ~5,000 identities
+    python bench/detect_bench.py [--accounts 50 --days 12 --scale 1.0]   # ~11M events, ~5,250 identities
 
 Prints events, identities, seconds and events/s of each stage, the ratio to the DuckDB scan, the
 peak RSS of the analyze process, and profile state bytes per identity and per event.
@@ -22,9 +22,9 @@ import duckdb
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=20)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--scale", type=float, default=2.0)
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--days", type=int, default=12)
+    parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the data here (default: a temp dir)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="nhiwatch-detect-bench-"))

@@ -45,12 +45,16 @@ def _version(value: bool) -> None:
 from nhiwatch.cli.inventory import inventory_app, posture  # noqa: E402  (registered on the app below)
 
 from nhiwatch.cli.detect import analyze, baseline_app, findings_app  # noqa: E402
+from nhiwatch.cli.correlate import incidents_app  # noqa: E402
+from nhiwatch.cli.respond import respond_app  # noqa: E402
 
 app.add_typer(inventory_app, name="inventory")
 app.command()(posture)
 app.command()(analyze)
 app.add_typer(findings_app, name="findings")
 app.add_typer(baseline_app, name="baseline")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(respond_app, name="respond")
 
 
 @app.callback()
@@ -406,12 +410,20 @@ def demo(
         table.add_row(s["id"], "[green]yes[/]" if s["detected"] else "[red]no[/]",
                       "—" if delay is None else f"{delay:.0f} s", ", ".join(s["detectors"]))
     console.print(table)
+    table = Table("severity", "incident", "identities", "tactics", "response it would take (dry-run)",
+                  title="incidents: findings joined along the identity graph")
+    for i in data["incidents"][:10]:
+        table.add_row(i["severity"], f"{i['id']}\n{i['title'][:70]}", "\n".join(i["identities"]),
+                      " -> ".join(i["tactics"]),
+                      "\n".join(f"{p['action']} on {p['identity'].rsplit('/', 1)[-1]}" for p in i["response"]))
+    console.print(table)
     per_1000 = evaluation["false_alerts_per_1000_identity_days"]
     console.print(f"{sum(s['detected'] for s in evaluation['scenarios'])}/{len(evaluation['scenarios'])} attacks "
                   f"caught at medium or above; {evaluation['false_alerts']} false alerts "
                   f"({per_1000:.2f} per 1,000 identity-days); findings: {out / 'findings.jsonl'}", highlight=False)
     console.print(f"report: {out / 'report.html'}   store: {store_home}   ({data['seconds']} s)")
-    console.print(f"explore it: nhiwatch findings list --home {store_home}; nhiwatch inventory list --home "
+    console.print(f"explore it: nhiwatch incidents list --home {store_home}; nhiwatch respond plan INCIDENT --home "
+                  f"{store_home}; nhiwatch findings list --home {store_home}; nhiwatch inventory list --home "
                   f"{store_home}; nhiwatch posture --home {store_home}; nhiwatch baseline show ARN --home {store_home}")
 
 

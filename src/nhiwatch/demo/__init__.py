@@ -10,13 +10,16 @@ from typing import Callable
 
 import orjson
 
+from nhiwatch.correlate.incidents import correlate, list_incidents
 from nhiwatch.demo.report import render
+from nhiwatch.detect.finding import severity_rank
 from nhiwatch.detect.runner import run as run_detection
 from nhiwatch.evaluation.scoring import score
 from nhiwatch.ingest.pipeline import Ingestor, expand_paths
 from nhiwatch.inventory.model import parse_time
 from nhiwatch.inventory.persist import rebuild, save_sources
 from nhiwatch.inventory.sources import read_source
+from nhiwatch.respond.service import incident_proposals
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store
 
@@ -24,7 +27,7 @@ from nhiwatch.store.db import Store
 # exfiltration, defence evasion, cross-account movement.
 DEMO_SCENARIOS = ("lambda-creds-from-internet", "ec2-creds-off-instance", "ci-key-leak-escalation",
                   "oidc-foreign-repository", "role-chain-cross-account", "ebs-snapshot-shared", "cloudtrail-stopped",
-                  "bulk-secret-retrieval")
+                  "bulk-secret-retrieval", "ci-key-two-roles")
 LEARN_DAYS = 7  # the demo treats its first week as known-clean history (analyze --learn-until)
 DEMO_CONFIG = SimConfig(seed=7, accounts=2, days=30, scale=1.4, scenarios=DEMO_SCENARIOS)
 
@@ -76,6 +79,27 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
             f"(first {LEARN_DAYS} days only teach): " + ", ".join(
                 f"{detect.by_severity.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low")) + " findings")})
         say(stages[-1]["result"])
+        say("correlating findings into incidents and planning the response ...")
+        t = time.perf_counter()
+        correlation = correlate(store)
+        incidents = []
+        for summary_row in list_incidents(store, min_severity="medium"):
+            incident, proposals = incident_proposals(store, summary_row["id"], [])
+            incidents.append({**{k: incident[k] for k in ("id", "title", "severity", "score", "identities", "tactics",
+                                                         "first_seen", "finding_ids")},
+                              "response": [p.to_dict() for p in proposals]})
+        stages.append({"stage": "correlation", "result": (
+            f"{correlation['incidents']} incidents from {correlation['findings']} findings ("
+            + ", ".join(f"{n} {s}" for s, n in sorted(correlation["by_severity"].items(),
+                                                      key=lambda kv: -severity_rank(kv[0])))
+            + f"), {sum(1 for i in incidents if len(i['identities']) > 1)} joining several identities, "
+              f"in {time.perf_counter() - t:.1f} s")})
+        say(stages[-1]["result"])
+        planned = [p for i in incidents for p in i["response"] if p.get("calls")]
+        stages.append({"stage": "response (dry-run)", "result": (
+            f"{len(planned)} actions planned: " + ", ".join(f"{n} {k}" for k, n in _count(
+                p["action"] for p in planned).items()) + "; nothing changed (nhiwatch respond plan INCIDENT)")})
+        say(stages[-1]["result"])
     inventory = {
         "by_type": _count(i.nhi_type for i in identities),
         "by_category": _count(i.category for i in identities),
@@ -91,11 +115,9 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
     report = score(labels, [f.to_dict() for f in findings])
     evaluation = report.as_dict()
     alerts = [f.to_dict() for f in findings if f.severity in ("medium", "high", "critical")]
-    for later in ("correlation", "response"):
-        stages.append({"stage": later, "result": "not in this version yet"})
     data = {
         "simulation": sim.__dict__, "ingest": summary.totals(), "stats": stats, "labels": labels,
-        "stages": stages, "incidents": [], "evaluation": evaluation, "inventory": inventory, "findings": alerts,
+        "stages": stages, "incidents": incidents, "evaluation": evaluation, "inventory": inventory, "findings": alerts,
         "events_per_day": [(d, n) for d, n in per_day],
         "top_identities": [{"principal": p, "principal_type": k, "events": n} for p, k, n in top],
         "seconds": round(time.perf_counter() - started, 1),

@@ -79,9 +79,12 @@ def render(data: dict) -> str:
                          [[f["severity"], f["first_seen"], f["detector"], f["identity"]["arn"], f["explanation"]]
                           for f in data["findings"][:60]])]
     if data.get("incidents"):
-        parts += ["<h2>Top incidents</h2>",
-                  _table(["incident", "severity", "identities", "explanation"],
-                         [[i.get("id"), i.get("severity"), ", ".join(i.get("principals", [])), i.get("explanation")]
+        parts += ["<h2>Incidents</h2>",
+                  _table(["incident", "severity", "identities", "tactics", "response it would take (dry-run)"],
+                         [[i["id"], i["severity"], ", ".join(i["identities"]), " → ".join(i["tactics"]),
+                           "; ".join(f"{p['action']} on {p['identity'].rsplit('/', 1)[-1]}"
+                                     + (f" (refused: {p['refused']})" if p.get("refused") else "")
+                                     for p in i["response"])]
                           for i in data["incidents"]])]
     elif not data.get("findings"):
         parts.append("<p class='note'>No findings at medium or above.</p>")

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from nhiwatch.correlate.incidents import correlate
 from nhiwatch.detect.finding import Finding
 from nhiwatch.detect.findings_store import Suppression, apply_suppressions
 from nhiwatch.detect.runner import RunSummary, run
@@ -21,6 +22,7 @@ class AnalyzeResult:
     findings: list[Finding]
     suppressed: int = 0
     problems: list[str] = field(default_factory=list)
+    correlation: dict = field(default_factory=dict)
 
 
 def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = None, iam: list[str] | None = None,
@@ -53,4 +55,9 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
         inventory = len(rebuild(store, as_of))
     detect, findings = run(store, learn_until=learn_until)
     suppressed = apply_suppressions(store, suppressions or [], [f.id for f in findings])
-    return AnalyzeResult(ingest, inventory, detect, findings, suppressed, problems)
+    correlation = correlate(store)
+    incident_of = dict(store.con.execute("SELECT id, incident_id FROM findings WHERE incident_id IS NOT NULL "
+                                         "AND id IN (SELECT unnest(?))", [[f.id for f in findings]]).fetchall())
+    for finding in findings:
+        finding.incident_id = incident_of.get(finding.id)
+    return AnalyzeResult(ingest, inventory, detect, findings, suppressed, problems, correlation)

@@ -30,6 +30,7 @@ class Finding:
     explanation: str
     evidence: dict = field(default_factory=dict)
     tactic: str = ""
+    incident_id: str | None = None  # set by correlation
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -67,6 +68,8 @@ FINDING_SCHEMA = {
         "mitre": {"type": "array", "items": {"type": "string", "pattern": "^T[0-9]{4}(\\.[0-9]{3})?$"}},
         "stratus": {"type": "array", "items": {"type": "string"}},
         "tactic": {"type": "string"},
+        "incident_id": {"type": ["string", "null"], "pattern": "^inc-[0-9a-f]{16}$",
+                        "description": "the incident correlation put the finding in (nhiwatch incidents show)"},
         "explanation": {"type": "string", "description": "what happened and what normal is"},
         "evidence": {"type": "object", "description": "the baseline facts behind the finding"},
         "schema_version": {"const": SCHEMA_VERSION},

@@ -101,17 +101,17 @@ def list_findings(store: Store, *, min_severity: str = "low", detector: str | No
     where = " AND ".join(clauses)
     total = store.con.execute(f"SELECT count(*) FROM findings WHERE {where}", params).fetchone()[0]
     page = f" LIMIT {int(limit)}" if limit else ""
-    rows = store.con.execute(f"SELECT finding, status FROM findings WHERE {where} "
+    rows = store.con.execute(f"SELECT finding, status, incident_id FROM findings WHERE {where} "
                              f"ORDER BY list_position(?, severity) DESC, first_seen{page}",
                              params + [list(SEVERITIES)]).fetchall()
-    return total, [dict(orjson.loads(text), status=state) for text, state in rows]
+    return total, [dict(orjson.loads(text), status=state, incident_id=incident) for text, state, incident in rows]
 
 
 def get_finding(store: Store, finding_id: str) -> dict | None:
     if not store.has_table("findings"):
         return None
-    row = store.con.execute("SELECT finding, status FROM findings WHERE id = ?", [finding_id]).fetchone()
-    return dict(orjson.loads(row[0]), status=row[1]) if row else None
+    row = store.con.execute("SELECT finding, status, incident_id FROM findings WHERE id = ?", [finding_id]).fetchone()
+    return dict(orjson.loads(row[0]), status=row[1], incident_id=row[2]) if row else None
 
 
 def resolve(store: Store, finding_id: str, *, benign: bool, reason: str | None) -> dict:
@@ -137,5 +137,5 @@ def resolve(store: Store, finding_id: str, *, benign: bool, reason: str | None) 
     finding["evidence"]["resolution"] = {"status": status, "reason": reason, "events_taught": taught,
                                          "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     store.con.execute("UPDATE findings SET status = ?, finding = ? WHERE id = ?",
-                      [status, orjson.dumps({k: v for k, v in finding.items() if k != "status"}).decode(), finding_id])
+                      [status, orjson.dumps({k: v for k, v in finding.items() if k not in ("status", "incident_id")}).decode(), finding_id])
     return {"id": finding_id, "status": status, "events_taught": taught}

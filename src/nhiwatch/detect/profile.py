@@ -93,7 +93,11 @@ class Profile:
     @property
     def mature(self) -> bool:
         """Enough history to judge by itself: a day of activity spread over at least two days."""
-        return self.n >= 30 and self.days >= 2 and self.span_days >= 1.0
+        return self.is_mature(self.n, self.days, self.first, self.last)
+
+    @staticmethod
+    def is_mature(n: int, days: int, first: int, last: int) -> bool:
+        return n >= 30 and days >= 2 and last - first >= DAY
 
     @property
     def change_rate(self) -> float:

@@ -24,7 +24,7 @@ from nhiwatch.store.db import Store
 # Calls whose request parameters a detector reads; other parameters are not loaded.
 PARAM_APIS = sorted(set(SHARING) | LAUNCHES)
 BATCH_ROWS = 50_000
-BUCKET_ROWS = 300_000  # events sorted at once
+BUCKET_ROWS = 200_000  # events sorted at once
 CHUNK_EVENTS = 20_000  # a busy identity's events arrive in chunks of this size
 _NAME_SUFFIX = re.compile(r"[^a-z]+")
 
@@ -124,10 +124,10 @@ def _load_profiles(store: Store) -> dict[str, str]:
     return dict(store.con.execute("SELECT identity, state FROM profiles").fetchall())
 
 
-def _peer_profiles(profiles: dict[str, Profile], infos: dict[str, IdentityInfo]) -> dict[str, Profile]:
+def _peer_profiles(profiles: Iterator[tuple[str, Profile]], infos: dict[str, IdentityInfo]) -> dict[str, Profile]:
     """Union of the mature members' APIs, clients, regions and wide networks per peer group."""
     peers: dict[str, Profile] = {}
-    for identity, profile in profiles.items():
+    for identity, profile in profiles:
         if not profile.mature:
             continue
         info = infos.get(identity)
@@ -142,9 +142,11 @@ def _peer_profiles(profiles: dict[str, Profile], infos: dict[str, IdentityInfo])
 
 
 class _Profiles(dict):
-    """Profiles by identity, parsed from the stored state on first use."""
+    """Profiles by identity. Only the identities being judged are live objects; the rest stay as their
+    compact stored state (a few KB instead of a few hundred KB of Python objects), so memory grows with
+    the state's size, not with the objects of every identity at once."""
 
-    def __init__(self, states: dict[str, str]) -> None:
+    def __init__(self, states: dict[str, str | bytes]) -> None:
         super().__init__()
         self.states = states
 
@@ -153,10 +155,21 @@ class _Profiles(dict):
         profile = self[identity] = Profile.from_state(orjson.loads(text)) if text else Profile()
         return profile
 
-    def all(self) -> dict[str, Profile]:
-        for identity in list(self.states):
-            self[identity]  # noqa: B018  (parse the rest)
-        return self
+    def park(self, identity: str) -> None:
+        """Put an identity's profile back into its compact form until it is needed again."""
+        profile = self.pop(identity, None)
+        if profile is not None:
+            self.states[identity] = orjson.dumps(profile.to_state())
+
+    def park_all(self) -> None:
+        for identity in list(self):
+            self.park(identity)
+
+    def iter_all(self) -> Iterator[tuple[str, Profile]]:
+        """Every profile, one at a time, without keeping them all alive."""
+        self.park_all()
+        for identity, text in self.states.items():
+            yield identity, Profile.from_state(orjson.loads(text))
 
 
 def run(store: Store, *, learn_until: datetime | None = None, on_identity: Callable[[int], None] | None = None
@@ -182,12 +195,13 @@ def run(store: Store, *, learn_until: datetime | None = None, on_identity: Calla
         phases.append((watermark, learn_until_us - 1))
     phases.append((max(watermark, learn_until_us - 1), None))
     for lower, upper in phases:
-        peers = _peer_profiles(profiles.all(), infos)
+        peers = _peer_profiles(profiles.iter_all(), infos)
         current, ctx, carry = None, None, {}
         for identity, events in iter_identity_events(store, lower, upper):
             if identity != current:
                 if ctx is not None:
                     findings += close_all(carry, ctx)
+                    profiles.park(current)
                 first = events[0]
                 info = infos.get(identity) or fallback_info(identity, None if first.inbound else first.caller_type,
                                                             first.account)
@@ -200,8 +214,9 @@ def run(store: Store, *, learn_until: datetime | None = None, on_identity: Calla
                 on_identity(len(events))
         if ctx is not None:
             findings += close_all(carry, ctx)
-    _commit(store, {k: v for k, v in profiles.items()}, findings, newest)
-    summary.identities = len(profiles)
+    profiles.park_all()
+    _commit(store, profiles.states, findings, newest)
+    summary.identities = len(profiles.states)
     summary.findings = len(findings)
     for finding in findings:
         summary.by_severity[finding.severity] = summary.by_severity.get(finding.severity, 0) + 1
@@ -211,27 +226,39 @@ def run(store: Store, *, learn_until: datetime | None = None, on_identity: Calla
     return summary, findings
 
 
-def _commit(store: Store, profiles: dict[str, Profile], findings: list[Finding], watermark_us: int) -> None:
+COMMIT_ROWS = 2_000  # profiles and findings inserted per statement: bounded memory for big organisations
+
+
+def _commit(store: Store, states: dict[str, str | bytes], findings: list[Finding], watermark_us: int) -> None:
     con = store.con
     con.execute("BEGIN TRANSACTION")
     try:
-        if profiles:
-            states = [(identity, orjson.dumps(p.to_state()).decode(), p.last, p.n, p.mature)
-                      for identity, p in profiles.items()]
-            batch = pa.table({"identity": [s[0] for s in states], "state": [s[1] for s in states],  # noqa: F841
-                              "last_event_us": [s[2] for s in states], "events": [s[3] for s in states],
-                              "mature": [s[4] for s in states]})
+        identities = list(states)
+        for start in range(0, len(identities), COMMIT_ROWS):
+            rows = []
+            for identity in identities[start:start + COMMIT_ROWS]:
+                text = states[identity]
+                state = orjson.loads(text)
+                mature = Profile.is_mature(state["n"], state["days"], state["first"], state["last"])
+                rows.append((identity, text.decode() if isinstance(text, bytes) else text, state["last"], state["n"],
+                             mature))
+            batch = pa.table({"identity": [r[0] for r in rows], "state": [r[1] for r in rows],  # noqa: F841
+                              "last_event_us": [r[2] for r in rows], "events": [r[3] for r in rows],
+                              "mature": [r[4] for r in rows]})
             con.execute("""INSERT OR REPLACE INTO profiles
                            SELECT identity, now(), last_event_us, events, mature, state FROM batch""")
-        if findings:
+        for start in range(0, len(findings), COMMIT_ROWS):
+            part = findings[start:start + COMMIT_ROWS]
             rows = pa.table({  # noqa: F841
-                "id": [f.id for f in findings], "detector": [f.detector for f in findings],
-                "severity": [f.severity for f in findings], "score": [f.score for f in findings],
-                "identity": [f.identity["arn"] for f in findings],
-                "account_id": [f.identity["account_id"] for f in findings],
-                "first_seen": [f.first_seen for f in findings], "last_seen": [f.last_seen for f in findings],
-                "finding": [orjson.dumps(f.to_dict()).decode() for f in findings]})
-            con.execute("""INSERT INTO findings SELECT id, detector, severity, score, identity, account_id,
+                "id": [f.id for f in part], "detector": [f.detector for f in part],
+                "severity": [f.severity for f in part], "score": [f.score for f in part],
+                "identity": [f.identity["arn"] for f in part],
+                "account_id": [f.identity["account_id"] for f in part],
+                "first_seen": [f.first_seen for f in part], "last_seen": [f.last_seen for f in part],
+                "finding": [orjson.dumps(f.to_dict()).decode() for f in part]})
+            con.execute("""INSERT INTO findings (id, detector, severity, score, identity, account_id, first_seen,
+                                                 last_seen, status, finding)
+                           SELECT id, detector, severity, score, identity, account_id,
                            first_seen, last_seen, 'open', finding FROM rows
                            WHERE id NOT IN (SELECT id FROM findings)""")
         con.execute("INSERT OR REPLACE INTO meta VALUES ('detect_watermark_us', ?)", [str(watermark_us)])

@@ -73,15 +73,28 @@ def _arns(action: str, named: list[dict]) -> list[str]:
 
 def used_actions(con) -> dict[str, list[ActionUse]]:
     """Per principal ARN, every action it called (successful or not), with resource ARNs."""
+    # Resources are made distinct before they are gathered into lists: a list aggregate over every
+    # event cannot spill to disk, a DISTINCT can, so memory stays bounded on a big trail.
     rows = con.execute("""
-        SELECT principal, event_source, event_name, count(*) AS calls,
-               count(*) FILTER (WHERE error_code IS NOT NULL) AS errors,
-               strftime(min(event_time), '%Y-%m-%dT%H:%M:%SZ'), strftime(max(event_time), '%Y-%m-%dT%H:%M:%SZ'),
-               list_distinct(flatten(list(list_filter(resources, lambda r: r.name LIKE 'arn:%'
-                                                                          OR r.type = 's3:bucket')))),
-               bool_and(len(list_filter(resources, lambda r: r.name LIKE 'arn:%' OR r.type = 's3:bucket')) > 0)
-        FROM events WHERE principal IS NOT NULL AND principal_type IN ('role', 'user', 'root')
-        GROUP BY ALL""").fetchall()
+        WITH mine AS (
+          SELECT principal, event_source, event_name, event_time, error_code,
+                 list_filter(resources, lambda r: r.name LIKE 'arn:%' OR r.type = 's3:bucket') AS named
+          FROM events WHERE principal IS NOT NULL AND principal_type IN ('role', 'user', 'root')),
+        calls AS (
+          SELECT principal, event_source, event_name, count(*) AS calls,
+                 count(*) FILTER (WHERE error_code IS NOT NULL) AS errors,
+                 strftime(min(event_time), '%Y-%m-%dT%H:%M:%SZ') AS first,
+                 strftime(max(event_time), '%Y-%m-%dT%H:%M:%SZ') AS last,
+                 bool_and(len(named) > 0) AS with_arn
+          FROM mine GROUP BY ALL),
+        distinct_named AS (
+          SELECT DISTINCT principal, event_source, event_name, unnest(named, recursive := true)
+          FROM mine WHERE len(named) > 0),
+        gathered AS (
+          SELECT principal, event_source, event_name, list({'type': type, 'name': name}) AS named
+          FROM distinct_named GROUP BY ALL)
+        SELECT c.principal, c.event_source, c.event_name, c.calls, c.errors, c.first, c.last, g.named, c.with_arn
+        FROM calls c LEFT JOIN gathered g USING (principal, event_source, event_name)""").fetchall()
     out: dict[str, dict[str, ActionUse]] = defaultdict(dict)
     for principal, source, name, calls, errors, first, last, named, with_arn in rows:
         action = iam_action(source, name)

@@ -115,7 +115,8 @@ class Attack:
     events: list[Emitted] = field(default_factory=list)
     account: str = ""
     pre_identity: dict | None = None  # who logs in before holding the role (web identity)
-    chained: tuple[str, dict] | None = None  # (account, identity) after a hop into another account
+    chained: tuple[str, dict] | None = None  # (account, identity) after a hop into another role
+    stolen: dict | None = None  # the victim's own credentials, to come back to after a hop
 
     def actor(self, command: str = "") -> Actor:
         return Actor(self.identity, self.source_ip, self.agent.replace("{cmd}", command or "unknown"),
@@ -171,19 +172,32 @@ def bucket_policy_backdoor(attack: Attack, t: float) -> list[Call]:
             Call(t + 9, "s3.amazonaws.com", "PutBucketPolicy", {"bucketName": bucket, "bucketPolicy": policy})]
 
 
+def _assume_ops_role(attack: Attack, t: float, account) -> list[Call]:
+    """sts:AssumeRole with the stolen credentials into an account's operations role; the next steps act as it."""
+    role = next(i for i in account.identities if i.archetype == "cross_account_ops")
+    key = attack.ctx.session_key()
+    session = attack.ctx.rng.choice(["maintenance", "ops-check", "debug"])
+    response = assume_response(attack.ctx.ids, role.arn, role.unique_id, session, key, t)
+    attack.chained = (account.id, role_session_identity(role.arn, role.unique_id, session, key, t + 1))
+    return [Call(t + 1, "sts.amazonaws.com", "AssumeRole", {"roleArn": role.arn, "roleSessionName": session},
+                 response)]
+
+
 def chain_into_other_account(attack: Attack, t: float) -> list[Call]:
     """sts:AssumeRole from the victim into another account's role (the chain's next hop)."""
     others = [a for a in attack.ctx.org.accounts if a.id != attack.victim.account]
-    if not others:
-        return []
-    target = others[0]
-    role = next(i for i in target.identities if i.archetype == "cross_account_ops")
-    key = attack.ctx.session_key()
-    session = "maintenance"
-    response = assume_response(attack.ctx.ids, role.arn, role.unique_id, session, key, t)
-    attack.chained = (target.id, role_session_identity(role.arn, role.unique_id, session, key, t + 1))
-    return [Call(t + 1, "sts.amazonaws.com", "AssumeRole", {"roleArn": role.arn, "roleSessionName": session},
-                 response)]
+    return _assume_ops_role(attack, t, others[0]) if others else []
+
+
+def chain_within_account(attack: Attack, t: float) -> list[Call]:
+    """sts:AssumeRole from the victim into its own account's operations role."""
+    return _assume_ops_role(attack, t, attack.ctx.account)
+
+
+def back_to_stolen_key(attack: Attack, t: float) -> list[Call]:
+    """The attacker drops the assumed role and works with the stolen credentials again."""
+    attack.identity, attack.account = attack.stolen, attack.victim.account
+    return []
 
 
 def mining_run(attack: Attack, t: float) -> list[Call]:
@@ -250,6 +264,13 @@ SCENARIOS: list[Scenario] = [
              ["aws.persistence.iam-create-backdoor-role"], ["T1078.004", "T1550.001", "T1098.003"],
              "ecs_task", "internet",
              [S(build=chain_into_other_account), S("aws.persistence.iam-create-backdoor-role")]),
+    Scenario("ci-key-two-roles", "Leaked CI key assumes two roles: secrets read in one, a backdoor role "
+             "created with the other in a second account",
+             ["aws.credential-access.secretsmanager-retrieve-secrets", "aws.persistence.iam-create-backdoor-role"],
+             ["T1078.004", "T1087.004", "T1550.001", "T1555.006", "T1098.003"], "automation_user", "internet",
+             [S(build=enumeration), S(build=chain_within_account),
+              S("aws.credential-access.secretsmanager-retrieve-secrets"), S(build=back_to_stolen_key),
+              S(build=chain_into_other_account), S("aws.persistence.iam-create-backdoor-role")]),
     Scenario("bulk-secret-retrieval", "Secrets read in bulk from inside a workload",
              ["aws.credential-access.secretsmanager-retrieve-secrets"], ["T1555.006"], "ecs_task", "workload",
              [S("aws.credential-access.secretsmanager-retrieve-secrets")]),
@@ -380,7 +401,8 @@ def play(ctx: DayContext, placement: Placement, detonations: Detonations, day_ev
     else:
         ip = _victim_ip(ctx, victim, identity, day_events)
         agent = rng.choice(ATTACKER_AGENTS[2:])
-    attack = Attack(scenario, ctx, victim, placement.start, identity, ip, agent, HOME_REGION, account=victim.account)
+    attack = Attack(scenario, ctx, victim, placement.start, identity, ip, agent, HOME_REGION, account=victim.account,
+                    stolen=identity)
     t = placement.start
     for step in scenario.steps:
         if step.build is not None:
@@ -394,9 +416,9 @@ def play(ctx: DayContext, placement: Placement, detonations: Detonations, day_ev
                 _emit(attack, call.when, region, ctx.rec.call(call.when, actor, call.source, call.name, region,
                                                               call.request, call.response, call.error))
                 t = max(t, call.when)
-            if attack.chained:  # the hop is made: the next steps act as the role in the other account
+            if attack.chained:  # the hop is made: the next steps act as the assumed role
                 account, chained_identity = attack.chained
-                attack.identity, attack.account = chained_identity, account
+                attack.identity, attack.account, attack.chained = chained_identity, account, None
         else:
             t = _replay(attack, step, detonations, t)
         t += rng.uniform(20, 240)

@@ -100,3 +100,17 @@ MIGRATIONS.append([
          identity VARCHAR NOT NULL, account_id VARCHAR, first_seen VARCHAR, last_seen VARCHAR, status VARCHAR,
          finding VARCHAR NOT NULL)""",
 ])
+
+# v4: correlation and response. Incidents join findings along the identity graph; every response
+# action is recorded with the state it found, so it can be undone.
+MIGRATIONS.append([
+    "ALTER TABLE findings ADD COLUMN incident_id VARCHAR",
+    """CREATE TABLE incidents (
+         id VARCHAR PRIMARY KEY, severity VARCHAR NOT NULL, score INTEGER, status VARCHAR NOT NULL,
+         first_seen VARCHAR, last_seen VARCHAR, identities VARCHAR[], finding_ids VARCHAR[],
+         incident VARCHAR NOT NULL)""",
+    """CREATE TABLE actions (
+         id VARCHAR PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL, kind VARCHAR NOT NULL, identity VARCHAR NOT NULL,
+         account_id VARCHAR, incident_id VARCHAR, status VARCHAR NOT NULL, actor VARCHAR, reason VARCHAR,
+         action VARCHAR NOT NULL)""",
+])

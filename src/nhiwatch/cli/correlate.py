@@ -1,0 +1,95 @@
+"""`nhiwatch incidents ...`: findings joined along the identity graph."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from nhiwatch.cli.common import SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, console, emit_json, fail, open_store
+
+incidents_app = typer.Typer(help="Incidents: findings joined by real links between identities.",
+                            no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@incidents_app.command("list")
+def list_incidents(
+    min_severity: Annotated[str, typer.Option(help="info, low, medium, high or critical.")] = "medium",
+    status: Annotated[str, typer.Option(help="open, resolved or all.")] = "open",
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Incidents, most severe first."""
+    from nhiwatch.correlate.incidents import list_incidents as query
+    from nhiwatch.detect.finding import SEVERITIES
+
+    if min_severity not in SEVERITIES:
+        raise fail(f"--min-severity must be one of {', '.join(SEVERITIES)}", Exit.USAGE, as_json)
+    if status not in ("open", "resolved", "all"):
+        raise fail("--status must be open, resolved or all", Exit.USAGE, as_json)
+    store = open_store(home, as_json, read_only=True)
+    try:
+        rows = query(store, min_severity=min_severity, status=None if status == "all" else status)
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"total": len(rows), "incidents": rows})
+        return
+    console.print(f"{len(rows)} incidents at {min_severity} or above ({status})")
+    print_incidents(rows)
+
+
+def print_incidents(rows: list[dict]) -> None:
+    if not rows:
+        return
+    table = Table("severity", "first seen", "identities", "tactics", "findings", "title", "id")
+    for x in rows:
+        table.add_row(f"[{SEVERITY_STYLE[x['severity']]}]{x['severity']}[/]", x["first_seen"],
+                      str(len(x["identities"])), " -> ".join(x["tactics"]), str(len(x["finding_ids"])),
+                      x["title"][:110], x["id"])
+    console.print(table)
+
+
+@incidents_app.command("show")
+def show_incident(incident_id: Annotated[str, typer.Argument(help="Incident id (inc-...).")], home: HomeOpt = None,
+                  as_json: JsonOpt = False) -> None:
+    """One incident: identities, links, timeline, blast radius, findings."""
+    from nhiwatch.correlate.incidents import get_incident
+
+    store = open_store(home, as_json, read_only=True)
+    try:
+        incident = get_incident(store, incident_id)
+    finally:
+        store.close()
+    if incident is None:
+        raise fail(f"no incident {incident_id} (nhiwatch incidents list)", Exit.USAGE, as_json)
+    if as_json:
+        emit_json(incident)
+        return
+    style = SEVERITY_STYLE[incident["severity"]]
+    console.print(f"[{style}]{incident['severity']}[/] [bold]{incident['title']}[/] (score {incident['score']}, "
+                  f"{incident['status']})", highlight=False)
+    console.print(f"{incident['first_seen']} .. {incident['last_seen']} · " + "; ".join(incident["severity_reasons"]),
+                  highlight=False)
+    console.print("identities: " + ", ".join(incident["identities"])
+                  + (f" (pivots: {', '.join(incident['pivots'])})" if incident["pivots"] else ""), highlight=False)
+    if incident["addresses"]:
+        console.print("from: " + ", ".join(incident["addresses"]), highlight=False)
+    timeline = Table("time", "what", "identity", "detail")
+    for entry in incident["timeline"]:
+        what = (f"[{SEVERITY_STYLE[entry['severity']]}]{entry['severity']}[/] {entry['tactic']}"
+                if entry["kind"] == "finding" else entry["kind"])
+        timeline.add_row(entry["time"], what, entry["identity"], entry["title"][:120])
+    console.print(timeline)
+    radius = incident["blast_radius"]
+    if radius.get("known"):
+        console.print("blast radius: "
+                      + "; ".join(part for part in (
+                          f"admin: {', '.join(radius['admin'])}" if radius["admin"] else "",
+                          f"can escalate: {', '.join(radius['can_escalate'])}" if radius["can_escalate"] else "",
+                          f"data: {', '.join(radius['data_access'][:12])}" if radius["data_access"] else "")
+                          if part) or "blast radius: no admin, escalation or data access in the inventory",
+                      highlight=False)
+    else:
+        console.print("blast radius: unknown (load the IAM inventory: nhiwatch inventory load)")

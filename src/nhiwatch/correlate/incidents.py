@@ -1,0 +1,345 @@
+"""Incidents: findings joined along the real links between identities, within a time window.
+
+Two findings belong to one incident when, close enough in time,
+- they are on the same identity;
+- one identity handed credentials to the other (key lineage: a call made with a key that an
+  AssumeRole, GetSessionToken, GetFederationToken or CreateAccessKey of the other returned);
+- an edge of the identity graph joins the identities (assumes, cross-account, creates-key,
+  modifies, passes-role, web-identity);
+- they come from the same public address, or carry the same rare client fingerprint.
+An identity that only handed out the credentials (the leaked key that assumed the roles) joins the
+incident as a pivot even when it raised nothing itself. Every incident keeps the links that made it,
+so the join is as explainable as the findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+
+from nhiwatch.correlate.graph import Edge, KeyOrigin, edges_touching, key_origins
+from nhiwatch.detect.finding import SEVERITIES, severity_rank
+from nhiwatch.detect.features import network_of
+from nhiwatch.store.db import Store
+
+HOUR_US = 3_600_000_000
+LINK_WINDOW_US = 12 * HOUR_US  # how far apart two identities' findings may be and still be one story
+SAME_IDENTITY_GAP_US = 24 * HOUR_US
+SHARED_ADDRESS_MAX_IDENTITIES = 10  # an address more identities use is a shared egress, not a link
+SHARED_AGENT_MAX_IDENTITIES = 3
+# Kill-chain order, for telling how far an incident progressed.
+TACTIC_ORDER = ("initial-access", "discovery", "credential-access", "privilege-escalation", "persistence",
+                "lateral-movement", "defense-evasion", "execution", "collection", "exfiltration", "impact")
+OPEN_STATUSES = ("open", "resolved")  # suppressed and benign findings are not part of any story
+
+
+@dataclass
+class _Fact:
+    """One finding with what correlation needs from its events."""
+
+    finding: dict
+    identity: str
+    first: int
+    last: int
+    keys: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)
+    agents: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.finding["id"]
+
+
+class _Union:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _us(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1_000_000)
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _distance(fact: _Fact, t: int) -> int:
+    return 0 if fact.first <= t <= fact.last else min(abs(fact.first - t), abs(fact.last - t))
+
+
+def _load_facts(store: Store) -> list[_Fact]:
+    rows = store.con.execute("SELECT finding FROM findings WHERE status IN (SELECT unnest(?)) ORDER BY first_seen, id",
+                             [list(OPEN_STATUSES)]).fetchall()
+    facts = []
+    for (text,) in rows:
+        finding = orjson.loads(text)
+        facts.append(_Fact(finding, finding["identity"]["arn"], _us(finding["first_seen"]), _us(finding["last_seen"])))
+    by_event: dict[str, list[_Fact]] = defaultdict(list)
+    for fact in facts:
+        for event_id in fact.finding["event_ids"]:
+            by_event[event_id].append(fact)
+    if by_event:
+        cursor = store.con.cursor()
+        cursor.execute("""SELECT event_id, access_key_id, source_ip, source_ip_kind, user_agent FROM events
+                          WHERE event_id IN (SELECT unnest(?))""", [list(by_event)])
+        for event_id, key, address, kind, agent in cursor.fetchall():
+            for fact in by_event[event_id]:
+                if key:
+                    fact.keys.add(key)
+                if kind in ("ipv4", "ipv6") and address and not network_of(address, kind)[0].startswith("private:"):
+                    fact.addresses.add(address)
+                if agent:
+                    fact.agents.add(agent)
+    return facts
+
+
+def _rare(store: Store, column: str, values: set[str], limit: int) -> set[str]:
+    """The values of a column (an address, a client) that few identities use."""
+    if not values:
+        return set()
+    rows = store.con.execute(f"""SELECT {column} FROM events WHERE {column} IN (SELECT unnest(?))
+                                 GROUP BY {column} HAVING count(DISTINCT principal) <= ?""",
+                             [sorted(values), limit]).fetchall()
+    return {value for (value,) in rows}
+
+
+@dataclass
+class Link:
+    kind: str
+    src: str
+    dst: str
+    t: int
+    event_id: str | None
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "from": self.src, "to": self.dst, "time": _iso(self.t),
+                "event_id": self.event_id, "detail": self.detail}
+
+
+def correlate(store: Store) -> dict:
+    """Rebuild the incidents from the findings; an incident's status survives the rebuild."""
+    facts = _load_facts(store)
+    union = _Union(len(facts))
+    links: dict[int, list[Link]] = defaultdict(list)  # by the first fact of the pair; regrouped at the end
+    pivots: dict[int, set[str]] = defaultdict(set)
+    by_identity: dict[str, list[int]] = defaultdict(list)
+    for i, fact in enumerate(facts):
+        by_identity[fact.identity].append(i)
+
+    def near(identity: str, t: int) -> list[int]:
+        return [j for j in by_identity.get(identity, []) if _distance(facts[j], t) <= LINK_WINDOW_US]
+
+    # the same identity, again within a day
+    for indices in by_identity.values():
+        ordered = sorted(indices, key=lambda j: facts[j].first)
+        reach = facts[ordered[0]].last
+        for a, b in zip(ordered, ordered[1:]):
+            if facts[b].first - reach <= SAME_IDENTITY_GAP_US:
+                union.join(a, b)
+            reach = max(reach, facts[b].last)
+
+    # key lineage: the finding's calls were made with credentials another identity obtained
+    origins: dict[str, KeyOrigin] = key_origins(store, [k for f in facts for k in f.keys])
+    for i, fact in enumerate(facts):
+        for key in sorted(fact.keys):
+            origin = origins.get(key)
+            if origin is None or origin.issuer == fact.identity:
+                continue
+            pivots[i].add(origin.issuer)
+            links[i].append(Link("key-lineage", origin.issuer, fact.identity, origin.t, origin.event_id,
+                                 f"{origin.api} by {origin.issuer} returned {key}, used by {fact.identity}"))
+            for j in near(origin.issuer, origin.t):
+                union.join(i, j)
+
+    # identity-graph edges between identities with findings
+    if facts:
+        lower = min(f.first for f in facts) - LINK_WINDOW_US
+        upper = max(f.last for f in facts) + LINK_WINDOW_US
+        edges: list[Edge] = edges_touching(store, list(by_identity), lower, upper)
+        for edge in edges:
+            sources, targets = near(edge.src, edge.t), near(edge.dst, edge.t)
+            for a in sources:
+                for b in targets:
+                    union.join(a, b)
+            if sources and targets:
+                links[sources[0]].append(Link(edge.kind, edge.src, edge.dst, edge.t, edge.event_id, edge.detail))
+
+    # shared public address or rare client fingerprint, across identities
+    for attribute, column, limit, kind in (("addresses", "source_ip", SHARED_ADDRESS_MAX_IDENTITIES, "shared-address"),
+                                           ("agents", "user_agent", SHARED_AGENT_MAX_IDENTITIES, "shared-client")):
+        holders: dict[str, list[int]] = defaultdict(list)
+        for i, fact in enumerate(facts):
+            for value in getattr(fact, attribute):
+                holders[value].append(i)
+        shared = {v: idx for v, idx in holders.items() if len({facts[i].identity for i in idx}) > 1}
+        for value in _rare(store, column, set(shared), limit):
+            indices = sorted(shared[value], key=lambda j: facts[j].first)
+            for a_pos, a in enumerate(indices):
+                for b in indices[a_pos + 1:]:
+                    fa, fb = facts[a], facts[b]
+                    if fa.identity != fb.identity and _distance(fa, fb.first) <= LINK_WINDOW_US:
+                        union.join(a, b)
+                        links[a].append(Link(kind, fa.identity, fb.identity, fb.first, None, value))
+
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(facts)):
+        groups[union.find(i)].append(i)
+    statuses = dict(store.con.execute("SELECT id, status FROM incidents").fetchall())
+    incidents = []
+    for members in groups.values():
+        incident = _incident(store, [facts[i] for i in members],
+                             [link for i in members for link in links.get(i, [])],
+                             set().union(*(pivots.get(i, set()) for i in members)))
+        if incident is not None:
+            incident["status"] = statuses.get(incident["id"], "open")
+            incidents.append(incident)
+    _save(store, incidents)
+    return {"incidents": len(incidents), "findings": len(facts),
+            "by_severity": {s: sum(1 for x in incidents if x["severity"] == s) for s in SEVERITIES
+                            if any(x["severity"] == s for x in incidents)}}
+
+
+def _incident(store: Store, members: list[_Fact], links: list[Link], pivots: set[str]) -> dict | None:
+    alerting = [m for m in members if severity_rank(m.finding["severity"]) >= severity_rank("medium")]
+    if not alerting:
+        return None  # low findings are leads, not incidents
+    members.sort(key=lambda m: (m.first, m.id))
+    identities = list(dict.fromkeys(m.identity for m in members))
+    pivot_only = sorted(pivots - set(identities))
+    involved = identities + pivot_only
+    tactics: list[str] = []
+    for m in members:
+        tactic = m.finding.get("tactic") or ""
+        if tactic and tactic not in tactics:
+            tactics.append(tactic)
+    top = max(severity_rank(m.finding["severity"]) for m in members)
+    raised = []
+    if len(involved) >= 2:
+        raised.append(f"{len(involved)} linked identities")
+    if len(tactics) >= 3:
+        raised.append(f"{len(tactics)} tactics in sequence")
+    rank = min(top + len(raised), severity_rank("critical"))
+    score = min(100, max(m.finding["score"] for m in members) + 10 * (len(involved) - 1) + 5 * (len(tactics) - 1))
+    seen_links = {}
+    for link in sorted(links, key=lambda x: x.t):
+        seen_links.setdefault((link.kind, link.src, link.dst, link.detail), link)
+    timeline = [{"time": m.finding["first_seen"], "kind": "finding", "identity": m.identity, "finding_id": m.id,
+                 "severity": m.finding["severity"], "tactic": m.finding.get("tactic"), "title": m.finding["title"]}
+                for m in members]
+    timeline += [{"time": _iso(link.t), "kind": link.kind, "identity": link.dst, "from": link.src,
+                  "event_id": link.event_id, "title": link.detail} for link in seen_links.values()
+                 if link.kind not in ("shared-address", "shared-client")]
+    timeline.sort(key=lambda x: x["time"])
+    lead = members[0]
+    id_digest = hashlib.blake2b(lead.id.encode(), digest_size=8).hexdigest()
+    names = [_short(arn) for arn in involved]
+    chain = " -> ".join(tactics) if tactics else "activity"
+    title = (f"{len(involved)} linked identities ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}): {chain}"
+             if len(involved) > 1 else f"{names[0]}: {chain}")
+    return {
+        "id": f"inc-{id_digest}",
+        "title": title,
+        "severity": SEVERITIES[rank],
+        "score": score,
+        "severity_reasons": [f"highest finding severity {SEVERITIES[top]}"] + [f"raised: {r}" for r in raised],
+        "first_seen": min(m.finding["first_seen"] for m in members),
+        "last_seen": max(m.finding["last_seen"] for m in members),
+        "identities": involved,
+        "pivots": pivot_only,
+        "accounts": sorted({m.finding["identity"].get("account_id") for m in members} - {None}),
+        "tactics": tactics,
+        "finding_ids": [m.id for m in members],
+        "links": [link.to_dict() for link in seen_links.values()],
+        "timeline": timeline,
+        "blast_radius": blast_radius(store, involved),
+        "addresses": sorted(set().union(*(m.addresses for m in members))),
+    }
+
+
+def _short(principal: str) -> str:
+    if principal.startswith("arn:"):
+        return principal.rsplit("/", 1)[-1]
+    subject = principal.split(":", 1)[-1]  # "<provider>:<subject>" of a federated user
+    return subject if len(subject) <= 48 else subject[:45] + "..."
+
+
+def blast_radius(store: Store, identities: list[str]) -> dict:
+    """What the involved identities can reach, from the inventory: admin, escalation paths, data."""
+    out: dict[str, dict] = {}
+    if not store.has_table("identities"):
+        return {"known": False, "identities": out}
+    rows = store.con.execute("""SELECT arn, nhi_type, risk_level, json_extract(record, '$.capabilities')
+                                FROM identities WHERE arn IN (SELECT unnest(?))""", [identities]).fetchall()
+    for arn, kind, level, caps_text in rows:
+        caps = orjson.loads(caps_text) if caps_text else {}
+        out[arn] = {"type": kind, "risk_level": level, "admin": caps.get("admin") or [],
+                    "privesc": caps.get("privesc") or [], "data_access": caps.get("data_access") or [],
+                    "service_wildcards": sorted(caps.get("service_wildcards") or {})}
+    return {"known": True, "admin": sorted(a for a, v in out.items() if v["admin"]),
+            "can_escalate": sorted(a for a, v in out.items() if v["privesc"] and not v["admin"]),
+            "data_access": sorted({d for v in out.values() for d in v["data_access"]}),
+            "identities": out, "not_in_inventory": sorted(set(identities) - set(out))}
+
+
+def _save(store: Store, incidents: list[dict]) -> None:
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM incidents")
+        con.execute("UPDATE findings SET incident_id = NULL WHERE incident_id IS NOT NULL")
+        for incident in incidents:
+            con.execute("INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [incident["id"], incident["severity"], incident["score"], incident["status"],
+                         incident["first_seen"], incident["last_seen"], incident["identities"],
+                         incident["finding_ids"], orjson.dumps(incident).decode()])
+        pairs = [(fid, incident["id"]) for incident in incidents for fid in incident["finding_ids"]]
+        if pairs:
+            con.execute("""UPDATE findings SET incident_id = p.incident FROM
+                           (SELECT unnest(?) AS fid, unnest(?) AS incident) p WHERE findings.id = p.fid""",
+                        [[p[0] for p in pairs], [p[1] for p in pairs]])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def list_incidents(store: Store, *, min_severity: str = "low", status: str | None = "open") -> list[dict]:
+    if not store.has_table("incidents"):
+        return []
+    clauses, params = ["list_position(?, severity) >= ?"], [list(SEVERITIES), severity_rank(min_severity) + 1]
+    if status:
+        clauses.append("status = ?")
+        params.append(status)
+    rows = store.con.execute(f"""SELECT incident, status FROM incidents WHERE {' AND '.join(clauses)}
+                                 ORDER BY list_position(?, severity) DESC, score DESC, first_seen""",
+                             params + [list(SEVERITIES)]).fetchall()
+    return [dict(orjson.loads(text), status=state) for text, state in rows]
+
+
+def get_incident(store: Store, incident_id: str) -> dict | None:
+    if not store.has_table("incidents"):
+        return None
+    row = store.con.execute("SELECT incident, status FROM incidents WHERE id = ?", [incident_id]).fetchone()
+    if row is None:
+        return None
+    incident = dict(orjson.loads(row[0]), status=row[1])
+    findings = store.con.execute("SELECT finding FROM findings WHERE incident_id = ? ORDER BY first_seen",
+                                 [incident_id]).fetchall()
+    incident["findings"] = [dict(orjson.loads(text), incident_id=incident_id) for (text,) in findings]
+    return incident

@@ -76,7 +76,8 @@ def analyze(
     report = {"ingest": result.ingest, "inventory_identities": result.inventory, "events_judged": detect.events,
               "identities": detect.identities, "findings": len(emitted), "suppressed": result.suppressed,
               "by_severity": detect.by_severity, "by_detector": detect.by_detector, "watermark": detect.watermark,
-              "seconds": detect.seconds, "out": str(out) if out else None, "problems": result.problems}
+              "seconds": detect.seconds, "incidents": result.correlation, "out": str(out) if out else None,
+              "problems": result.problems}
     if as_json:
         emit_json(report)
     elif not quiet:
@@ -85,6 +86,8 @@ def analyze(
                       + ", ".join(f"{detect.by_severity.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
                       + f"), {result.suppressed} suppressed" + (f" -> {out}" if out else ""), highlight=False)
         _print_findings([f for f in emitted if f["severity"] in ("medium", "high", "critical")][:25])
+        if result.correlation.get("incidents"):
+            console.print(f"{result.correlation['incidents']} incidents (nhiwatch incidents list)", highlight=False)
         for problem in result.problems[:20]:
             err.print(f"[yellow]problem:[/] {problem}", highlight=False)
     if result.problems:

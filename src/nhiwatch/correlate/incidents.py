@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 import orjson
 
 from nhiwatch.correlate.graph import Edge, KeyOrigin, edges_touching, key_origins
+from nhiwatch.detect.engine import iso_us
 from nhiwatch.detect.finding import SEVERITIES, severity_rank
 from nhiwatch.detect.features import network_of
 from nhiwatch.store.db import Store
@@ -70,12 +71,9 @@ class _Union:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _us(stamp: str) -> int:
+def us_of(stamp: str) -> int:
+    """An ISO-8601 UTC time of the finding contract as microseconds since the epoch."""
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1_000_000)
-
-
-def _iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _distance(fact: _Fact, t: int) -> int:
@@ -88,7 +86,7 @@ def _load_facts(store: Store) -> list[_Fact]:
     facts = []
     for (text,) in rows:
         finding = orjson.loads(text)
-        facts.append(_Fact(finding, finding["identity"]["arn"], _us(finding["first_seen"]), _us(finding["last_seen"])))
+        facts.append(_Fact(finding, finding["identity"]["arn"], us_of(finding["first_seen"]), us_of(finding["last_seen"])))
     by_event: dict[str, list[_Fact]] = defaultdict(list)
     for fact in facts:
         for event_id in fact.finding["event_ids"]:
@@ -128,7 +126,7 @@ class Link:
     detail: str
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "from": self.src, "to": self.dst, "time": _iso(self.t),
+        return {"kind": self.kind, "from": self.src, "to": self.dst, "time": iso_us(self.t),
                 "event_id": self.event_id, "detail": self.detail}
 
 
@@ -242,7 +240,7 @@ def _incident(store: Store, members: list[_Fact], links: list[Link], pivots: set
     timeline = [{"time": m.finding["first_seen"], "kind": "finding", "identity": m.identity, "finding_id": m.id,
                  "severity": m.finding["severity"], "tactic": m.finding.get("tactic"), "title": m.finding["title"]}
                 for m in members]
-    timeline += [{"time": _iso(link.t), "kind": link.kind, "identity": link.dst, "from": link.src,
+    timeline += [{"time": iso_us(link.t), "kind": link.kind, "identity": link.dst, "from": link.src,
                   "event_id": link.event_id, "title": link.detail} for link in seen_links.values()
                  if link.kind not in ("shared-address", "shared-client")]
     timeline.sort(key=lambda x: x["time"])

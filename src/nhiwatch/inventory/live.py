@@ -36,7 +36,7 @@ class LiveAccount:
     problems: list[str] = field(default_factory=list)
 
 
-def _problem(api: str, error: Exception) -> str:
+def problem(api: str, error: Exception) -> str:
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         code = details.get("Code", "Unknown")
@@ -45,15 +45,15 @@ def _problem(api: str, error: Exception) -> str:
     return f"{api} failed: {type(error).__name__}: {error}"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Datetimes as ISO-8601 UTC text, so the result is JSON as `aws iam ...` prints it."""
     if isinstance(value, datetime):
         # Always UTC text ("+00:00"), whatever the machine's zone: botocore may hand back tzlocal().
         return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
@@ -96,9 +96,9 @@ def _authorization_details(iam: Any, problems: list[str]) -> dict:
                 details[key].extend(page.get(key, []))
     except (ClientError, BotoCoreError) as error:
         note = f" (kept the {pages} page(s) read before it; the lists are incomplete)" if pages else ""
-        problems.append(_problem("iam:GetAccountAuthorizationDetails", error) + note)
+        problems.append(problem("iam:GetAccountAuthorizationDetails", error) + note)
     _drop_unused_aws_policies(details)
-    return _plain(details)
+    return plain(details)
 
 
 def _credential_report(iam: Any, problems: list[str], wait_seconds: float) -> str:
@@ -114,11 +114,11 @@ def _credential_report(iam: Any, problems: list[str], wait_seconds: float) -> st
             pause = min(pause * 2, REPORT_POLL_MAX)
     except (ClientError, BotoCoreError) as error:
         # Still try to read: a principal may be allowed to read a report someone else generated.
-        problems.append(_problem("iam:GenerateCredentialReport", error))
+        problems.append(problem("iam:GenerateCredentialReport", error))
     try:
         content = iam.get_credential_report()["Content"]
     except (ClientError, BotoCoreError) as error:
-        problems.append(_problem("iam:GetCredentialReport", error))
+        problems.append(problem("iam:GetCredentialReport", error))
         return ""
     return content.decode("utf-8") if isinstance(content, bytes) else content
 
@@ -130,7 +130,7 @@ def fetch_account(session: boto3.Session, *, report_wait_seconds: float = 60.0) 
     try:
         account_id = session.client("sts", config=AWS_CONFIG).get_caller_identity()["Account"]
     except (ClientError, BotoCoreError) as error:
-        problems.append(_problem("sts:GetCallerIdentity", error))
+        problems.append(problem("sts:GetCallerIdentity", error))
     iam = session.client("iam", config=AWS_CONFIG)
     details = _authorization_details(iam, problems)
     report = _credential_report(iam, problems, report_wait_seconds)
@@ -188,7 +188,7 @@ def _sessions(
             # Assumed lazily, as the caller reaches each account, so the 1-hour credentials are fresh.
             credentials = sts.assume_role(**request)["Credentials"]
         except (ClientError, BotoCoreError) as error:
-            yield account_id, None, _problem(f"sts:AssumeRole {role_arn}", error)
+            yield account_id, None, problem(f"sts:AssumeRole {role_arn}", error)
             continue
         yield account_id, boto3.Session(
             aws_access_key_id=credentials["AccessKeyId"],

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import orjson
 
+from nhiwatch.inventory.live import plain, problem
 from nhiwatch.respond.actions import ACTIONS, ActionError, Call, Plan, Target
 from nhiwatch.store.db import Store
 
@@ -44,22 +45,8 @@ def _same_identity(target: Target, caller_arn: str) -> bool:
     return False
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if k != "ResponseMetadata"}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _error_text(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict) and "Error" in response:
-        details = response["Error"]
-        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
-    return f"{type(error).__name__}: {error}"
+def _response(value: dict) -> dict:
+    return plain({k: v for k, v in value.items() if k != "ResponseMetadata"})
 
 
 @dataclass
@@ -107,9 +94,9 @@ class Responder:
         iam = None
         try:
             iam = self._iam(plan.target.account_id)
-            record["before"] = _plain(action.snapshot(iam, plan))
+            record["before"] = plain(action.snapshot(iam, plan))
         except Exception as error:  # noqa: BLE001 - reported per action, nothing was changed
-            record.update(status="failed", error=f"reading the state before: {_error_text(error)}")
+            record.update(status="failed", error=problem("reading the state before", error))
             self._save(record)
             return Outcome(record)
         self._save(record)
@@ -124,9 +111,9 @@ class Responder:
             try:
                 response = getattr(iam, call.method)(**call.params)
             except Exception as error:  # noqa: BLE001 - AWS errors are reported on the action
-                target["error"] = f"{call.method}: {_error_text(error)}"
+                target["error"] = problem(call.method, error)
                 return
-            target[into].append({**call.to_dict(), "response": _plain(response)})
+            target[into].append({**call.to_dict(), "response": _response(response)})
             self._save(record)
 
     def undo(self, action_id: str) -> Outcome:
@@ -150,7 +137,7 @@ class Responder:
                 try:
                     getattr(iam, call.method)(**call.params)
                 except Exception as error:  # noqa: BLE001
-                    record["undo"]["error"] = f"{call.method}: {_error_text(error)}"
+                    record["undo"]["error"] = problem(call.method, error)
                     break
                 record["undo"]["done"].append(visible.to_dict())
                 self._save(record)

@@ -15,10 +15,10 @@ The choice follows the identity's kind and what was seen:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import orjson
 
+from nhiwatch.correlate.incidents import us_of
 from nhiwatch.detect.finding import severity_rank
 from nhiwatch.detect.profile import Profile
 from nhiwatch.respond.actions import ACTIONS, ActionError, Plan, Target
@@ -74,7 +74,7 @@ def _baseline(store: Store, arn: str, before: str) -> tuple[list[str], list[str]
     if row is None:
         return [], [], []
     profile = Profile.from_state(orjson.loads(row[0]))
-    cutoff = int(datetime.fromisoformat(before.replace("Z", "+00:00")).timestamp() * 1e6)
+    cutoff = us_of(before)
     earlier = {value for value, (_count, first) in profile.facets["net"].items() if first < cutoff}
     cidrs = sorted(v for v in earlier if v[:1].isdigit() and v.endswith("/24"))
     endpoints = sorted(v.split(":", 1)[1] for v in earlier if v.startswith("vpce:"))

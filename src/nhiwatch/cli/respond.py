@@ -41,8 +41,12 @@ def _print_plan(proposals) -> None:
         console.print(f"[bold]{p.kind}[/] on {p.identity} — {p.why}", highlight=False)
         console.print(f"    {state}", highlight=False)
         if p.plan is not None and not p.refused:
-            for call in p.plan.calls:
-                console.print(f"    $ {call.cli()}", highlight=False, soft_wrap=True)
+            _print_calls(p.plan.calls)
+
+
+def _print_calls(calls) -> None:
+    for call in calls:
+        console.print(f"    $ {call.cli()}", highlight=False, soft_wrap=True)
 
 
 def _print_record(record: dict, secret: str | None = None) -> None:
@@ -104,11 +108,11 @@ def run_action(
 
     if action not in ACTIONS:
         raise fail(f"unknown action {action!r}; known: {', '.join(ACTIONS)}", Exit.USAGE, as_json)
-    record = _inventory_facts(home, identity)
+    known = _inventory_facts(home, identity)
     options = {"key": key, "session": session, "role_id": role_id, "cidrs": cidr or [], "vpc_endpoints": vpce or [],
-               "subjects": subject or [], "trust": record[1] if record else None, "why": reason}
+               "subjects": subject or [], "trust": known.trust if known else None, "why": reason}
     try:
-        target = Target.from_arn(identity, role_id or (record[0] if record else None))
+        target = Target.from_arn(identity, role_id or (known.unique_id if known else None))
         plan = ACTIONS[action].plan(target, options)
         guard(target, own_arn=None, protected=protect or [])
     except ActionError as exc:
@@ -119,8 +123,7 @@ def run_action(
                        "calls": [c.to_dict() for c in plan.calls], "cli": [c.cli() for c in plan.calls]})
         else:
             console.print(f"[bold]{action}[/] on {identity}: {plan.summary}", highlight=False)
-            for call in plan.calls:
-                console.print(f"    $ {call.cli()}", highlight=False, soft_wrap=True)
+            _print_calls(plan.calls)
             console.print("dry-run: nothing was changed; add --execute to make the change.")
         return
     store = open_store(home, as_json)
@@ -140,8 +143,9 @@ def run_action(
         raise typer.Exit(int(Exit.PARTIAL))
 
 
-def _inventory_facts(home, identity: str) -> tuple | None:
-    """(unique id, trust policy) of an identity from the inventory, when there is a store with one."""
+def _inventory_facts(home, identity: str):
+    """The inventory's record of an identity (unique id, trust policy), when there is a store with one."""
+    from nhiwatch.respond.playbooks import known_identity
     from nhiwatch.store.db import Store, StoreError
 
     try:
@@ -149,10 +153,7 @@ def _inventory_facts(home, identity: str) -> tuple | None:
     except StoreError:
         return None  # a dry-run needs no store: the plan says what it lacks
     try:
-        if not store.has_table("identities"):
-            return None
-        return store.con.execute("SELECT json_extract_string(record, '$.unique_id'), json_extract(record, '$.trust') "
-                                 "FROM identities WHERE arn = ?", [identity]).fetchone()
+        return known_identity(store, identity)
     finally:
         store.close()
 
@@ -293,15 +294,13 @@ def undo(action_id: Annotated[str, typer.Argument(help="Action id (act-...).")],
         if not execute:
             calls = ACTIONS[record["kind"]].undo(plan_of(record), record["before"] or {},
                                                  [Call.from_dict(c) for c in record["done"]])
-            shown = [Call(c.service, c.method, {k: ("<new one-time password>" if k == "Password" else v)
-                                                for k, v in c.params.items()}) for c in calls]
+            shown = [c.redacted() for c in calls]
             if as_json:
                 emit_json({"dry_run": True, "action_id": action_id, "status": record["status"],
                            "calls": [c.to_dict() for c in shown], "cli": [c.cli() for c in shown]})
             else:
                 console.print(f"undo {action_id} ({record['kind']} on {record['identity']}, {record['status']}):")
-                for call in shown:
-                    console.print(f"    $ {call.cli()}", highlight=False, soft_wrap=True)
+                _print_calls(shown)
                 if not shown:
                     console.print("    nothing to put back")
                 console.print("dry-run: nothing was changed; add --execute to undo.")

@@ -65,6 +65,11 @@ class Call:
     def from_dict(cls, data: dict) -> "Call":
         return cls(data["service"], data["method"], data["params"])
 
+    def redacted(self) -> "Call":
+        """The call as it may be shown and stored: a password it sets is never kept."""
+        return Call(self.service, self.method, {k: ("<one-time password, shown once>" if k == "Password" else v)
+                                                for k, v in self.params.items()})
+
     def cli(self) -> str:
         """The same call as an AWS CLI command line, for people who read dry-runs."""
         args = []
@@ -148,7 +153,18 @@ class Action:
         return []
 
 
-class RevokeSessions(Action):
+class InlinePolicyAction(Action):
+    """An action that writes one inline policy (named in the plan's options); undo deletes it, or writes
+    back the policy of that name it replaced."""
+
+    def snapshot(self, iam: Any, plan: Plan) -> dict:
+        return {"policy": _inline_get(iam, plan.target, plan.options["policy_name"])}
+
+    def undo(self, plan: Plan, before: dict, done: list[Call]) -> list[Call]:
+        return _inline_restore(plan.target, plan.options["policy_name"], before.get("policy")) if done else []
+
+
+class RevokeSessions(InlinePolicyAction):
     kind = "revoke-sessions"
     title = "Revoke every session issued before now (inline deny on aws:TokenIssueTime)"
     applies_to = ("role",)
@@ -160,16 +176,10 @@ class RevokeSessions(Action):
                             "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}})
         return Plan(self.kind, target, [_inline_put(target, REVOKE_POLICY, document)],
                     f"deny every action to sessions of {target.name} issued before {cutoff}; new sessions still "
-                    "work, so fix how the role is assumed as well", {"issued_before": cutoff})
-
-    def snapshot(self, iam: Any, plan: Plan) -> dict:
-        return {"policy": _inline_get(iam, plan.target, REVOKE_POLICY)}
-
-    def undo(self, plan: Plan, before: dict, done: list[Call]) -> list[Call]:
-        return _inline_restore(plan.target, REVOKE_POLICY, before.get("policy")) if done else []
+                    "work, so fix how the role is assumed as well", {"issued_before": cutoff, "policy_name": REVOKE_POLICY})
 
 
-class RevokeSession(Action):
+class RevokeSession(InlinePolicyAction):
     kind = "revoke-session"
     title = "Deny one role session (inline deny on aws:userid)"
     applies_to = ("role",)
@@ -189,12 +199,6 @@ class RevokeSession(Action):
         return Plan(self.kind, target, [_inline_put(target, name, document)],
                     f"deny every action to session {session} of {target.name} ({role_id}:{session})",
                     {"session": session, "role_id": role_id, "policy_name": name})
-
-    def snapshot(self, iam: Any, plan: Plan) -> dict:
-        return {"policy": _inline_get(iam, plan.target, plan.options["policy_name"])}
-
-    def undo(self, plan: Plan, before: dict, done: list[Call]) -> list[Call]:
-        return _inline_restore(plan.target, plan.options["policy_name"], before.get("policy")) if done else []
 
 
 class DeactivateKey(Action):
@@ -283,7 +287,7 @@ class Quarantine(Action):
         return [Call("iam", f"detach_{target.kind}_policy", {**who, "PolicyArn": QUARANTINE_POLICY})]
 
 
-class NetworkFence(Action):
+class NetworkFence(InlinePolicyAction):
     kind = "network-fence"
     title = "Deny calls from outside the identity's baseline networks (aws:SourceIp, aws:SourceVpce)"
 
@@ -303,13 +307,7 @@ class NetworkFence(Action):
         where = ", ".join(cidrs + endpoints)
         return Plan(self.kind, target, [_inline_put(target, FENCE_POLICY, document)],
                     f"deny calls to {target.name} unless made from {where} or by an AWS service on its behalf",
-                    {"cidrs": cidrs, "vpc_endpoints": endpoints})
-
-    def snapshot(self, iam: Any, plan: Plan) -> dict:
-        return {"policy": _inline_get(iam, plan.target, FENCE_POLICY)}
-
-    def undo(self, plan: Plan, before: dict, done: list[Call]) -> list[Call]:
-        return _inline_restore(plan.target, FENCE_POLICY, before.get("policy")) if done else []
+                    {"cidrs": cidrs, "vpc_endpoints": endpoints, "policy_name": FENCE_POLICY})
 
 
 class TightenOidcTrust(Action):

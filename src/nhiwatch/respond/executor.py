@@ -126,8 +126,7 @@ class Responder:
         done = [Call.from_dict(c) for c in record["done"]]
         calls = ACTIONS[record["kind"]].undo(plan, record["before"] or {}, done)
         secret = next((c.params["Password"] for c in calls if "Password" in c.params), None)
-        shown = [Call(c.service, c.method, {k: ("<one-time password, shown once>" if k == "Password" else v)
-                                            for k, v in c.params.items()}) for c in calls]
+        shown = [c.redacted() for c in calls]
         record["undo"] = {"at": datetime.now(timezone.utc).isoformat(), "by": getpass.getuser(),
                           "calls": [c.to_dict() for c in shown], "done": [], "error": None}
         self._save(record)

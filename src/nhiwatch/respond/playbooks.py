@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from nhiwatch.inventory.model import Identity
+from nhiwatch.inventory.persist import get_identity
 from nhiwatch.correlate.incidents import us_of
 from nhiwatch.detect.finding import severity_rank
 from nhiwatch.detect.profile import Profile
@@ -52,11 +54,12 @@ class Proposal:
         return out
 
 
-def _identity_record(store: Store, arn: str) -> dict | None:
-    if not store.has_table("identities"):
+def known_identity(store: Store, arn: str) -> Identity | None:
+    """The inventory's view of an identity, or None without an inventory or without that identity."""
+    try:
+        return get_identity(store, arn)
+    except LookupError:  # no inventory (InventoryMissing), or a reference naming several identities
         return None
-    row = store.con.execute("SELECT nhi_type, record FROM identities WHERE arn = ?", [arn]).fetchone()
-    return dict(orjson.loads(row[1]), nhi_type=row[0]) if row else None
 
 
 def _event_facts(store: Store, event_ids: list[str]) -> tuple[set[str], set[str]]:
@@ -101,8 +104,8 @@ def plan_incident(store: Store, incident: dict) -> list[Proposal]:
         findings = findings_by_identity.get(arn, [])
         ids = [f["id"] for f in findings]
         try:
-            record = _identity_record(store, arn)
-            target = Target.from_arn(arn, (record or {}).get("unique_id"))
+            known = known_identity(store, arn)
+            target = Target.from_arn(arn, known.unique_id if known else None)
         except ActionError:
             continue  # a web-identity or SAML subject, another account: named in the incident, not acted on
         detectors = {f["detector"] for f in findings}
@@ -119,7 +122,7 @@ def plan_incident(store: Store, incident: dict) -> list[Proposal]:
             for key in sorted(keys):
                 proposals.append(_propose("deactivate-key", target, {"key": key},
                                           f"{key} made the calls ({why_base})", ids))
-            if record and record.get("password_enabled") and record.get("category") != "human":
+            if known and known.password_enabled and known.category != "human":
                 proposals.append(_propose("disable-console", target, {}, "an NHI user with a console password", ids))
             if severe or not keys:
                 proposals.append(_propose("quarantine", target, {}, f"incident is {incident['severity']}", ids))
@@ -131,7 +134,7 @@ def plan_incident(store: Store, incident: dict) -> list[Proposal]:
         else:
             proposals.append(_propose("revoke-sessions", target, {},
                                       f"{len(sessions) or 'unknown'} session(s) misused ({why_base})", ids))
-        nhi_type = (record or {}).get("nhi_type") or ""
+        nhi_type = known.nhi_type if known else ""
         if detectors & set(FENCE_DETECTORS) and nhi_type in WORKLOAD_TYPES:
             cidrs, endpoints, _ = _baseline(store, arn, incident["first_seen"])
             proposals.append(_propose("network-fence", target, {"cidrs": cidrs, "vpc_endpoints": endpoints},
@@ -139,7 +142,7 @@ def plan_incident(store: Store, incident: dict) -> list[Proposal]:
         if detectors & set(OIDC_DETECTORS) or nhi_type == "oidc-role" and "initial-access" in incident["tactics"]:
             _, _, subjects = _baseline(store, arn, incident["first_seen"])
             proposals.append(_propose("tighten-oidc-trust", target, {"subjects": subjects,
-                                                                     "trust": (record or {}).get("trust")},
+                                                                     "trust": known.trust if known else None},
                                       "a web-identity subject outside the baseline assumed the role", ids))
         if severe and nhi_type not in WORKLOAD_TYPES:
             proposals.append(_propose("quarantine", target, {}, f"incident is {incident['severity']}", ids))

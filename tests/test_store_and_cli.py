@@ -57,7 +57,8 @@ def test_events_table_matches_the_event_model(store):
     columns = store.con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position"
     ).fetchall()
-    assert [c[0] for c in columns] == EVENT_SCHEMA.names
+    # the event model, then the store's own bookkeeping: which insert stored the event
+    assert [c[0] for c in columns] == EVENT_SCHEMA.names + ["ingest_batch"]
     assert store.schema_version() == len(MIGRATIONS)
 
 

@@ -47,6 +47,7 @@ from nhiwatch.cli.inventory import inventory_app, posture  # noqa: E402  (regist
 from nhiwatch.cli.detect import analyze, baseline_app, findings_app  # noqa: E402
 from nhiwatch.cli.correlate import incidents_app  # noqa: E402
 from nhiwatch.cli.respond import respond_app  # noqa: E402
+from nhiwatch.cli.watch import config_app, watch  # noqa: E402
 
 app.add_typer(inventory_app, name="inventory")
 app.command()(posture)
@@ -55,6 +56,8 @@ app.add_typer(findings_app, name="findings")
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(respond_app, name="respond")
+app.command()(watch)
+app.add_typer(config_app, name="config")
 
 
 @app.callback()

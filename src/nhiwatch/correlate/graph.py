@@ -56,8 +56,8 @@ def edges_touching(store: Store, identities: list[str], lower_us: int, upper_us:
     rows = store.con.execute(f"""
         WITH candidates AS (
           SELECT * FROM events WHERE {window} AND error_code IS NULL AND (
-            (assumed_role_arn IS NOT NULL AND (list_contains({idents}, assumed_role_arn)
-                                               OR list_contains({idents}, principal)))
+            (assumed_role_arn IS NOT NULL AND principal_type IS DISTINCT FROM 'service'
+             AND (list_contains({idents}, assumed_role_arn) OR list_contains({idents}, principal)))
             OR (list_contains({idents}, principal) AND event_source = 'iam.amazonaws.com'
                 AND api IN (SELECT unnest({_in_list(list(MODIFYING_APIS) + ['iam:CreateAccessKey'])})))
             OR (list_contains({idents}, principal) AND request_parameters IS NOT NULL

@@ -80,6 +80,9 @@ def _distance(fact: _Fact, t: int) -> int:
     return 0 if fact.first <= t <= fact.last else min(abs(fact.first - t), abs(fact.last - t))
 
 
+FACT_EVENTS = 50
+
+
 def _load_facts(store: Store) -> list[_Fact]:
     rows = store.con.execute("SELECT finding FROM findings WHERE status IN (SELECT unnest(?)) ORDER BY first_seen, id",
                              [list(OPEN_STATUSES)]).fetchall()
@@ -89,13 +92,17 @@ def _load_facts(store: Store) -> list[_Fact]:
         facts.append(_Fact(finding, finding["identity"]["arn"], us_of(finding["first_seen"]), us_of(finding["last_seen"])))
     by_event: dict[str, list[_Fact]] = defaultdict(list)
     for fact in facts:
-        for event_id in fact.finding["event_ids"]:
+        # The keys, addresses and clients of a finding show in its first and last calls; a finding of
+        # hundreds of calls need not load them all.
+        ids = fact.finding["event_ids"]
+        for event_id in ids if len(ids) <= 2 * FACT_EVENTS else ids[:FACT_EVENTS] + ids[-FACT_EVENTS:]:
             by_event[event_id].append(fact)
     if by_event:
         cursor = store.con.cursor()
         cursor.execute("""SELECT event_id, access_key_id, source_ip, source_ip_kind, user_agent FROM events
                           WHERE event_id IN (SELECT unnest(?))""", [list(by_event)])
-        for event_id, key, address, kind, agent in cursor.fetchall():
+        rows = iter(lambda: cursor.fetchmany(10_000), [])
+        for event_id, key, address, kind, agent in (row for chunk in rows for row in chunk):
             for fact in by_event[event_id]:
                 if key:
                     fact.keys.add(key)

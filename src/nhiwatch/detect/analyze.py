@@ -38,6 +38,7 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
         summary = Ingestor(store, workers=workers).run(paths, on_file=on_file)
         ingest = summary.as_dict()
         problems += [f"{f['path']}: {f['error']}" for f in summary.per_file if f["error"]]
+        store.release_memory()
     inventory = None
     if iam:
         sources = []
@@ -53,7 +54,9 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
         newest = store.con.execute("SELECT strftime(max(event_time), '%Y-%m-%dT%H:%M:%SZ') FROM events").fetchone()[0]
         as_of = datetime.fromisoformat(newest.replace("Z", "+00:00")) if newest else None
         inventory = len(rebuild(store, as_of))
+        store.release_memory()
     detect, findings = run(store, learn_until=learn_until)
+    store.release_memory()
     suppressed = apply_suppressions(store, suppressions or [], [f.id for f in findings])
     correlation = correlate(store)
     incident_of = dict(store.con.execute("SELECT id, incident_id FROM findings WHERE incident_id IS NOT NULL "

@@ -1,6 +1,6 @@
-"""Running the engine over the store: new events since the watermark, identity by identity, with
-profiles, peer groups and inventory facts loaded around the pure step; profiles, findings and the
-new watermark commit in one transaction, so a re-run never repeats a finding."""
+"""Running the engine over the store: the events inserted since the last run, identity by identity,
+with profiles, peer groups and inventory facts loaded around the pure step; profiles, findings and
+the judged batch commit in one transaction, so a re-run never repeats a finding."""
 
 from __future__ import annotations
 
@@ -29,9 +29,15 @@ CHUNK_EVENTS = 20_000  # a busy identity's events arrive in chunks of this size
 _NAME_SUFFIX = re.compile(r"[^a-z]+")
 
 
-def _events_sql(lower_us: int, upper_us: int | None, bucket: int = 0, buckets: int = 1) -> str:
-    window = f"epoch_us(event_time) > {int(lower_us)}" + (
-        f" AND epoch_us(event_time) <= {int(upper_us)}" if upper_us is not None else "")
+def _pending(lower_batch: int, upper_batch: int, learn_until_us: int | None, learning: bool) -> str:
+    """Events inserted after the last judged batch; in a bootstrap, those before (or from) learn_until."""
+    window = f"ingest_batch > {int(lower_batch)} AND ingest_batch <= {int(upper_batch)}"
+    if learn_until_us is not None:
+        window += f" AND epoch_us(event_time) {'<' if learning else '>='} {int(learn_until_us)}"
+    return window
+
+
+def _events_sql(window: str, bucket: int = 0, buckets: int = 1) -> str:
     apis = ", ".join(f"'{a}'" for a in PARAM_APIS)
     common = f"""epoch_us(event_time) AS t, hex(uid) AS uid, event_id, api, event_name, aws_region, account_id,
         source_ip, source_ip_kind, vpc_endpoint_id, user_agent, error_code, read_only, session, access_key_id,
@@ -52,19 +58,16 @@ def _events_sql(lower_us: int, upper_us: int | None, bucket: int = 0, buckets: i
         ORDER BY identity, t, uid"""
 
 
-def iter_identity_events(store: Store, lower_us: int, upper_us: int | None = None
-                         ) -> Iterator[tuple[str, list[Ev]]]:
-    """(identity, its events in time order) for every identity with events in (lower, upper]; a busy
-    identity comes in several consecutive chunks.
+def iter_identity_events(store: Store, window: str) -> Iterator[tuple[str, list[Ev]]]:
+    """(identity, its events in time order) for every identity with events in the window (SQL over the
+    events table); a busy identity comes in several consecutive chunks.
 
     Identities are split into hash buckets so that each sort stays well inside the memory limit."""
-    window = f"epoch_us(event_time) > {int(lower_us)}" + (
-        f" AND epoch_us(event_time) <= {int(upper_us)}" if upper_us is not None else "")
     total = store.con.execute(f"SELECT count(*) FROM events WHERE {window}").fetchall()[0][0]
     buckets = max(1, -(-total // BUCKET_ROWS))
     cursor = store.con.cursor()  # its own connection: the stream stays open while the caller works
     for bucket in range(buckets):
-        reader = cursor.sql(_events_sql(lower_us, upper_us, bucket, buckets)).to_arrow_reader(BATCH_ROWS)
+        reader = cursor.sql(_events_sql(window, bucket, buckets)).to_arrow_reader(BATCH_ROWS)
         current: str | None = None
         group: list[Ev] = []
         for batch in reader:
@@ -172,64 +175,105 @@ class _Profiles(dict):
             yield identity, Profile.from_state(orjson.loads(text))
 
 
+class DetectSession:
+    """Detection over a store, run once (`run`) or again and again as events arrive (`nhiwatch watch`).
+
+    Each `process` judges the events inserted since the last judged batch, identity by identity in
+    time order (a late file is judged when it arrives), and commits profiles, findings and the new
+    judged batch in one transaction. Between calls the session keeps the inventory facts, the known
+    accounts and the peer groups, which are costly to rebuild, and refreshes them every
+    `refresh_seconds`."""
+
+    def __init__(self, store: Store, refresh_seconds: float = 900.0) -> None:
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self.profiles = _Profiles(_load_profiles(store))
+        self._refreshed = -1.0e18
+        self.infos: dict[str, IdentityInfo] = {}
+        self.known_accounts: frozenset[str] = frozenset()
+        self.peers: dict[str, Profile] | None = None
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self._refreshed < self.refresh_seconds:
+            return
+        self.infos = identity_infos(self.store)
+        self.known_accounts = frozenset(a for (a,) in self.store.con.execute(
+            "SELECT DISTINCT account_id FROM events WHERE account_id IS NOT NULL").fetchall()) | frozenset(
+            i.account_id for i in self.infos.values() if i.account_id)
+        self.peers = None
+        self._refreshed = time.monotonic()
+
+    def judged_batch(self) -> int:
+        row = self.store.con.execute("SELECT value FROM meta WHERE key = 'detect_judged_batch'").fetchone()
+        return int(row[0]) if row else 0
+
+    def process(self, *, learn_until: datetime | None = None, on_identity: Callable[[int], None] | None = None,
+                also: Callable[[list[Finding]], None] | None = None) -> tuple[RunSummary, list[Finding]]:
+        """Judge every pending event; `also(findings)` runs inside the commit's transaction (the outbox)."""
+        started = time.perf_counter()
+        store = self.store
+        self._refresh()
+        lower = self.judged_batch()
+        upper = store.newest_batch()
+        learn_until_us = int(learn_until.timestamp() * 1e6) if learn_until else None
+        summary = RunSummary()
+        findings: list[Finding] = []
+        touched: set[str] = set()
+        newest = -1
+        windows = ([_pending(lower, upper, learn_until_us, True), _pending(lower, upper, learn_until_us, False)]
+                   if learn_until_us is not None else [_pending(lower, upper, None, False)])
+        for number, window in enumerate(windows):
+            if self.peers is None or number:  # after a learning pass, peers are formed from what it taught
+                self.peers = _peer_profiles(self.profiles.iter_all(), self.infos)
+            current, ctx, carry = None, None, {}
+            for identity, events in iter_identity_events(store, window):
+                if identity != current:
+                    if ctx is not None:
+                        findings += close_all(carry, ctx)
+                        self.profiles.park(current)
+                    first = events[0]
+                    info = self.infos.get(identity) or fallback_info(
+                        identity, None if first.inbound else first.caller_type, first.account)
+                    peer = self.peers.get(peer_key(identity, info.kind, info.account_id))
+                    current, ctx = identity, Context(info, peer, self.known_accounts, learn_until_us or 0)
+                    touched.add(identity)
+                findings += step(self.profiles[identity], events, ctx, carry)
+                for ev in events:
+                    if ev.account and ev.account not in self.known_accounts:
+                        self.known_accounts = self.known_accounts | {ev.account}
+                summary.events += sum(1 for e in events if not e.inbound)
+                newest = max(newest, events[-1].t)
+                if on_identity:
+                    on_identity(len(events))
+            if ctx is not None:
+                findings += close_all(carry, ctx)
+                self.profiles.park(current)
+        self.profiles.park_all()
+        _commit(store, {i: self.profiles.states[i] for i in touched}, findings, upper, also)
+        summary.identities = len(touched)
+        summary.findings = len(findings)
+        for finding in findings:
+            summary.by_severity[finding.severity] = summary.by_severity.get(finding.severity, 0) + 1
+            summary.by_detector[finding.detector] = summary.by_detector.get(finding.detector, 0) + 1
+        summary.watermark = datetime.fromtimestamp(newest / 1e6, timezone.utc).isoformat() if newest > 0 else None
+        summary.seconds = round(time.perf_counter() - started, 2)
+        return summary, findings
+
+
 def run(store: Store, *, learn_until: datetime | None = None, on_identity: Callable[[int], None] | None = None
         ) -> tuple[RunSummary, list[Finding]]:
-    """Process every event after the watermark; persist profiles, findings and the watermark together.
+    """Process every pending event once; persist profiles, findings and the judged batch together.
 
-    With learn_until, the events up to it are learned first by every identity (no findings), then peer
-    groups are formed, then the rest is judged: a bootstrap from archived history."""
-    started = time.perf_counter()
-    row = store.con.execute("SELECT value FROM meta WHERE key = 'detect_watermark_us'").fetchone()
-    watermark = int(row[0]) if row else -1
-    learn_until_us = int(learn_until.timestamp() * 1e6) if learn_until else 0
-    infos = identity_infos(store)
-    profiles = _Profiles(_load_profiles(store))
-    known_accounts = frozenset(a for (a,) in store.con.execute(
-        "SELECT DISTINCT account_id FROM events WHERE account_id IS NOT NULL").fetchall()) | frozenset(
-        i.account_id for i in infos.values() if i.account_id)
-    summary = RunSummary()
-    findings: list[Finding] = []
-    newest = watermark
-    phases: list[tuple[int, int | None]] = []
-    if learn_until_us > watermark:
-        phases.append((watermark, learn_until_us - 1))
-    phases.append((max(watermark, learn_until_us - 1), None))
-    for lower, upper in phases:
-        peers = _peer_profiles(profiles.iter_all(), infos)
-        current, ctx, carry = None, None, {}
-        for identity, events in iter_identity_events(store, lower, upper):
-            if identity != current:
-                if ctx is not None:
-                    findings += close_all(carry, ctx)
-                    profiles.park(current)
-                first = events[0]
-                info = infos.get(identity) or fallback_info(identity, None if first.inbound else first.caller_type,
-                                                            first.account)
-                peer = peers.get(peer_key(identity, info.kind, info.account_id))
-                current, ctx = identity, Context(info, peer, known_accounts, learn_until_us)
-            findings += step(profiles[identity], events, ctx, carry)
-            summary.events += sum(1 for e in events if not e.inbound)
-            newest = max(newest, events[-1].t)
-            if on_identity:
-                on_identity(len(events))
-        if ctx is not None:
-            findings += close_all(carry, ctx)
-    profiles.park_all()
-    _commit(store, profiles.states, findings, newest)
-    summary.identities = len(profiles.states)
-    summary.findings = len(findings)
-    for finding in findings:
-        summary.by_severity[finding.severity] = summary.by_severity.get(finding.severity, 0) + 1
-        summary.by_detector[finding.detector] = summary.by_detector.get(finding.detector, 0) + 1
-    summary.watermark = datetime.fromtimestamp(newest / 1e6, timezone.utc).isoformat() if newest > 0 else None
-    summary.seconds = round(time.perf_counter() - started, 2)
-    return summary, findings
+    With learn_until, the pending events before it are learned first by every identity (no findings),
+    then peer groups are formed, then the rest is judged: a bootstrap from archived history."""
+    return DetectSession(store).process(learn_until=learn_until, on_identity=on_identity)
 
 
 COMMIT_ROWS = 2_000  # profiles and findings inserted per statement: bounded memory for big organisations
 
 
-def _commit(store: Store, states: dict[str, str | bytes], findings: list[Finding], watermark_us: int) -> None:
+def _commit(store: Store, states: dict[str, str | bytes], findings: list[Finding], judged_batch: int,
+            also: Callable[[list[Finding]], None] | None = None) -> None:
     con = store.con
     con.execute("BEGIN TRANSACTION")
     try:
@@ -261,7 +305,9 @@ def _commit(store: Store, states: dict[str, str | bytes], findings: list[Finding
                            SELECT id, detector, severity, score, identity, account_id,
                            first_seen, last_seen, 'open', finding FROM rows
                            WHERE id NOT IN (SELECT id FROM findings)""")
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('detect_watermark_us', ?)", [str(watermark_us)])
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('detect_judged_batch', ?)", [str(judged_batch)])
+        if also is not None:
+            also(findings)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

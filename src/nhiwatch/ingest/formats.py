@@ -150,8 +150,9 @@ def _is_json_lines(data: bytes) -> bool:
 class FileScanner:
     """Yields (record, context) pairs and Bad items for one file; fills `outcome`."""
 
-    def __init__(self, path: Path, display: str | None = None) -> None:
+    def __init__(self, path: Path, display: str | None = None, data: bytes | None = None) -> None:
         self.path = path
+        self.data = data  # the content, when it was fetched already (an S3 object)
         # Absolute, so the same file read from another folder is still the same file.
         self.display = display or os.path.abspath(path)
         self.outcome = FileOutcome(self.display)
@@ -166,7 +167,7 @@ class FileScanner:
 
     def _read(self) -> bytes | None:
         try:
-            data = self.path.read_bytes()
+            data = self.data if self.data is not None else self.path.read_bytes()
         except OSError as exc:
             self.outcome.error = f"cannot read file: {exc.strerror or exc}"
             return None
@@ -187,7 +188,7 @@ class FileScanner:
 
     def records(self) -> Iterator[tuple[dict, RecordContext] | Bad]:
         try:
-            large = self.path.stat().st_size >= STREAM_BYTES
+            large = self.data is None and self.path.stat().st_size >= STREAM_BYTES
         except OSError:
             large = False
         streamed = self._stream_lines() if large else None

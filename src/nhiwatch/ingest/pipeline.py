@@ -152,6 +152,7 @@ def scan_group(paths: list[str], now: int) -> list[Chunk]:
 
 
 ProgressFn = Callable[[Path, FileOutcome], None]
+INGEST_MEMORY = "256MB"
 FLUSH_ROWS = 50_000  # one INSERT per this many events: per-statement cost dominates small inserts
 
 
@@ -254,12 +255,18 @@ class Ingestor:
                         on_file(Path(outcome.path), outcome)
 
         total_bytes = sum(_size(p) for p in files)
+        # Inserting needs little of DuckDB's cache (each batch is checked against its own time range);
+        # a smaller limit leaves the memory to the parsed batches in flight.
+        self.store.con.execute(f"SET memory_limit = '{INGEST_MEMORY}'")
         try:
-            self._read_all(files, now, take, total_bytes)
-        except BaseException:
-            writer.close()  # what was read is written (and counted) before the error propagates
-            raise
-        writer.close()
+            try:
+                self._read_all(files, now, take, total_bytes)
+            except BaseException:
+                writer.close()  # what was read is written (and counted) before the error propagates
+                raise
+            writer.close()
+        finally:
+            self.store.con.execute(f"SET memory_limit = '{self.store._config['memory_limit']}'")
         self.store.finish_run(summary.run_id, summary.totals())
         self.store.checkpoint()
         return summary

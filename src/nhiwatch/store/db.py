@@ -65,6 +65,7 @@ class Store:
         self.home = resolve_home(home)
         self.path = self.home / DB_NAME
         self.read_only = read_only
+        self._batch: int | None = None
         if read_only and not self.path.exists():
             raise StoreError(f"no store at {self.path}: run 'nhiwatch ingest' first")
         if not read_only:
@@ -72,6 +73,7 @@ class Store:
         config = {"memory_limit": memory_limit}
         if threads:
             config["threads"] = threads
+        self._config = config
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
@@ -88,6 +90,25 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    def release_memory(self) -> None:
+        """Give back the memory a finished stage held: DuckDB's cached blocks (by reopening the
+        connection; the store stays locked to this process meanwhile only if nothing else takes it,
+        which a single command never lets happen), Arrow's pool and the C heap's free pages. Between
+        the stages of a big `analyze`, this keeps the peak to the largest stage, not their sum."""
+        import ctypes
+        import ctypes.util
+
+        self.con.close()
+        pa.default_memory_pool().release_unused()
+        libc = ctypes.util.find_library("c")
+        if libc:
+            try:
+                ctypes.CDLL(libc).malloc_trim(0)
+            except (OSError, AttributeError):  # not glibc: nothing to trim
+                pass
+        self.con = duckdb.connect(str(self.path), read_only=self.read_only, config=self._config)
+        self.con.execute("SET TimeZone = 'UTC'")
 
     def __enter__(self) -> "Store":
         return self
@@ -157,6 +178,16 @@ class Store:
         finally:
             self.con.unregister("incoming_files")
 
+    def newest_batch(self) -> int:
+        """The number of the last insert of events (detection takes batches in order)."""
+        if self._batch is None:
+            self._batch = int(self.con.execute("SELECT coalesce(max(ingest_batch), 1) FROM events").fetchall()[0][0])
+        return self._batch
+
+    def next_batch(self) -> int:
+        self._batch = self.newest_batch() + 1
+        return self._batch
+
     def insert_events(self, table: pa.Table) -> dict[str, int]:
         """Insert the events not stored yet (same uid); returns how many were new per source file.
 
@@ -164,6 +195,7 @@ class Store:
         """
         if table.num_rows == 0:
             return {}
+        batch = self.next_batch()
         times = table.column("event_time")
         lo = pc.min(times).value - 1_000_000
         hi = pc.max(times).value + 1_000_000
@@ -183,7 +215,7 @@ class Store:
             returned = self.con.execute(
                 f"""
                 INSERT INTO events
-                SELECT i.* FROM incoming_events i
+                SELECT i.*, {int(batch)} FROM incoming_events i
                 WHERE NOT EXISTS (
                     SELECT 1 FROM events e
                     WHERE e.event_time BETWEEN make_timestamp(?::BIGINT)::TIMESTAMPTZ

@@ -114,3 +114,25 @@ MIGRATIONS.append([
          account_id VARCHAR, incident_id VARCHAR, status VARCHAR NOT NULL, actor VARCHAR, reason VARCHAR,
          action VARCHAR NOT NULL)""",
 ])
+
+# v5: continuous monitoring. Events carry the number of the insert that stored them, so detection
+# takes what arrived since it last ran (late files included), not only what is newer in event time. Objects
+# read from S3 and the per-sink outbox commit with the events and findings they produced.
+MIGRATIONS.append([
+    "ALTER TABLE events ADD COLUMN ingest_batch BIGINT",
+    # Events the old time watermark had not passed yet stay pending (batch 1); the rest are judged (0).
+    """UPDATE events SET ingest_batch = CASE WHEN epoch_us(event_time) > coalesce(
+         (SELECT max(value::BIGINT) FROM meta WHERE key = 'detect_watermark_us'), -1) THEN 1 ELSE 0 END""",
+    "INSERT OR REPLACE INTO meta VALUES ('detect_judged_batch', '0')",
+    """CREATE TABLE watch_objects (
+         source VARCHAR NOT NULL, key VARCHAR NOT NULL, etag VARCHAR, size BIGINT, done_at TIMESTAMPTZ NOT NULL,
+         events BIGINT, quarantined BIGINT, error VARCHAR, PRIMARY KEY (source, key))""",
+    """CREATE TABLE watch_checkpoints (
+         source VARCHAR PRIMARY KEY, value VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE outbox (
+         sink VARCHAR NOT NULL, finding_id VARCHAR NOT NULL, seq BIGINT NOT NULL, state VARCHAR NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0, batch BIGINT, last_error VARCHAR, updated_at TIMESTAMPTZ NOT NULL,
+         PRIMARY KEY (sink, finding_id))""",
+    """CREATE TABLE sink_state (
+         sink VARCHAR PRIMARY KEY, batch BIGINT, file_offset BIGINT, updated_at TIMESTAMPTZ NOT NULL)""",
+])

@@ -1,0 +1,461 @@
+"""Live sources of CloudTrail for `nhiwatch watch`. Each runs on its own thread and hands `Item`s
+(an S3 object's bytes, an HTTP body, a page of LookupEvents) to the watcher through a bounded queue:
+when processing falls behind, the queue fills and the sources wait (back-pressure), so memory stays
+bounded. An item is acknowledged (SQS message deleted, HTTP request answered, checkpoint moved)
+only after its events are committed, so a crash loses nothing: the item comes again and its events
+are recognised as already stored.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator
+
+import orjson
+
+from nhiwatch.store.db import Store
+
+
+class SourceFatal(RuntimeError):
+    """A source that cannot work as configured (no such bucket, no permission, bad queue)."""
+
+
+@dataclass
+class Item:
+    source: str
+    key: str                       # the object key / request id / lookup window: what is recorded as done
+    data: bytes
+    display: str                   # the source_file of its events
+    etag: str | None = None
+    size: int = 0
+    record_object: bool = True     # remember the key in watch_objects (S3 objects)
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+    checkpoint: tuple[str, str] | None = None  # (source, value) committed with the events
+    arrived: float = field(default_factory=time.monotonic)
+    result: dict | None = None     # what ingesting it gave: events, duplicates, quarantined, reason
+
+
+class Source(threading.Thread):
+    """A thread that puts Items on the watcher's queue until stopped."""
+
+    def __init__(self, name: str, put: Callable[[Item], bool], stop: threading.Event) -> None:
+        super().__init__(name=f"nhiwatch-source-{name}", daemon=True)
+        self.source_name = name
+        self.put = put
+        self.stopping = stop
+        self.error: BaseException | None = None
+        self.caught_up = False   # everything available when last asked has been handed over
+        self.lag_seconds: float | None = None
+
+    def run(self) -> None:
+        try:
+            self.follow()
+        except SourceFatal as exc:
+            self.error = exc
+        except Exception as exc:  # reported by the watcher, which stops with a clear message
+            self.error = SourceFatal(f"{self.source_name}: {type(exc).__name__}: {exc}")
+
+    def follow(self) -> None:
+        raise NotImplementedError
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait, unless stopping; False when stopping."""
+        return not self.stopping.wait(seconds)
+
+
+def aws_problem(exc: Exception) -> tuple[str, str]:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return str(error.get("Code", "")), str(error.get("Message", ""))
+    return type(exc).__name__, str(exc)
+
+
+FATAL_CODES = {"NoSuchBucket", "AccessDenied", "AccessDeniedException", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+               "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue",
+               "UnrecognizedClientException", "ExpiredToken", "InvalidClientTokenId", "NoCredentialsError",
+               "PartialCredentialsError"}
+
+
+# -- S3 --------------------------------------------------------------------------------------------
+
+# A trail's partition: AWSLogs/[o-org/]account/CloudTrail/region/ (the date folders follow).
+_PARTITION = re.compile(r"AWSLogs/(?:o-[a-z0-9]{10,32}/)?\d{12}/CloudTrail/[a-z0-9-]+/$")
+_DAY = re.compile(r"(\d{4})/(\d{2})/(\d{2})/")
+_WALK = re.compile(r"(AWSLogs|o-[a-z0-9]{10,32}|\d{12}|CloudTrail|[a-z]{2}(-[a-z]+)+-\d)/$")
+
+
+class Fetcher:
+    """Reads S3 objects with a few threads, yielding (object, bytes or None if gone) in the given order,
+    with at most `window` objects read ahead (bounded memory)."""
+
+    def __init__(self, threads: int = 8, window: int = 32) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="nhiwatch-s3-get")
+        self.window = window
+
+    @staticmethod
+    def _get(s3, bucket: str, key: str) -> bytes | None:
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            code, message = aws_problem(exc)
+            if code in ("NoSuchKey", "404"):
+                return None
+            if code in FATAL_CODES:
+                raise SourceFatal(f"s3://{bucket}/{key}: {code}: {message}") from None
+            raise
+
+    def fetch(self, s3, bucket: str, objects: list[dict]) -> Iterator[tuple[dict, bytes | None]]:
+        return self.fetch_many(s3, [dict(obj, Bucket=bucket) for obj in objects])
+
+    def fetch_many(self, s3, objects: list[dict]) -> Iterator[tuple[dict, bytes | None]]:
+        """Objects given as dicts with Bucket and Key."""
+        from collections import deque
+
+        pending: deque = deque()
+        for obj in objects:
+            pending.append((obj, self.pool.submit(self._get, s3, obj["Bucket"], obj["Key"])))
+            if len(pending) >= self.window:
+                first, future = pending.popleft()
+                yield first, future.result()
+        while pending:
+            first, future = pending.popleft()
+            yield first, future.result()
+
+
+class S3Poller(Source):
+    """Follows a bucket (an organization trail or a single account's) in key order.
+
+    The trail's partitions (account x region) are discovered by listing with a delimiter; each
+    partition is listed from its newest day folder minus `late_days`, so a file delivered late,
+    or into yesterday's folder after midnight, is still picked up; keys already done are skipped.
+    A prefix that is not a trail's layout is followed as one partition in key order."""
+
+    def __init__(self, name: str, put: Callable[[Item], bool], stop: threading.Event, *, s3, bucket: str,
+                 prefix: str, done: set[str], checkpoint: dict, interval: float = 30.0, late_days: int = 1,
+                 rediscover_seconds: float = 600.0, once: bool = False) -> None:
+        super().__init__(name, put, stop)
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix
+        self.done = done                  # keys already committed (loaded by the watcher)
+        self.newest_day: dict[str, str] = dict(checkpoint.get("days", {}))
+        self.interval, self.late_days, self.once = interval, late_days, once
+        self.rediscover_seconds = rediscover_seconds
+        self.partitions: list[str] = []
+        self._discovered = -1.0e18
+        self.handed: set[str] = set()     # handed over, maybe not committed yet
+        self.fetcher = Fetcher()
+
+    def _list(self, **kwargs) -> Iterator[dict]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, **kwargs):
+                yield page
+        except Exception as exc:
+            code, message = aws_problem(exc)
+            if code in FATAL_CODES or code == "NoSuchBucket":
+                raise SourceFatal(f"s3://{self.bucket}/{self.prefix}: {code}: {message}") from None
+            raise
+
+    def discover(self) -> list[str]:
+        found: list[str] = []
+
+        def walk(prefix: str, depth: int) -> None:
+            if _PARTITION.search(prefix):
+                found.append(prefix)
+                return
+            children = [p["Prefix"] for page in self._list(Prefix=prefix, Delimiter="/")
+                        for p in page.get("CommonPrefixes", [])]
+            steps = [c for c in children if _WALK.search(c[len(prefix):] if prefix else c)] if depth < 8 else []
+            for child in steps:
+                walk(child, depth + 1)
+
+        walk(self.prefix, 0)
+        return sorted(found) or [self.prefix]  # not a trail's layout: follow the prefix as it is
+
+    def _start_after(self, partition: str) -> str | None:
+        day = self.newest_day.get(partition)
+        if day is None:
+            return None
+        if not _PARTITION.search(partition):
+            return day  # a plain prefix: the last key taken
+        moment = datetime.strptime(day, "%Y/%m/%d") - timedelta(days=self.late_days)
+        return partition + moment.strftime("%Y/%m/%d/")
+
+    def follow(self) -> None:
+        while not self.stopping.is_set():
+            if time.monotonic() - self._discovered > self.rediscover_seconds:
+                self.partitions = self.discover()
+                self._discovered = time.monotonic()
+            handed = 0
+            for partition in self.partitions:
+                handed += self._poll(partition)
+                if self.stopping.is_set():
+                    return
+            self.caught_up = True
+            if self.once and not handed:
+                return
+            if handed == 0 and not self.sleep(self.interval):
+                return
+
+    def _poll(self, partition: str) -> int:
+        kwargs = {"Prefix": partition}
+        start_after = self._start_after(partition)
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        handed = 0
+        for page in self._list(**kwargs):
+            wanted = [obj for obj in page.get("Contents", [])
+                      if obj["Key"] not in self.done and obj["Key"] not in self.handed
+                      and not obj["Key"].endswith("/") and "/CloudTrail-Digest/" not in obj["Key"]]
+            if wanted:
+                self.caught_up = False
+            # Objects are read in parallel (S3 latency, not bandwidth, bounds one reader) and handed
+            # over in key order.
+            for obj, data in self.fetcher.fetch(self.s3, self.bucket, wanted):
+                if data is None:
+                    continue  # deleted between listing and reading
+                key = obj["Key"]
+                self.handed.add(key)
+                item = Item(self.source_name, key, data, f"s3://{self.bucket}/{key}",
+                            etag=str(obj.get("ETag", "")).strip('"'), size=int(obj.get("Size", len(data))))
+                item.checkpoint = self._advance(partition, key)
+                if not self.put(item):
+                    return handed
+                handed += 1
+        return handed
+
+    def _advance(self, partition: str, key: str) -> tuple[str, str]:
+        """The checkpoint after this key: the newest day folder (or last key) of each partition."""
+        match = _DAY.search(key[len(partition):]) if _PARTITION.search(partition) else None
+        value = f"{match[1]}/{match[2]}/{match[3]}" if match else key
+        if value > self.newest_day.get(partition, ""):
+            self.newest_day[partition] = value
+        return self.source_name, orjson.dumps({"days": self.newest_day}).decode()
+
+
+# -- SQS (S3 event notifications, or EventBridge events sent to a queue) -----------------------------
+
+def objects_in_message(body: str) -> tuple[list[tuple[str, str]], list[bytes], str | None]:
+    """(bucket, key) pairs of S3 notifications, CloudTrail events carried directly, or why the message
+    is neither. Handles S3 notifications, the same wrapped in SNS, EventBridge "Object Created",
+    and EventBridge "AWS API Call via CloudTrail" events."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return [], [], f"not JSON: {exc}"
+    if isinstance(message, dict) and message.get("Type") == "Notification" and isinstance(message.get("Message"), str):
+        return objects_in_message(message["Message"])  # SNS fan-out
+    if isinstance(message, dict) and message.get("Event") == "s3:TestEvent":
+        return [], [], None
+    objects = []
+    if isinstance(message, dict) and isinstance(message.get("Records"), list) and message["Records"] and \
+            isinstance(message["Records"][0], dict) and "s3" in message["Records"][0]:
+        for record in message["Records"]:
+            if not str(record.get("eventName", "ObjectCreated")).startswith("ObjectCreated"):
+                continue
+            s3 = record.get("s3", {})
+            key = urllib.parse.unquote_plus(s3.get("object", {}).get("key", ""))
+            objects.append((s3.get("bucket", {}).get("name", ""), key))
+        return objects, [], None
+    if isinstance(message, dict) and message.get("detail-type") == "Object Created":
+        detail = message.get("detail", {})
+        return [(detail.get("bucket", {}).get("name", ""), detail.get("object", {}).get("key", ""))], [], None
+    if isinstance(message, dict) and "detail" in message and "detail-type" in message:
+        return [], [body.encode()], None
+    return [], [], "neither an S3 notification nor an EventBridge event"
+
+
+class SqsListener(Source):
+    """Receives S3 event notifications (the usual production set-up) and reads the objects they name;
+    deletes a message once everything it named is committed."""
+
+    def __init__(self, name: str, put: Callable[[Item], bool], stop: threading.Event, *, sqs, s3, queue_url: str,
+                 done: set[str], wait_seconds: int = 10, once: bool = False) -> None:
+        super().__init__(name, put, stop)
+        self.sqs, self.s3, self.queue_url = sqs, s3, queue_url
+        self.done = done
+        self.wait_seconds, self.once = wait_seconds, once
+        self.fetcher = Fetcher()
+        self.error_note: str | None = None
+
+    def _delete(self, handle: str) -> Callable[[], None]:
+        return lambda: self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=handle)
+
+    def follow(self) -> None:
+        try:
+            self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        except Exception as exc:
+            code, message = aws_problem(exc)
+            raise SourceFatal(f"SQS queue {self.queue_url}: {code}: {message}") from None
+        while not self.stopping.is_set():
+            try:
+                answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                                  WaitTimeSeconds=1 if self.once else self.wait_seconds)
+            except Exception as exc:
+                code, message = aws_problem(exc)
+                if code in FATAL_CODES:
+                    raise SourceFatal(f"SQS queue {self.queue_url}: {code}: {message}") from None
+                if not self.sleep(2.0):
+                    return
+                continue
+            messages = answer.get("Messages", [])
+            if not messages:
+                self.caught_up = True
+                if self.once and self._empty():
+                    return
+                continue
+            self.caught_up = False
+            if not self._handle(messages):
+                return
+
+    def _empty(self) -> bool:
+        """No message left, visible or in flight (a message a crashed run received comes back later)."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages",
+                                                     "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", 0)) == 0 and \
+            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)) == 0
+
+    def _handle(self, messages: list[dict]) -> bool:
+        """Read every object the messages name (in parallel), hand them over in order; each message is
+        deleted when its last object is committed."""
+        plans: list[tuple[dict, list[tuple[str, str]], list[bytes]]] = []
+        wanted: list[dict] = []
+        for message in messages:
+            objects, events, problem = objects_in_message(message.get("Body", ""))
+            if problem is not None:
+                # Quarantined with the reason, then deleted: kept, it would only come back forever.
+                bad = Item(self.source_name, message.get("MessageId", ""), b"", f"sqs:{self.queue_url}",
+                           record_object=False, result={"bad": f"SQS message {problem}",
+                                                        "raw": message.get("Body", "")[:4096]})
+                bad.on_commit.append(self._delete(message["ReceiptHandle"]))
+                if not self.put(bad):
+                    return False
+                continue
+            objects = [(b, k) for b, k in objects
+                       if b and k and k not in self.done and "/CloudTrail-Digest/" not in k]
+            plans.append((message, objects, events))
+            wanted += [{"Bucket": b, "Key": k} for b, k in objects]
+        fetched: dict[tuple[str, str], bytes | None] = {}
+        try:
+            for obj, data in self.fetcher.fetch_many(self.s3, wanted):
+                fetched[(obj["Bucket"], obj["Key"])] = data
+        except SourceFatal:
+            raise
+        except Exception as exc:
+            code, message = aws_problem(exc)
+            # Left in the queue: the messages come back after their visibility timeout.
+            self.error_note = f"{code}: {message}"
+            return self.sleep(1.0)
+        for message, objects, events in plans:
+            message_id = message.get("MessageId", "")
+            items = [Item(self.source_name, k, fetched[(b, k)], f"s3://{b}/{k}", size=len(fetched[(b, k)] or b""))
+                     for b, k in objects if fetched.get((b, k)) is not None]
+            items += [Item(self.source_name, f"{message_id}#{n}", event, f"sqs:{message_id}", record_object=False)
+                      for n, event in enumerate(events)]
+            delete = self._delete(message["ReceiptHandle"])
+            if not items:
+                delete()
+                continue
+            items[-1].on_commit.append(delete)  # items commit in order: the last one closes the message
+            for item in items:
+                if not self.put(item):
+                    return False
+        return True
+
+
+# -- LookupEvents -------------------------------------------------------------------------------------
+
+class LookupEventsReader(Source):
+    """Bootstraps up to 90 days of management events from cloudtrail:LookupEvents, a window at a time
+    (oldest first, each window committed with its checkpoint), then follows the last minutes.
+    LookupEvents allows two calls a second per region: throttling is waited out with backoff."""
+
+    WINDOW = timedelta(hours=6)
+    OVERLAP = timedelta(minutes=20)   # events reach LookupEvents minutes after they happen
+
+    def __init__(self, name: str, put: Callable[[Item], bool], stop: threading.Event, *, client, region: str,
+                 days: int, checkpoint: dict, interval: float = 60.0, once: bool = False,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        super().__init__(name, put, stop)
+        self.client, self.region = client, region
+        self.days = days
+        self.done_until = (datetime.fromisoformat(checkpoint["done_until"]) if checkpoint.get("done_until")
+                           else None)
+        self.interval, self.once = interval, once
+        self.now = now
+        self.throttled = 0
+
+    def _call(self, **kwargs) -> dict:
+        delay = 0.5
+        while True:
+            try:
+                return self.client.lookup_events(**kwargs)
+            except Exception as exc:
+                code, message = aws_problem(exc)
+                if code in ("ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"):
+                    self.throttled += 1
+                    if not self.sleep(delay):
+                        raise SourceFatal("stopping") from None
+                    delay = min(delay * 2, 30.0)
+                    continue
+                if code in FATAL_CODES:
+                    raise SourceFatal(f"LookupEvents in {self.region}: {code}: {message}") from None
+                raise
+
+    def follow(self) -> None:
+        start = self.done_until - self.OVERLAP if self.done_until else self.now() - timedelta(days=self.days)
+        while not self.stopping.is_set():
+            now = self.now()
+            if start >= now - timedelta(seconds=1):
+                self.caught_up = True
+                if self.once or not self.sleep(self.interval):
+                    return
+                start = self.done_until - self.OVERLAP if self.done_until else start
+                continue
+            self.caught_up = False
+            end = min(start + self.WINDOW, now)
+            events: list = []
+            token = None
+            while True:
+                kwargs = {"StartTime": start, "EndTime": end, "MaxResults": 50}
+                if token:
+                    kwargs["NextToken"] = token
+                page = self._call(**kwargs)
+                events += [{"CloudTrailEvent": e["CloudTrailEvent"]} for e in page.get("Events", [])
+                           if e.get("CloudTrailEvent")]
+                token = page.get("NextToken")
+                if not token or self.stopping.is_set():
+                    break
+            if self.stopping.is_set():
+                return
+            self.lag_seconds = (now - end).total_seconds()
+            key = f"{self.region}:{start.isoformat()}/{end.isoformat()}"
+            item = Item(self.source_name, key, orjson.dumps({"Events": events}), f"lookup-events:{self.region}",
+                        record_object=False)
+            item.checkpoint = (self.source_name, orjson.dumps({"done_until": end.isoformat()}).decode())
+
+            def advance(end: datetime = end) -> None:
+                self.done_until = end
+
+            item.on_commit.append(advance)
+            if not self.put(item):
+                return
+            start = end
+
+
+def load_done(store: Store, source: str) -> set[str]:
+    return {k for (k,) in store.con.execute("SELECT key FROM watch_objects WHERE source = ?", [source]).fetchall()}
+
+
+def load_checkpoint(store: Store, source: str) -> dict:
+    row = store.con.execute("SELECT value FROM watch_checkpoints WHERE source = ?", [source]).fetchall()
+    return orjson.loads(row[0][0]) if row else {}

@@ -1,0 +1,355 @@
+"""`nhiwatch watch`: follow live sources, detect as events arrive, deliver findings to sinks.
+
+One thread writes to the store (this one); sources and sinks run on their own threads and talk to
+it through bounded queues. Each cycle:
+
+1. take what the sources queued (bounded: back-pressure when input outruns processing);
+2. commit its events, quarantined records, the objects done and the sources' checkpoints in one
+   transaction, then acknowledge the items (delete SQS messages, answer HTTP requests);
+3. judge the new events; findings, profiles and outbox rows commit in one transaction;
+4. hand the outbox to the sinks and record what they delivered.
+
+A crash at any point repeats at most the step it interrupted, and every step is idempotent: the
+events of an item that comes again are recognised by their uid, a batch judged again is not judged
+(the judged batch moved with its findings), and an in-flight delivery is rewound and re-sent.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import orjson
+
+from nhiwatch.detect.runner import DetectSession
+from nhiwatch.ingest.formats import Bad, FileScanner, raw_text
+from nhiwatch.ingest.normalize import BadRecord, EventBatch
+from nhiwatch.store.db import Store, now_micros
+from nhiwatch.watch.config import WatchConfig
+from nhiwatch.watch.delivery import Outbox
+from nhiwatch.watch.sources import (Item, LookupEventsReader, S3Poller, Source, SourceFatal, SqsListener, load_checkpoint,
+                                    load_done)
+
+MAX_ITEMS_PER_CYCLE = 256
+MAX_BYTES_PER_CYCLE = 256 << 20
+
+
+class WatchFatal(RuntimeError):
+    """The watcher cannot go on (a source misconfigured, the store unusable)."""
+
+
+@dataclass
+class WatchStats:
+    started: float = field(default_factory=time.monotonic)
+    items: int = 0
+    events: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    findings: int = 0
+    delivered: int = 0
+    cycles: int = 0
+    newest_event_us: int | None = None
+    window_events: int = 0
+    window_started: float = field(default_factory=time.monotonic)
+
+
+def log_line(level: str, event: str, **fields: object) -> None:
+    """Structured progress on stderr: one JSON object per line."""
+    record = {"time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z", "level": level,
+              "event": event, **fields}
+    sys.stderr.write(orjson.dumps(record, default=str).decode() + "\n")
+    sys.stderr.flush()
+
+
+class Watcher:
+    def __init__(self, store: Store, config: WatchConfig, *, once: bool = False,
+                 log: Callable[..., None] = log_line, aws: Callable[[str, str | None], object] | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.once = once
+        self.log = log
+        self.aws = aws or _client
+        self.queue: queue.Queue[Item] = queue.Queue(maxsize=config.queue_items)
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.stats = WatchStats()
+        self.session = DetectSession(store)
+        self.outbox = Outbox(store, config.sinks, config.dead_letter_dir or store.home / "dead-letter",
+                             max_attempts=config.max_attempts, backoff_seconds=config.backoff_seconds, wake=self.wake)
+        self.sources: list[Source] = []
+        self.intakes: list = []
+        self.done_sets: dict[str, set[str]] = {}
+        self.run_id = 0
+        self._last_correlate = time.monotonic()
+        self._uncorrelated = 0
+
+    # -- set-up ---------------------------------------------------------------------------------------
+
+    def put(self, item: Item, timeout: float | None = None) -> bool:
+        """A source hands over an item; waits while the queue is full (back-pressure)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.25)
+            except queue.Full:
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
+                continue
+            self.wake.set()
+            return True
+        return False
+
+    def _build_sources(self) -> None:
+        from nhiwatch.watch.intake import Intake
+
+        for source in self.config.sources:
+            o = source.options
+            if source.type == "s3":
+                s3 = self.aws("s3", o.get("region"))
+                done = self.done_sets[source.name] = load_done(self.store, source.name)
+                self.sources.append(S3Poller(source.name, self.put, self.stopping, s3=s3, bucket=o["bucket"],
+                                             prefix=o["prefix"], done=done,
+                                             checkpoint=load_checkpoint(self.store, source.name),
+                                             interval=o["interval"], late_days=o["late_days"], once=self.once))
+            elif source.type == "sqs":
+                done = self.done_sets[source.name] = load_done(self.store, source.name)
+                self.sources.append(SqsListener(source.name, self.put, self.stopping,
+                                                sqs=self.aws("sqs", o.get("region")), s3=self.aws("s3", o.get("region")),
+                                                queue_url=o["queue_url"], done=done, wait_seconds=o["wait_seconds"],
+                                                once=self.once))
+            elif source.type == "lookup-events":
+                for region in o["regions"]:
+                    name = f"{source.name}:{region}"
+                    self.sources.append(LookupEventsReader(
+                        name, self.put, self.stopping, client=self.aws("cloudtrail", region), region=region,
+                        days=o["days"], checkpoint=load_checkpoint(self.store, name), interval=o["interval"],
+                        once=self.once))
+            elif source.type == "intake":
+                try:
+                    intake = Intake(source.name, o["listen"], o["secret"], o["header"], o["max_body_bytes"], self.put)
+                except OSError as exc:
+                    raise WatchFatal(f"intake cannot listen on {o['listen']}: {exc.strerror or exc}") from None
+                self.intakes.append(intake)
+
+    # -- the loop -------------------------------------------------------------------------------------
+
+    def run(self, max_seconds: float | None = None, drain_seconds: float = 60.0) -> WatchStats:
+        """Run until stopped (SIGTERM, SIGINT), until `max_seconds`, or with `once` until every source
+        has handed over what it had and the sinks have delivered it (or `drain_seconds` passed)."""
+        for sink in self.config.sinks:
+            sink.open()
+        self._build_sources()
+        self.run_id = self.store.begin_run([f"watch: {s.name}" for s in self.config.sources])
+        self.outbox.start()
+        for source in self.sources:
+            source.start()
+        for intake in self.intakes:
+            intake.start()
+            self.log("info", "intake-listening", source=intake.name, address=intake.address)
+        self.log("info", "started", sources=[s.name for s in self.config.sources],
+                 sinks=[s.name for s in self.config.sinks], once=self.once)
+        ended = time.monotonic() + max_seconds if max_seconds else None
+        last_health = time.monotonic()
+        draining_since: float | None = None
+        try:
+            while not self.stopping.is_set():
+                for source in self.sources:
+                    if source.error is not None:
+                        raise WatchFatal(str(source.error))
+                worked = self.cycle()
+                now = time.monotonic()
+                if now - last_health >= self.config.health_interval:
+                    self.health()
+                    last_health = now
+                if ended is not None and now >= ended:
+                    break
+                if self.once and not any(s.is_alive() for s in self.sources) and self.queue.empty() and \
+                        self._judged_all():
+                    draining_since = draining_since or now
+                    if self.outbox.idle() or now - draining_since > drain_seconds:
+                        break
+                if not worked:
+                    self.wake.wait(0.2)
+                    self.wake.clear()
+        finally:
+            self.stopping.set()
+            for intake in self.intakes:
+                intake.stop()
+            self.outbox.stop()
+            self.store.finish_run(self.run_id, {"events": self.stats.events, "duplicates": self.stats.duplicates,
+                                                "quarantined": self.stats.quarantined, "items": self.stats.items,
+                                                "findings": self.stats.findings})
+            self.health()
+        return self.stats
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def cycle(self) -> bool:
+        items = self._take()
+        worked = bool(items)
+        if items:
+            self._ingest(items)
+        if not self._judged_all():
+            self._detect()
+            worked = True
+        worked = bool(self.outbox.collect(0)) or worked
+        worked = bool(self.outbox.dispatch()) or worked
+        if self._uncorrelated and time.monotonic() - self._last_correlate >= self.config.correlate_interval:
+            self._correlate()
+        return worked
+
+    def _take(self) -> list[Item]:
+        items: list[Item] = []
+        size = 0
+        while len(items) < MAX_ITEMS_PER_CYCLE and size < MAX_BYTES_PER_CYCLE:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            items.append(item)
+            size += len(item.data)
+        return items
+
+    def _judged_all(self) -> bool:
+        return self.session.judged_batch() >= self.store.newest_batch()
+
+    # -- ingest ---------------------------------------------------------------------------------------
+
+    def _ingest(self, items: list[Item]) -> None:
+        batch = EventBatch(now_micros())
+        bad: list[tuple[str, str, str, str]] = []
+        outcomes = []
+        for item in items:
+            if item.result and "bad" in item.result:
+                bad.append((item.display, item.key, item.result["bad"], item.result.get("raw", "")))
+                continue
+            scanner = FileScanner(Path(item.display), item.display, data=item.data)
+            quarantined_before, rows_before = len(bad), batch.rows
+            reason = None
+            for record in scanner.records():
+                if isinstance(record, Bad):
+                    bad.append((item.display, record.locator, record.reason, record.raw))
+                    reason = reason or record.reason
+                    continue
+                event, ctx = record
+                try:
+                    batch.add(event, ctx)
+                except BadRecord as exc:
+                    scanner.outcome.quarantined += 1
+                    bad.append((item.display, ctx.locator, str(exc), raw_text(event)))
+                    reason = reason or str(exc)
+            if scanner.outcome.skipped and scanner.outcome.records == 0:
+                # Nothing in it was CloudTrail (or it was empty): say so in quarantine, do not drop it.
+                bad.append((item.display, "$", f"no CloudTrail events: {scanner.outcome.skipped}",
+                            raw_text(item.data[:4096].decode("utf-8", "replace"))))
+                reason = reason or scanner.outcome.skipped
+            item.result = {"events": batch.rows - rows_before}
+            outcomes.append((item, scanner.outcome, len(bad) - quarantined_before, reason))
+        table = batch.to_table() if batch.rows else None
+        con = self.store.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            new = self.store.insert_events(table) if table is not None else {}
+            self.store.insert_quarantine(self.run_id, bad)
+            objects = [(i.source, i.key, i.etag, i.size, new.get(i.display, 0), q)
+                       for i, _o, q, _r in outcomes if i.record_object]
+            if objects:
+                import pyarrow as pa
+
+                rows = pa.table({"source": [o[0] for o in objects], "key": [o[1] for o in objects],  # noqa: F841
+                                 "etag": [o[2] for o in objects], "size": [o[3] for o in objects],
+                                 "events": [o[4] for o in objects], "quarantined": [o[5] for o in objects]})
+                con.execute("""INSERT OR REPLACE INTO watch_objects
+                               SELECT source, key, etag, size, now(), events, quarantined, NULL FROM rows""")
+            checkpoints = {i.checkpoint[0]: i.checkpoint[1] for i in items if i.checkpoint}
+            for source, value in checkpoints.items():
+                con.execute("INSERT OR REPLACE INTO watch_checkpoints VALUES (?, ?, now())", [source, value])
+            reports = []
+            for item, outcome, _q, _r in outcomes:
+                outcome.accepted = new.get(item.display, 0)
+                report = outcome.as_dict()
+                report["path"] = item.display if item.record_object else f"{item.display}#{item.key}"
+                reports.append(report)
+            self.store.record_files(self.run_id, reports)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        accepted = sum(new.values())
+        read = table.num_rows if table is not None else 0
+        self.stats.items += len(items)
+        self.stats.events += accepted
+        self.stats.window_events += accepted
+        self.stats.duplicates += read - accepted
+        self.stats.quarantined += len(bad)
+        if table is not None:
+            import pyarrow.compute as pc
+
+            newest = pc.max(table.column("event_time")).value
+            self.stats.newest_event_us = max(self.stats.newest_event_us or 0, newest)
+        for item, outcome, quarantined, reason in outcomes:
+            # events: the item's CloudTrail events (new or already stored); new: those stored now
+            item.result = {"events": item.result["events"] if item.result else 0,
+                           "new": new.get(item.display, 0) if item.record_object else None,
+                           "quarantined": quarantined, "reason": reason}
+            if item.record_object and item.source in self.done_sets:
+                self.done_sets[item.source].add(item.key)
+        for item in items:
+            for callback in item.on_commit:
+                try:
+                    callback()
+                except Exception as exc:  # e.g. an SQS delete that failed: the message comes back, harmlessly
+                    self.log("warning", "acknowledge-failed", source=item.source, key=item.key, error=str(exc))
+
+    # -- detect, correlate ------------------------------------------------------------------------------
+
+    def _detect(self) -> None:
+        summary, findings = self.session.process(learn_until=self.config.learn_until, also=self.outbox.enqueue)
+        self.stats.findings += len(findings)
+        self._uncorrelated += len(findings)
+        for finding in findings:
+            if finding.severity in ("medium", "high", "critical"):
+                self.log("info", "finding", id=finding.id, severity=finding.severity, detector=finding.detector,
+                         identity=finding.identity["arn"])
+
+    def _correlate(self) -> None:
+        from nhiwatch.correlate.incidents import correlate
+
+        result = correlate(self.store)
+        self._uncorrelated = 0
+        self._last_correlate = time.monotonic()
+        self.log("info", "correlated", **{k: v for k, v in result.items() if isinstance(v, (int, str))})
+
+    # -- health ---------------------------------------------------------------------------------------
+
+    def health(self) -> None:
+        stats = self.stats
+        now = time.monotonic()
+        rate = stats.window_events / max(1e-6, now - stats.window_started)
+        stats.window_events, stats.window_started = 0, now
+        lag = None
+        if stats.newest_event_us:
+            lag = round(time.time() - stats.newest_event_us / 1e6, 1)
+        self.log("info", "progress", events=stats.events, events_per_second=round(rate, 1), items=stats.items,
+                 duplicates=stats.duplicates, quarantined=stats.quarantined, findings=stats.findings,
+                 lag_seconds=lag, queued=self.queue.qsize(),
+                 sources={s.source_name: {"caught_up": s.caught_up, "alive": s.is_alive()} for s in self.sources},
+                 sinks=self.outbox.backlog())
+
+
+def _client(service: str, region: str | None):
+    """A boto3 client; AWS_ENDPOINT_URL and the usual credential chain apply. Throttling is retried by
+    botocore's adaptive mode before a source sees it."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(service, region_name=region,
+                                          config=Config(retries={"mode": "adaptive", "max_attempts": 8}))

@@ -24,7 +24,7 @@ import boto3
 import pytest
 
 from moto_server import aws_live, moto_endpoint  # noqa: F401
-from nhiwatch.ingest.pipeline import Ingestor
+from nhiwatch.simulate.pack import pack_trail
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store
 from nhiwatch.watch.config import ConfigError, load_config
@@ -44,26 +44,18 @@ def corpus(tmp_path_factory):
     data = tmp / "data"
     simulate(data, SimConfig(seed=5, accounts=2, days=9, scale=0.3, start=START, scenarios=SCENARIOS))
     labels = json.loads((data / "labels.json").read_text())
-    packs: dict[str, list] = defaultdict(list)
-    root = data / "cloudtrail"
-    for path in sorted(root.rglob("*.json.gz")):
-        relative = path.relative_to(root).as_posix()
-        folder, name = relative.rsplit("/", 1)
-        account, _, region, stamp = name.split("_")[:4]
-        block = f"{stamp[:9]}{int(stamp[9:11]) // 6 * 6:02d}00Z"
-        key = f"{folder}/{account}_CloudTrail_{region}_{block}_pack.json.gz"
-        packs[key] += json.loads(gzip.decompress(path.read_bytes()))["Records"]
-    objects = {key: gzip.compress(json.dumps({"Records": records}).encode(), 1) for key, records in packs.items()}
-    events = {r["eventID"] for records in packs.values() for r in records}
+    objects = pack_trail(data / "cloudtrail")
+    events = {r["eventID"] for body in objects.values() for r in json.loads(gzip.decompress(body))["Records"]}
     return {"objects": objects, "event_ids": events, "labels": labels, "tmp": tmp}
 
 
 class Receiver:
     """A local webhook endpoint that records every request; it can fail the first few on purpose."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, status: int = 200) -> None:
         self.requests: list[tuple[str, dict, dict]] = []
         self.fail_first = fail_first
+        self.status = status
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -78,7 +70,7 @@ class Receiver:
                     self.end_headers()
                     return
                 receiver.requests.append((self.path, dict(self.headers), json.loads(body)))
-                self.send_response(200)
+                self.send_response(receiver.status)
                 self.end_headers()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -122,14 +114,17 @@ def test_s3_trail_once_reaches_every_sink_and_catches_the_attacks(corpus, aws_li
     s3.put_object(Bucket="org-trail", Key=stray, Body=b"not a trail file")
     home, out = tmp_path / "home", tmp_path / "out"
     hook = Receiver(fail_first=2)  # the webhook is down at first: retried with backoff
+    gone = Receiver(status=410)     # this one refuses for good: its findings go to the dead-letter file
     try:
         run = _nhiwatch("watch", "--once", "--s3", "s3://org-trail/AWSLogs/", "--learn-until", LEARN_UNTIL,
                         "--sink", f"jsonl:{out}/findings.jsonl", "--sink", f"ocsf:{out}/findings.ocsf.jsonl",
-                        "--sink", "securityhub", "--sink", f"webhook:{hook.url}/hook", "--min-severity", "medium",
+                        "--sink", "securityhub", "--sink", f"webhook:{hook.url}/hook",
+                        "--sink", f"webhook:{gone.url}/gone", "--min-severity", "medium",
                         "--home", str(home), "--json")
         stdout, stderr = run.communicate(timeout=600)
     finally:
         hook.close()
+        gone.close()
     assert run.returncode == 0, stderr[-3000:]
     summary = json.loads(stdout)
     expected = _store_findings(home)
@@ -146,7 +141,11 @@ def test_s3_trail_once_reaches_every_sink_and_catches_the_attacks(corpus, aws_li
     assert all(h["Severity"]["Label"] in ("MEDIUM", "HIGH", "CRITICAL") and h["Resources"][0]["Id"].startswith("arn:aws:iam::")
                for h in hub)
     assert sorted(body["finding"]["id"] for _, _, body in hook.requests) == sorted(expected)
-    assert summary["sinks"][f"webhook-cli-3"]["delivered"] == len(expected)
+    assert summary["sinks"]["webhook-cli-3"]["delivered"] == len(expected)
+    assert summary["sinks"]["webhook-cli-4"]["dead"] == len(expected)
+    dead = _lines(home / "dead-letter" / "webhook-cli-4.jsonl")
+    assert sorted(d["finding"]["id"] for d in dead) == sorted(expected)
+    assert all("HTTP 410" in d["error"] for d in dead)
     # the store holds every event once, and the text object is quarantined with its reason
     with Store(home, read_only=True) as store:
         events = {e for (e,) in store.con.execute("SELECT event_id FROM events").fetchall()}

@@ -35,9 +35,10 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
     problems: list[str] = []
     ingest = None
     if paths:
-        summary = Ingestor(store, workers=workers).run(paths, on_file=on_file)
-        ingest = summary.as_dict()
+        summary = Ingestor(store, workers=workers, keep_all_files=False).run(paths, on_file=on_file)
+        ingest = summary.as_dict()  # the files with problems in detail; every file's report is in the store
         problems += [f"{f['path']}: {f['error']}" for f in summary.per_file if f["error"]]
+        del summary
         store.release_memory()
     inventory = None
     if iam:
@@ -51,6 +52,7 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
             problems += source.problems
             sources.append(source)
         save_sources(store, sources, ", ".join(iam))
+        del sources  # stored now; parsed IAM exports of a big organisation are large
         newest = store.con.execute("SELECT strftime(max(event_time), '%Y-%m-%dT%H:%M:%SZ') FROM events").fetchone()[0]
         as_of = datetime.fromisoformat(newest.replace("Z", "+00:00")) if newest else None
         inventory = len(rebuild(store, as_of))

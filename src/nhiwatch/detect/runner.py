@@ -26,6 +26,7 @@ PARAM_APIS = sorted(set(SHARING) | LAUNCHES)
 BATCH_ROWS = 50_000
 BUCKET_ROWS = 200_000  # events sorted at once
 CHUNK_EVENTS = 20_000  # a busy identity's events arrive in chunks of this size
+DETECT_MEMORY = "384MB"
 _NAME_SUFFIX = re.compile(r"[^a-z]+")
 
 
@@ -211,6 +212,17 @@ class DetectSession:
                 also: Callable[[list[Finding]], None] | None = None) -> tuple[RunSummary, list[Finding]]:
         """Judge every pending event; `also(findings)` runs inside the commit's transaction (the outbox)."""
         started = time.perf_counter()
+        store = self.store
+        # Each sort is a bucket of at most BUCKET_ROWS events: a small DuckDB cache is enough, and the
+        # memory is the profiles' and findings' (the configured limit comes back at the end).
+        store.con.execute(f"SET memory_limit = '{DETECT_MEMORY}'")
+        try:
+            return self._process(learn_until, on_identity, also, started)
+        finally:
+            store.con.execute(f"SET memory_limit = '{store._config['memory_limit']}'")
+
+    def _process(self, learn_until: datetime | None, on_identity: Callable[[int], None] | None,
+                 also: Callable[[list[Finding]], None] | None, started: float) -> tuple[RunSummary, list[Finding]]:
         store = self.store
         self._refresh()
         lower = self.judged_batch()

@@ -57,6 +57,9 @@ class IngestSummary:
     files_with_errors: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     per_file: list[dict] = field(default_factory=list)
+    # False: per_file keeps only the files with an error, a skip or quarantined records (the store's
+    # ingest_files table has them all); a run over hundreds of thousands of files then stays small.
+    keep_all_files: bool = True
 
     def add(self, outcome: FileOutcome) -> None:
         self.files += 1
@@ -70,10 +73,11 @@ class IngestSummary:
             self.skipped_reasons[reason] = self.skipped_reasons.get(reason, 0) + 1
         if outcome.error:
             self.files_with_errors += 1
-        self.per_file.append(outcome.as_dict())
+        if self.keep_all_files or outcome.error or outcome.skipped or outcome.quarantined:
+            self.per_file.append(outcome.as_dict())
 
     def totals(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "per_file"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("per_file", "keep_all_files")}
 
     def as_dict(self) -> dict:
         return {**self.totals(), "files_detail": self.per_file}
@@ -152,7 +156,7 @@ def scan_group(paths: list[str], now: int) -> list[Chunk]:
 
 
 ProgressFn = Callable[[Path, FileOutcome], None]
-INGEST_MEMORY = "256MB"
+INGEST_MEMORY = "384MB"
 FLUSH_ROWS = 50_000  # one INSERT per this many events: per-statement cost dominates small inserts
 
 
@@ -233,8 +237,9 @@ class _Writer:
 
 class Ingestor:
     def __init__(self, store: Store, *, workers: int | None = None, chunk_rows: int = CHUNK_ROWS,
-                 flush_rows: int = FLUSH_ROWS) -> None:
+                 flush_rows: int = FLUSH_ROWS, keep_all_files: bool = True) -> None:
         self.store = store
+        self.keep_all_files = keep_all_files
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.chunk_rows = chunk_rows
         self.flush_rows = flush_rows
@@ -244,7 +249,8 @@ class Ingestor:
         """Ingest; on_file is called as each file has been read (for progress)."""
         files = files if files is not None else expand_paths(paths, exclude=self.store.home)
         now = now_micros()
-        summary = IngestSummary(run_id=self.store.begin_run([str(p) for p in paths]))
+        summary = IngestSummary(run_id=self.store.begin_run([str(p) for p in paths]),
+                                keep_all_files=self.keep_all_files)
         writer = _Writer(self.store, summary, self.flush_rows)
 
         def take(chunks: Iterable[Chunk]) -> None:

@@ -46,7 +46,7 @@ SINK_TYPES = ("jsonl", "ocsf", "stdout", "webhook", "slack", "securityhub")
 TOP_KEYS = {"home", "learn_until", "interval", "health_interval", "max_attempts", "backoff_seconds",
             "dead_letter_dir", "correlate_interval", "queue_items", "sources", "sinks"}
 SOURCE_KEYS = {
-    "s3": {"type", "name", "bucket", "prefix", "region", "late_days", "interval"},
+    "s3": {"type", "name", "bucket", "prefix", "region", "late_days", "interval", "since"},
     "sqs": {"type", "name", "queue_url", "region", "wait_seconds"},
     "intake": {"type", "name", "listen", "secret_env", "header", "max_body_bytes"},
     "lookup-events": {"type", "name", "regions", "days", "interval"},
@@ -152,6 +152,7 @@ def _source(table: dict, index: int, problems: list[str]) -> SourceConfig | None
             problems.append(f"{where}.prefix: must be a string")
             prefix = ""
         options = {"bucket": bucket, "prefix": prefix.lstrip("/"), "region": table.get("region"),
+                   "since": _time(table["since"], f"{where}.since", problems) if "since" in table else None,
                    "late_days": int(_number(table, "late_days", 1, where, problems)),
                    "interval": _number(table, "interval", 30, where, problems, 0.1)}
         name = table.get("name") or f"s3://{bucket}/{options['prefix']}"

@@ -141,8 +141,9 @@ class S3Poller(Source):
 
     def __init__(self, name: str, put: Callable[[Item], bool], stop: threading.Event, *, s3, bucket: str,
                  prefix: str, done: set[str], checkpoint: dict, interval: float = 30.0, late_days: int = 1,
-                 rediscover_seconds: float = 600.0, once: bool = False) -> None:
+                 rediscover_seconds: float = 600.0, once: bool = False, since: datetime | None = None) -> None:
         super().__init__(name, put, stop)
+        self.since = since  # where a partition never followed before starts (default: its beginning)
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
         self.done = done                  # keys already committed (loaded by the watcher)
         self.newest_day: dict[str, str] = dict(checkpoint.get("days", {}))
@@ -183,6 +184,8 @@ class S3Poller(Source):
     def _start_after(self, partition: str) -> str | None:
         day = self.newest_day.get(partition)
         if day is None:
+            if self.since is not None and _PARTITION.search(partition):
+                return partition + self.since.strftime("%Y/%m/%d")
             return None
         if not _PARTITION.search(partition):
             return day  # a plain prefix: the last key taken
@@ -195,6 +198,7 @@ class S3Poller(Source):
                 self.partitions = self.discover()
                 self._discovered = time.monotonic()
             handed = 0
+            self.handed = {k for k in self.handed if k not in self.done}  # committed ones are in done now
             for partition in self.partitions:
                 handed += self._poll(partition)
                 if self.stopping.is_set():
@@ -452,8 +456,15 @@ class LookupEventsReader(Source):
             start = end
 
 
-def load_done(store: Store, source: str) -> set[str]:
-    return {k for (k,) in store.con.execute("SELECT key FROM watch_objects WHERE source = ?", [source]).fetchall()}
+DONE_MEMORY_DAYS = 2  # objects done earlier than this are below every listing's start: no need to remember
+
+
+def load_done(store: Store, source: str, days: float = DONE_MEMORY_DAYS) -> set[str]:
+    """The keys of a source committed in the last `days` (by when they were done, so a backlog being
+    caught up is remembered whole)."""
+    return {k for (k,) in store.con.execute(
+        "SELECT key FROM watch_objects WHERE source = ? AND done_at > now() - to_days(?::INTEGER)",
+        [source, max(1, int(days))]).fetchall()}
 
 
 def load_checkpoint(store: Store, source: str) -> dict:

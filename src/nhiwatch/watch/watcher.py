@@ -16,6 +16,7 @@ events of an item that comes again are recognised by their uid, a batch judged a
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Callable
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nhiwatch.detect.runner import DetectSession
 from nhiwatch.ingest.formats import Bad, FileScanner, raw_text
@@ -33,11 +36,50 @@ from nhiwatch.ingest.normalize import BadRecord, EventBatch
 from nhiwatch.store.db import Store, now_micros
 from nhiwatch.watch.config import WatchConfig
 from nhiwatch.watch.delivery import Outbox
-from nhiwatch.watch.sources import (Item, LookupEventsReader, S3Poller, Source, SourceFatal, SqsListener, load_checkpoint,
+from nhiwatch.watch.sources import (Item, LookupEventsReader, S3Poller, Source, SqsListener, load_checkpoint,
                                     load_done)
 
 MAX_ITEMS_PER_CYCLE = 256
 MAX_BYTES_PER_CYCLE = 256 << 20
+
+
+PARALLEL_MIN_BYTES = 4 << 20  # below this, starting on other processes costs more than it saves
+
+
+def parse_items(entries: list[tuple[str, str, bytes, dict | None]], now: int
+                ) -> tuple[pa.Table | None, list[tuple[str, str, str, str]], list[tuple | None]]:
+    """(events as Arrow, quarantined records, per item (outcome, quarantined, first reason, events) or None
+    for an item that was only a quarantine note). Runs in the watcher or in a worker process."""
+    batch = EventBatch(now)
+    bad: list[tuple[str, str, str, str]] = []
+    infos: list[tuple | None] = []
+    for display, key, data, preset in entries:
+        if preset and "bad" in preset:
+            bad.append((display, key, preset["bad"], preset.get("raw", "")))
+            infos.append(None)
+            continue
+        scanner = FileScanner(Path(display), display, data=data)
+        quarantined_before, rows_before = len(bad), batch.rows
+        reason = None
+        for record in scanner.records():
+            if isinstance(record, Bad):
+                bad.append((display, record.locator, record.reason, record.raw))
+                reason = reason or record.reason
+                continue
+            event, ctx = record
+            try:
+                batch.add(event, ctx)
+            except BadRecord as exc:
+                scanner.outcome.quarantined += 1
+                bad.append((display, ctx.locator, str(exc), raw_text(event)))
+                reason = reason or str(exc)
+        if scanner.outcome.skipped and scanner.outcome.records == 0:
+            # Nothing in it was CloudTrail (or it was empty): say so in quarantine, do not drop it.
+            bad.append((display, "$", f"no CloudTrail events: {scanner.outcome.skipped}",
+                        raw_text(data[:4096].decode("utf-8", "replace"))))
+            reason = reason or scanner.outcome.skipped
+        infos.append((scanner.outcome, len(bad) - quarantined_before, reason, batch.rows - rows_before))
+    return (batch.to_table() if batch.rows else None), bad, infos
 
 
 class WatchFatal(RuntimeError):
@@ -88,6 +130,9 @@ class Watcher:
         self.run_id = 0
         self._last_correlate = time.monotonic()
         self._uncorrelated = 0
+        self.workers = min(2, os.cpu_count() or 1)
+        self._pool = None
+        self._done_loaded = time.monotonic()
 
     # -- set-up ---------------------------------------------------------------------------------------
 
@@ -116,7 +161,8 @@ class Watcher:
                 self.sources.append(S3Poller(source.name, self.put, self.stopping, s3=s3, bucket=o["bucket"],
                                              prefix=o["prefix"], done=done,
                                              checkpoint=load_checkpoint(self.store, source.name),
-                                             interval=o["interval"], late_days=o["late_days"], once=self.once))
+                                             interval=o["interval"], late_days=o["late_days"], once=self.once,
+                                             since=o.get("since")))
             elif source.type == "sqs":
                 done = self.done_sets[source.name] = load_done(self.store, source.name)
                 self.sources.append(SqsListener(source.name, self.put, self.stopping,
@@ -181,6 +227,8 @@ class Watcher:
             self.stopping.set()
             for intake in self.intakes:
                 intake.stop()
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
             self.outbox.stop()
             self.store.finish_run(self.run_id, {"events": self.stats.events, "duplicates": self.stats.duplicates,
                                                 "quarantined": self.stats.quarantined, "items": self.stats.items,
@@ -204,6 +252,14 @@ class Watcher:
         worked = bool(self.outbox.dispatch()) or worked
         if self._uncorrelated and time.monotonic() - self._last_correlate >= self.config.correlate_interval:
             self._correlate()
+        if time.monotonic() - self._done_loaded > 3600:
+            # Forget objects done long ago (no listing reaches back to them), so memory stays bounded
+            # over weeks of watching; a key forgotten too early would only be read again and skipped.
+            for name, done in self.done_sets.items():
+                recent = load_done(self.store, name)
+                done.intersection_update(recent)
+                done.update(recent)
+            self._done_loaded = time.monotonic()
         return worked
 
     def _take(self) -> list[Item]:
@@ -223,37 +279,39 @@ class Watcher:
 
     # -- ingest ---------------------------------------------------------------------------------------
 
+    def _parse(self, items: list[Item]) -> tuple[pa.Table | None, list, list]:
+        """Normalize the items' events; with much to read, in worker processes (the CPU-heavy part),
+        the items split into contiguous groups so the order is kept."""
+        entries = [(i.display, i.key, i.data, i.result) for i in items]
+        now = now_micros()
+        size = sum(len(i.data) for i in items)
+        if size < PARALLEL_MIN_BYTES or len(items) < 2 or self.workers < 2:
+            return parse_items(entries, now)
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        step = -(-len(entries) // self.workers)
+        parts = [self._pool.submit(parse_items, entries[i:i + step], now) for i in range(0, len(entries), step)]
+        tables, bad, infos = [], [], []
+        for part in parts:
+            table, part_bad, part_infos = part.result()
+            if table is not None:
+                tables.append(table)
+            bad += part_bad
+            infos += part_infos
+        return (pa.concat_tables(tables) if tables else None), bad, infos
+
     def _ingest(self, items: list[Item]) -> None:
-        batch = EventBatch(now_micros())
-        bad: list[tuple[str, str, str, str]] = []
+        table, bad, infos = self._parse(items)
         outcomes = []
-        for item in items:
-            if item.result and "bad" in item.result:
-                bad.append((item.display, item.key, item.result["bad"], item.result.get("raw", "")))
+        for item, info in zip(items, infos):
+            if info is None:
                 continue
-            scanner = FileScanner(Path(item.display), item.display, data=item.data)
-            quarantined_before, rows_before = len(bad), batch.rows
-            reason = None
-            for record in scanner.records():
-                if isinstance(record, Bad):
-                    bad.append((item.display, record.locator, record.reason, record.raw))
-                    reason = reason or record.reason
-                    continue
-                event, ctx = record
-                try:
-                    batch.add(event, ctx)
-                except BadRecord as exc:
-                    scanner.outcome.quarantined += 1
-                    bad.append((item.display, ctx.locator, str(exc), raw_text(event)))
-                    reason = reason or str(exc)
-            if scanner.outcome.skipped and scanner.outcome.records == 0:
-                # Nothing in it was CloudTrail (or it was empty): say so in quarantine, do not drop it.
-                bad.append((item.display, "$", f"no CloudTrail events: {scanner.outcome.skipped}",
-                            raw_text(item.data[:4096].decode("utf-8", "replace"))))
-                reason = reason or scanner.outcome.skipped
-            item.result = {"events": batch.rows - rows_before}
-            outcomes.append((item, scanner.outcome, len(bad) - quarantined_before, reason))
-        table = batch.to_table() if batch.rows else None
+            outcome, quarantined, reason, rows = info
+            item.result = {"events": rows}
+            outcomes.append((item, outcome, quarantined, reason))
         con = self.store.con
         con.execute("BEGIN TRANSACTION")
         try:
@@ -262,8 +320,6 @@ class Watcher:
             objects = [(i.source, i.key, i.etag, i.size, new.get(i.display, 0), q)
                        for i, _o, q, _r in outcomes if i.record_object]
             if objects:
-                import pyarrow as pa
-
                 rows = pa.table({"source": [o[0] for o in objects], "key": [o[1] for o in objects],  # noqa: F841
                                  "etag": [o[2] for o in objects], "size": [o[3] for o in objects],
                                  "events": [o[4] for o in objects], "quarantined": [o[5] for o in objects]})
@@ -291,8 +347,6 @@ class Watcher:
         self.stats.duplicates += read - accepted
         self.stats.quarantined += len(bad)
         if table is not None:
-            import pyarrow.compute as pc
-
             newest = pc.max(table.column("event_time")).value
             self.stats.newest_event_us = max(self.stats.newest_event_us or 0, newest)
         for item, outcome, quarantined, reason in outcomes:

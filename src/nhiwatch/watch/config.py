@@ -85,7 +85,7 @@ class WatchConfig:
     max_attempts: int = 8
     backoff_seconds: float = 1.0
     correlate_interval: float = 60.0
-    queue_items: int = 64
+    queue_items: int = 128
     dead_letter_dir: Path | None = None
     sources: list[SourceConfig] = field(default_factory=list)
     sinks: list[Sink] = field(default_factory=list)
@@ -243,7 +243,7 @@ def parse_config(data: dict, origin: str) -> WatchConfig:
     config.max_attempts = int(_number(data, "max_attempts", 8, "config", problems, 1))
     config.backoff_seconds = _number(data, "backoff_seconds", 1.0, "config", problems, 0)
     config.correlate_interval = _number(data, "correlate_interval", 60, "config", problems, 0)
-    config.queue_items = int(_number(data, "queue_items", 64, "config", problems, 1))
+    config.queue_items = int(_number(data, "queue_items", 128, "config", problems, 1))
     if "dead_letter_dir" in data:
         config.dead_letter_dir = Path(str(data["dead_letter_dir"])).expanduser()
     for key, builder, target in (("sources", _source, config.sources), ("sinks", _sink, config.sinks)):

@@ -43,7 +43,7 @@ MAX_ITEMS_PER_CYCLE = 256
 MAX_BYTES_PER_CYCLE = 256 << 20
 
 
-PARALLEL_MIN_BYTES = 4 << 20  # below this, starting on other processes costs more than it saves
+PARALLEL_MIN_BYTES = 512 << 10  # below this, handing over to other processes costs more than it saves
 
 
 def parse_items(entries: list[tuple[str, str, bytes, dict | None]], now: int

@@ -22,21 +22,12 @@ def build_config(config_file: Optional[Path], s3: list[str], sqs: list[str], int
                  intake_secret_env: str, lookup_regions: list[str], lookup_days: int, sinks: list[str],
                  min_severity: Optional[str], learn_until: Optional[str]):
     """The file's configuration with the command line's sources and sinks added."""
-    import tomllib
-
-    from nhiwatch.watch.config import parse_config, sink_from_option, source_from_s3_url
+    from nhiwatch.watch.config import parse_config, read_toml, sink_from_option, source_from_s3_url
 
     data: dict = {}
     origin = "command line"
     if config_file is not None:
-        try:
-            data = tomllib.loads(config_file.read_text())
-        except FileNotFoundError:
-            from nhiwatch.watch.config import ConfigError
-            raise ConfigError([f"{config_file}: no such file"]) from None
-        except tomllib.TOMLDecodeError as exc:
-            from nhiwatch.watch.config import ConfigError
-            raise ConfigError([f"{config_file}: not valid TOML: {exc}"]) from None
+        data = read_toml(config_file)
         origin = str(config_file)
     sources = list(data.get("sources", []))
     sources += [source_from_s3_url(url) for url in s3]

@@ -119,6 +119,21 @@ def expand_paths(paths: Iterable[str], exclude: Path | None = None) -> list[Path
     return [found[k] for k in sorted(found)]
 
 
+def take_record(item, batch: EventBatch, bad: list[tuple[str, str, str, str]], scanner: FileScanner) -> str | None:
+    """Add one scanned item to the batch, or to `bad` with its reason (returned)."""
+    if isinstance(item, Bad):
+        bad.append((scanner.display, item.locator, item.reason, item.raw))
+        return item.reason
+    record, ctx = item
+    try:
+        batch.add(record, ctx)
+    except BadRecord as exc:
+        scanner.outcome.quarantined += 1
+        bad.append((scanner.display, ctx.locator, str(exc), raw_text(record)))
+        return str(exc)
+    return None
+
+
 def scan_files(paths: Iterable[Path], now: int, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
     """Read files into chunks of normalized events and quarantined records.
 
@@ -131,17 +146,8 @@ def scan_files(paths: Iterable[Path], now: int, chunk_rows: int = CHUNK_ROWS) ->
     for path in paths:
         scanner = FileScanner(path)
         outcome = scanner.outcome
-        display = scanner.display
         for item in scanner.records():
-            if isinstance(item, Bad):
-                bad.append((display, item.locator, item.reason, item.raw))
-                continue
-            record, ctx = item
-            try:
-                batch.add(record, ctx)
-            except BadRecord as exc:
-                outcome.quarantined += 1
-                bad.append((display, ctx.locator, str(exc), raw_text(record)))
+            take_record(item, batch, bad, scanner)
             if batch.rows >= chunk_rows:
                 yield Chunk(batch.to_table(), bad, finished)
                 batch.reset()

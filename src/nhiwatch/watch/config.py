@@ -266,16 +266,19 @@ def parse_config(data: dict, origin: str) -> WatchConfig:
     return config
 
 
-def load_config(path: Path) -> WatchConfig:
+def read_toml(path: Path) -> dict:
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
-    return parse_config(data, str(path))
+
+
+def load_config(path: Path) -> WatchConfig:
+    return parse_config(read_toml(path), str(path))
 
 
 def sink_from_option(value: str, index: int) -> dict:

@@ -31,8 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nhiwatch.detect.runner import DetectSession
-from nhiwatch.ingest.formats import Bad, FileScanner, raw_text
-from nhiwatch.ingest.normalize import BadRecord, EventBatch
+from nhiwatch.ingest.formats import FileScanner, raw_text
+from nhiwatch.ingest.normalize import EventBatch
+from nhiwatch.ingest.pipeline import take_record
 from nhiwatch.store.db import Store, now_micros
 from nhiwatch.watch.config import WatchConfig
 from nhiwatch.watch.delivery import Outbox
@@ -62,17 +63,8 @@ def parse_items(entries: list[tuple[str, str, bytes, dict | None]], now: int
         quarantined_before, rows_before = len(bad), batch.rows
         reason = None
         for record in scanner.records():
-            if isinstance(record, Bad):
-                bad.append((display, record.locator, record.reason, record.raw))
-                reason = reason or record.reason
-                continue
-            event, ctx = record
-            try:
-                batch.add(event, ctx)
-            except BadRecord as exc:
-                scanner.outcome.quarantined += 1
-                bad.append((display, ctx.locator, str(exc), raw_text(event)))
-                reason = reason or str(exc)
+            problem = take_record(record, batch, bad, scanner)
+            reason = reason or problem
         if scanner.outcome.skipped and scanner.outcome.records == 0:
             # Nothing in it was CloudTrail (or it was empty): say so in quarantine, do not drop it.
             bad.append((display, "$", f"no CloudTrail events: {scanner.outcome.skipped}",

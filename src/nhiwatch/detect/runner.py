@@ -215,11 +215,8 @@ class DetectSession:
         store = self.store
         # Each sort is a bucket of at most BUCKET_ROWS events: a small DuckDB cache is enough, and the
         # memory is the profiles' and findings' (the configured limit comes back at the end).
-        store.con.execute(f"SET memory_limit = '{DETECT_MEMORY}'")
-        try:
+        with store.memory_limit(DETECT_MEMORY):
             return self._process(learn_until, on_identity, also, started)
-        finally:
-            store.con.execute(f"SET memory_limit = '{store._config['memory_limit']}'")
 
     def _process(self, learn_until: datetime | None, on_identity: Callable[[int], None] | None,
                  also: Callable[[list[Finding]], None] | None, started: float) -> tuple[RunSummary, list[Finding]]:

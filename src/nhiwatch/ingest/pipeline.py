@@ -269,16 +269,13 @@ class Ingestor:
         total_bytes = sum(_size(p) for p in files)
         # Inserting needs little of DuckDB's cache (each batch is checked against its own time range);
         # a smaller limit leaves the memory to the parsed batches in flight.
-        self.store.con.execute(f"SET memory_limit = '{INGEST_MEMORY}'")
-        try:
+        with self.store.memory_limit(INGEST_MEMORY):
             try:
                 self._read_all(files, now, take, total_bytes)
             except BaseException:
                 writer.close()  # what was read is written (and counted) before the error propagates
                 raise
             writer.close()
-        finally:
-            self.store.con.execute(f"SET memory_limit = '{self.store._config['memory_limit']}'")
         self.store.finish_run(summary.run_id, summary.totals())
         self.store.checkpoint()
         return summary

@@ -7,6 +7,8 @@ message instead of a stack trace. Schema changes go through numbered migrations.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from collections import Counter
 import os
 import time
@@ -90,6 +92,16 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    @contextmanager
+    def memory_limit(self, limit: str) -> Iterator[None]:
+        """DuckDB's cache capped at `limit` for a stage that needs little of it; the configured limit
+        comes back afterwards."""
+        self.con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET memory_limit = '{self._config['memory_limit']}'")
 
     def release_memory(self) -> None:
         """Give back the memory a finished stage held: DuckDB's cached blocks (by reopening the

@@ -41,8 +41,6 @@ from nhiwatch.detect.finding import SEVERITIES
 from nhiwatch.outputs.sinks import (FileSink, OcsfSink, SecurityHubSink, Sink, SlackSink, StdoutSink,
                                     WebhookSink)
 
-SOURCE_TYPES = ("s3", "sqs", "intake", "lookup-events")
-SINK_TYPES = ("jsonl", "ocsf", "stdout", "webhook", "slack", "securityhub")
 TOP_KEYS = {"home", "learn_until", "interval", "health_interval", "max_attempts", "backoff_seconds",
             "dead_letter_dir", "correlate_interval", "queue_items", "sources", "sinks"}
 SOURCE_KEYS = {
@@ -131,15 +129,23 @@ def _number(table: dict, key: str, default: float, where: str, problems: list[st
     return value
 
 
-def _source(table: dict, index: int, problems: list[str]) -> SourceConfig | None:
+def _kind(table: dict, where: str, keys: dict[str, set[str]], noun: str, problems: list[str]) -> str | None:
+    """A source's or sink's type, checked, and its keys checked against that type's."""
     kind = table.get("type")
-    where = f"sources[{index}]"
-    if kind not in SOURCE_TYPES:
-        problems.append(f"{where}.type: must be one of {', '.join(SOURCE_TYPES)}, not {kind!r}")
+    if kind not in keys:
+        problems.append(f"{where}.type: must be one of {', '.join(keys)}, not {kind!r}")
         return None
-    unknown = set(table) - SOURCE_KEYS[kind]
+    unknown = set(table) - keys[kind]
     if unknown:
-        problems.append(f"{where}: unknown keys for a {kind} source: {', '.join(sorted(unknown))}")
+        problems.append(f"{where}: unknown keys for a {kind} {noun}: {', '.join(sorted(unknown))}")
+    return kind
+
+
+def _source(table: dict, index: int, problems: list[str]) -> SourceConfig | None:
+    where = f"sources[{index}]"
+    kind = _kind(table, where, SOURCE_KEYS, "source", problems)
+    if kind is None:
+        return None
     options: dict = {}
     if kind == "s3":
         bucket = table.get("bucket")
@@ -189,14 +195,10 @@ def _source(table: dict, index: int, problems: list[str]) -> SourceConfig | None
 
 
 def _sink(table: dict, index: int, problems: list[str]) -> Sink | None:
-    kind = table.get("type")
     where = f"sinks[{index}]"
-    if kind not in SINK_TYPES:
-        problems.append(f"{where}.type: must be one of {', '.join(SINK_TYPES)}, not {kind!r}")
+    kind = _kind(table, where, SINK_KEYS, "sink", problems)
+    if kind is None:
         return None
-    unknown = set(table) - SINK_KEYS[kind]
-    if unknown:
-        problems.append(f"{where}: unknown keys for a {kind} sink: {', '.join(sorted(unknown))}")
     severity = table.get("min_severity", "info")
     if severity not in SEVERITIES:
         problems.append(f"{where}.min_severity: must be one of {', '.join(SEVERITIES)}, not {severity!r}")
@@ -292,8 +294,6 @@ def sink_from_option(value: str, index: int) -> dict:
         table["url"] = target
     elif kind == "securityhub" and target:
         table["region"] = target
-    elif target and kind not in SINK_TYPES:
-        pass
     return table
 
 

@@ -44,6 +44,7 @@ MAX_ITEMS_PER_CYCLE = 256
 MAX_BYTES_PER_CYCLE = 256 << 20
 
 
+CHECKPOINT_THRESHOLD = "256MB"
 PARALLEL_MIN_BYTES = 512 << 10  # below this, handing over to other processes costs more than it saves
 
 
@@ -91,6 +92,12 @@ class WatchStats:
     newest_event_us: int | None = None
     window_events: int = 0
     window_started: float = field(default_factory=time.monotonic)
+    # seconds the writer thread spent in each stage: where a slow watch loses its time
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("parse", "store", "detect",
+                                                                                   "deliver", "correlate"), 0.0))
+
+    def timed(self, stage: str, started: float) -> None:
+        self.stage_seconds[stage] += time.monotonic() - started
 
 
 def log_line(level: str, event: str, **fields: object) -> None:
@@ -124,6 +131,7 @@ class Watcher:
         self._uncorrelated = 0
         self.workers = min(2, os.cpu_count() or 1)
         self._pool = None
+        self._ahead: tuple[list[Item], Callable[[], tuple]] | None = None  # items being parsed, and their result
         self._done_loaded = time.monotonic()
 
     # -- set-up ---------------------------------------------------------------------------------------
@@ -183,6 +191,9 @@ class Watcher:
         for sink in self.config.sinks:
             sink.open()
         self._build_sources()
+        # A watch commits every few seconds; at DuckDB's default (16 MB of log) nearly every commit would
+        # checkpoint and rewrite the events table's open row group. 256 MB halves the commit time.
+        self.store.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self.run_id = self.store.begin_run([f"watch: {s.name}" for s in self.config.sources])
         self.outbox.start()
         for source in self.sources:
@@ -208,7 +219,7 @@ class Watcher:
                 if ended is not None and now >= ended:
                     break
                 if self.once and not any(s.is_alive() for s in self.sources) and self.queue.empty() and \
-                        self._judged_all():
+                        self._ahead is None and self._judged_all():
                     draining_since = draining_since or now
                     if self.outbox.idle() or now - draining_since > drain_seconds:
                         break
@@ -233,17 +244,35 @@ class Watcher:
         self.wake.set()
 
     def cycle(self) -> bool:
-        items = self._take()
-        worked = bool(items)
-        if items:
-            self._ingest(items)
-        if not self._judged_all():
-            self._detect()
+        worked = False
+        if self._ahead is None:
+            items = self._take()
+            if items:
+                self._ahead = (items, self._start_parse(items))
+        if self._ahead is not None:
+            items, parsing = self._ahead
+            started = time.monotonic()
+            parsed = parsing()
+            self.stats.timed("parse", started)
+            # Hand the next items to the parsers before storing and judging these: the workers parse
+            # while this thread writes, so the stages overlap instead of taking turns.
+            following = self._take()
+            self._ahead = (following, self._start_parse(following)) if following else None
+            self._ingest(items, parsed)
             worked = True
+        if not self._judged_all():
+            started = time.monotonic()
+            self._detect()
+            self.stats.timed("detect", started)
+            worked = True
+        started = time.monotonic()
         worked = bool(self.outbox.collect(0)) or worked
         worked = bool(self.outbox.dispatch()) or worked
+        self.stats.timed("deliver", started)
         if self._uncorrelated and time.monotonic() - self._last_correlate >= self.config.correlate_interval:
+            started = time.monotonic()
             self._correlate()
+            self.stats.timed("correlate", started)
         if time.monotonic() - self._done_loaded > 3600:
             # Forget objects done long ago (no listing reaches back to them), so memory stays bounded
             # over weeks of watching; a key forgotten too early would only be read again and skipped.
@@ -271,14 +300,16 @@ class Watcher:
 
     # -- ingest ---------------------------------------------------------------------------------------
 
-    def _parse(self, items: list[Item]) -> tuple[pa.Table | None, list, list]:
-        """Normalize the items' events; with much to read, in worker processes (the CPU-heavy part),
-        the items split into contiguous groups so the order is kept."""
+    def _start_parse(self, items: list[Item]) -> Callable[[], tuple[pa.Table | None, list, list]]:
+        """Start normalizing the items' events; returns the call that waits for the result. With much to
+        read, worker processes do it (the CPU-heavy part), the items split into contiguous groups so the
+        order is kept; a little (an intake POST, a single object) is parsed here at once, for latency."""
         entries = [(i.display, i.key, i.data, i.result) for i in items]
         now = now_micros()
         size = sum(len(i.data) for i in items)
         if size < PARALLEL_MIN_BYTES or len(items) < 2 or self.workers < 2:
-            return parse_items(entries, now)
+            result = parse_items(entries, now)
+            return lambda: result
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -286,17 +317,22 @@ class Watcher:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         step = -(-len(entries) // self.workers)
         parts = [self._pool.submit(parse_items, entries[i:i + step], now) for i in range(0, len(entries), step)]
-        tables, bad, infos = [], [], []
-        for part in parts:
-            table, part_bad, part_infos = part.result()
-            if table is not None:
-                tables.append(table)
-            bad += part_bad
-            infos += part_infos
-        return (pa.concat_tables(tables) if tables else None), bad, infos
 
-    def _ingest(self, items: list[Item]) -> None:
-        table, bad, infos = self._parse(items)
+        def gather() -> tuple[pa.Table | None, list, list]:
+            tables, bad, infos = [], [], []
+            for part in parts:
+                table, part_bad, part_infos = part.result()
+                if table is not None:
+                    tables.append(table)
+                bad += part_bad
+                infos += part_infos
+            return (pa.concat_tables(tables) if tables else None), bad, infos
+
+        return gather
+
+    def _ingest(self, items: list[Item], parsed: tuple[pa.Table | None, list, list]) -> None:
+        started = time.monotonic()
+        table, bad, infos = parsed
         outcomes = []
         for item, info in zip(items, infos):
             if info is None:
@@ -354,6 +390,7 @@ class Watcher:
                     callback()
                 except Exception as exc:  # e.g. an SQS delete that failed: the message comes back, harmlessly
                     self.log("warning", "acknowledge-failed", source=item.source, key=item.key, error=str(exc))
+        self.stats.timed("store", started)
 
     # -- detect, correlate ------------------------------------------------------------------------------
 
@@ -388,7 +425,8 @@ class Watcher:
                  duplicates=stats.duplicates, quarantined=stats.quarantined, findings=stats.findings,
                  lag_seconds=lag, queued=self.queue.qsize(),
                  sources={s.source_name: {"caught_up": s.caught_up, "alive": s.is_alive()} for s in self.sources},
-                 sinks=self.outbox.backlog())
+                 sinks=self.outbox.backlog(),
+                 stage_seconds={k: round(v, 1) for k, v in stats.stage_seconds.items()})
 
 
 def _client(service: str, region: str | None):

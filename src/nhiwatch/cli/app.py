@@ -48,6 +48,7 @@ from nhiwatch.cli.detect import analyze, baseline_app, findings_app  # noqa: E40
 from nhiwatch.cli.correlate import incidents_app  # noqa: E402
 from nhiwatch.cli.respond import respond_app  # noqa: E402
 from nhiwatch.cli.watch import config_app, watch  # noqa: E402
+from nhiwatch.cli.serve import serve  # noqa: E402
 
 app.add_typer(inventory_app, name="inventory")
 app.command()(posture)
@@ -58,6 +59,7 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(respond_app, name="respond")
 app.command()(watch)
 app.add_typer(config_app, name="config")
+app.command()(serve)
 
 
 @app.callback()
@@ -364,11 +366,15 @@ def demo(
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
     days: Annotated[int, typer.Option(min=1, max=400, help="Days to simulate.")] = 30,
     scale: Annotated[float, typer.Option(min=0.05, max=100.0, help="Identities per account (1.4 = ~75).")] = 1.4,
+    serve_after: Annotated[Optional[bool], typer.Option(
+        "--serve/--no-serve", help="Start the dashboard on the demo's data when done (default: ask, on a terminal).",
+        show_default=False)] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Simulate a small organisation (2 accounts, ~150 NHIs, 30 days, a handful of attacks), run every
-    stage that exists on it, print what was found and write a self-contained HTML report."""
+    stage that exists on it, print what was found and write a self-contained HTML report, then offer
+    the dashboard (`nhiwatch serve`) on its data."""
     from dataclasses import replace
 
     from nhiwatch.demo import DEMO_CONFIG, run as run_demo
@@ -428,6 +434,14 @@ def demo(
     console.print(f"explore it: nhiwatch incidents list --home {store_home}; nhiwatch respond plan INCIDENT --home "
                   f"{store_home}; nhiwatch findings list --home {store_home}; nhiwatch inventory list --home "
                   f"{store_home}; nhiwatch posture --home {store_home}; nhiwatch baseline show ARN --home {store_home}")
+    console.print(f"dashboard: nhiwatch serve --home {store_home}", highlight=False)
+    if serve_after is None:
+        serve_after = sys.stdin.isatty() and sys.stdout.isatty() and typer.confirm(
+            "start the dashboard on this data now?", default=False)
+    if serve_after:
+        from nhiwatch.cli.serve import serve
+
+        serve(home=store_home)
 
 
 def main() -> None:

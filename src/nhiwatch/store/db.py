@@ -93,6 +93,16 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
+    def view(self) -> "Store":
+        """The same open database through another connection, for another thread: the dashboard reads
+        (and records response actions) while the watcher writes, with no file lock between them."""
+        other = object.__new__(Store)
+        other.__dict__.update(self.__dict__)
+        other.con = self.con.cursor()
+        other.con.execute("SET TimeZone = 'UTC'")
+        other._batch = None
+        return other
+
     @contextmanager
     def memory_limit(self, limit: str) -> Iterator[None]:
         """DuckDB's cache capped at `limit` for a stage that needs little of it; the configured limit

@@ -1,0 +1,300 @@
+"""What the dashboard's JSON API returns: plain dicts read from the store, one function per page.
+
+Every function takes a store handle of its own (`Store.view()`), so requests run on their own
+connections while a watcher writes through another."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import orjson
+
+from nhiwatch.detect.findings_store import list_findings
+from nhiwatch.detect.profile import Profile
+from nhiwatch.store.db import Store
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+RISK_LEVELS = ("low", "medium", "high", "critical")
+# API sort key -> column; every ordering ends on the ARN so pages never overlap or skip a row.
+IDENTITY_SORTS = {"risk": "risk_score", "name": "name", "type": "nhi_type", "account": "account_id",
+                  "last_active": "last_active", "key_age": "oldest_key_days", "findings": "findings"}
+DESCENDING_BY_DEFAULT = {"risk", "key_age", "findings", "last_active"}
+TOP_VALUES = 15  # values shown per profile facet
+PROFILE_FACETS = {"apis": "api", "regions": "region", "networks": "net", "user_agents": "agent",
+                  "assumed_by": "assumer", "resources": "resource"}
+
+
+_KEY = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+
+
+class NotFound(LookupError):
+    """The thing asked for is not in the store."""
+
+
+def _iso(micros: int | None) -> str | None:
+    if not micros:
+        return None
+    return datetime.fromtimestamp(micros / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _has_rows(store: Store, table: str) -> bool:
+    return store.has_table(table) and bool(store.con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)")
+                                           .fetchall()[0][0])
+
+
+def overview(store: Store) -> dict:
+    q = store.con.execute
+    identities: dict = {"total": 0, "nhi": 0, "by_type": {}, "by_risk": dict.fromkeys(RISK_LEVELS, 0)}
+    if _has_rows(store, "identities"):
+        identities["total"], identities["nhi"] = q(
+            "SELECT count(*), count(*) FILTER (category IN ('non-human', 'human-use-of-nhi')) FROM identities"
+        ).fetchall()[0]
+        identities["by_type"] = dict(q("SELECT nhi_type, count(*) FROM identities GROUP BY ALL ORDER BY 2 DESC")
+                                     .fetchall())
+        identities["by_risk"].update(q("SELECT risk_level, count(*) FROM identities GROUP BY ALL").fetchall())
+    incidents: dict = {"open": 0, "by_severity": {}, "top": []}
+    if store.has_table("incidents"):
+        incidents["by_severity"] = dict(q("SELECT severity, count(*) FROM incidents WHERE status = 'open' "
+                                          "GROUP BY ALL").fetchall())
+        incidents["open"] = sum(incidents["by_severity"].values())
+        incidents["top"] = list_incidents(store, status="open", limit=5)["items"]
+    findings: dict = {"total": 0, "by_severity": {}, "by_day": []}
+    if store.has_table("findings"):
+        findings["by_severity"] = dict(q("SELECT severity, count(*) FROM findings GROUP BY ALL").fetchall())
+        findings["total"] = sum(findings["by_severity"].values())
+        days: dict[str, dict] = {}
+        for day, severity, count in q("SELECT substr(first_seen, 1, 10), severity, count(*) FROM findings "
+                                      "GROUP BY ALL ORDER BY 1").fetchall():
+            days.setdefault(day, {"day": day, **dict.fromkeys(SEVERITIES, 0)})[severity] = count
+        findings["by_day"] = list(days.values())
+    total, first, last = q("SELECT count(*), min(epoch_us(event_time)), max(epoch_us(event_time)) FROM events"
+                           ).fetchall()[0]
+    return {"identities": identities, "incidents": incidents, "findings": findings,
+            "events": {"total": total, "first": _iso(first), "last": _iso(last)}}
+
+
+def identities(store: Store, *, search: str | None, nhi_type: str | None, account: str | None, risk: str | None,
+               sort: str, order: str | None, limit: int, offset: int) -> dict:
+    if not _has_rows(store, "identities"):
+        return {"total": 0, "limit": limit, "offset": offset, "items": [], "facets": {"types": [], "accounts": []},
+                "inventory": False}
+    clauses, params = [], []
+    for column, value in (("nhi_type", nhi_type), ("account_id", account), ("risk_level", risk)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if search:
+        clauses.append("(arn ILIKE ? OR name ILIKE ? OR coalesce(owner, '') ILIKE ? OR coalesce(team, '') ILIKE ?)")
+        params += [f"%{search}%"] * 4
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    direction = (order or ("desc" if sort in DESCENDING_BY_DEFAULT else "asc")).upper()
+    nulls = "NULLS LAST"
+    q = store.con.execute
+    total = q(f"SELECT count(*) FROM identities {where}", params).fetchall()[0][0]
+    rows = q(f"""SELECT arn, name, account_id, nhi_type, category, risk_score, risk_level, last_active,
+                        oldest_key_days, findings, owner
+                 FROM identities {where}
+                 ORDER BY {IDENTITY_SORTS[sort]} {direction} {nulls}, arn LIMIT ? OFFSET ?""",
+             params + [limit, offset]).fetchall()
+    keys = ("arn", "name", "account_id", "nhi_type", "category", "risk_score", "risk_level", "last_active",
+            "key_age_days", "findings", "owner")
+    facets = {"types": [t for (t,) in q("SELECT DISTINCT nhi_type FROM identities ORDER BY 1").fetchall()],
+              "accounts": [a for (a,) in q("SELECT DISTINCT account_id FROM identities ORDER BY 1").fetchall()]}
+    return {"total": total, "limit": limit, "offset": offset, "items": [dict(zip(keys, row)) for row in rows],
+            "facets": facets, "inventory": True}
+
+
+def _top(values: dict[str, list[int]]) -> list[dict]:
+    ranked = sorted(values.items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_VALUES]
+    return [{"name": name, "count": entry[0], "first_seen": _iso(entry[1] if len(entry) > 1 else None),
+             "last_seen": _iso(entry[2] if len(entry) > 2 else None)} for name, entry in ranked]
+
+
+def profile_of(store: Store, arn: str) -> dict | None:
+    if not store.has_table("profiles"):
+        return None
+    rows = store.con.execute("SELECT state FROM profiles WHERE identity = ?", [arn]).fetchall()
+    if not rows:
+        return None
+    profile = Profile.from_state(orjson.loads(rows[0][0]))
+    out = {"events": profile.n, "first_seen": _iso(profile.first), "last_seen": _iso(profile.last),
+           "mature": profile.mature, "active_days": profile.days,
+           # hours of the week, 0 = Monday 00:00 UTC: seven rows of 24
+           "heatmap": [profile.hours[day * 24:(day + 1) * 24] for day in range(7)]}
+    for key, facet in PROFILE_FACETS.items():
+        out[key] = _top(profile.facets.get(facet, {}))
+    return out
+
+
+def _finding_row(finding: dict) -> dict:
+    return {"id": finding["id"], "detector": finding["detector"], "title": finding.get("title"),
+            "severity": finding["severity"], "first_seen": finding.get("first_seen"),
+            "last_seen": finding.get("last_seen"), "explanation": finding.get("explanation"),
+            "status": finding.get("status"), "incident_id": finding.get("incident_id"),
+            "identity": (finding.get("identity") or {}).get("arn"), "mitre": finding.get("mitre") or []}
+
+
+def identity(store: Store, arn: str) -> dict:
+    from nhiwatch.inventory.persist import get_identity
+
+    record = None
+    if _has_rows(store, "identities"):
+        try:
+            record = get_identity(store, arn)
+        except LookupError:
+            record = None
+    profile = profile_of(store, record.arn if record else arn)
+    if record is None and profile is None:
+        raise NotFound(f"no identity {arn!r} in the inventory or in the baselines")
+    arn = record.arn if record else arn
+    findings = []
+    if store.has_table("findings"):
+        rows = store.con.execute("SELECT finding, status, incident_id FROM findings WHERE identity = ? "
+                                 "ORDER BY first_seen", [arn]).fetchall()
+        findings = [_finding_row(dict(orjson.loads(text), status=state, incident_id=incident))
+                    for text, state, incident in rows]
+    out: dict = {"identity": None, "posture": [], "profile": profile, "findings": findings, "permissions": None}
+    if record is None:
+        out["identity"] = {"arn": arn, "name": arn.rsplit("/", 1)[-1], "account_id": arn.split(":")[4] if
+                           arn.count(":") >= 5 else None, "in_inventory": False}
+        return out
+    now = datetime.now(timezone.utc)
+    keys = []
+    for key in record.keys:
+        age = None
+        if key.created:
+            try:
+                age = (now - datetime.fromisoformat(key.created.replace("Z", "+00:00"))).days
+            except ValueError:
+                age = None
+        keys.append({"id": key.key_id or f"key {key.slot}", "status": "active" if key.active else "inactive",
+                     "age_days": age, "created": key.created, "last_used": key.last_used})
+    out["identity"] = {
+        "arn": record.arn, "name": record.name, "account_id": record.account_id, "kind": record.kind,
+        "nhi_type": record.nhi_type, "category": record.category, "type_detail": record.type_detail,
+        "risk_score": record.risk_score, "risk_level": record.risk_level,
+        "risk_reasons": [{"text": r.text, "points": r.counted or r.points, "factor": r.factor}
+                         for r in record.risk_reasons],
+        "last_active": record.last_active, "created": record.created, "owner": record.owner, "team": record.team,
+        "keys": keys, "trust_summary": record.trust_summary, "evidence": record.evidence, "in_inventory": True}
+    out["posture"] = [{"check": f.check, "severity": f.severity, "title": f.title, "detail": f.detail,
+                       "owasp": f.owasp} for f in record.findings]
+    if record.usage:
+        usage = record.usage
+        out["permissions"] = {"granted": usage.get("granted_patterns", 0),
+                              "used": sorted({u["action"] for u in usage.get("used", []) if u.get("calls", 0) >
+                                              u.get("errors", 0)}),
+                              "unused": usage.get("unused_grants", []),
+                              "unused_services": usage.get("unused_services", []),
+                              "suggested_policy": usage.get("suggested_policy")}
+    return out
+
+
+def findings(store: Store, *, severity: str, identity: str | None, status: str | None, limit: int,
+             offset: int) -> dict:
+    total, rows = list_findings(store, min_severity=severity, identity=identity, status=status,
+                                limit=limit + offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": [_finding_row(f) for f in rows[offset:]]}
+
+
+def _incident_row(incident: dict) -> dict:
+    return {"id": incident["id"], "title": incident.get("title"), "severity": incident["severity"],
+            "score": incident.get("score"), "status": incident.get("status"),
+            "first_seen": incident.get("first_seen"), "last_seen": incident.get("last_seen"),
+            "identities": incident.get("identities") or [],
+            "finding_count": len(incident.get("finding_ids") or [])}
+
+
+def list_incidents(store: Store, *, status: str | None, limit: int = 500) -> dict:
+    from nhiwatch.correlate.incidents import list_incidents as stored
+
+    items = stored(store, status=status)
+    return {"total": len(items), "items": [_incident_row(i) for i in items[:limit]]}
+
+
+def incident(store: Store, incident_id: str) -> dict:
+    from nhiwatch.correlate.incidents import get_incident
+
+    found = get_incident(store, incident_id)
+    if found is None:
+        raise NotFound(f"no incident {incident_id!r}")
+    summary = _incident_row(found)
+    tactics = " -> ".join(found.get("tactics") or [])
+    summary.update(summary="; ".join(filter(None, [tactics, *found.get("severity_reasons", [])])),
+                   blast_radius=found.get("blast_radius"), accounts=found.get("accounts") or [],
+                   addresses=found.get("addresses") or [])
+    by_id = {f["id"]: f for f in found.get("findings", [])}
+    timeline = []
+    for entry in found.get("timeline") or []:
+        finding = by_id.get(entry.get("finding_id") or "")
+        timeline.append({"time": entry.get("time"), "kind": entry.get("kind"), "identity": entry.get("identity"),
+                         "from": entry.get("from"), "title": entry.get("title"), "severity": entry.get("severity"),
+                         "detector": finding["detector"] if finding else entry.get("kind"),
+                         "finding_id": entry.get("finding_id"),
+                         "explanation": finding.get("explanation") if finding else None})
+    return {"incident": summary, "timeline": timeline, "graph": incident_graph(found)}
+
+
+def _node_kind(name: str) -> str:
+    if name.startswith("arn:aws:iam::") and ":role/" in name:
+        return "role"
+    if name.startswith("arn:aws:iam::") and ":user/" in name:
+        return "user"
+    if name.endswith(":root"):
+        return "root"
+    if name.startswith(("AKIA", "ASIA")):
+        return "key"
+    if name.isdigit() and len(name) == 12:
+        return "account"
+    if name.endswith(".amazonaws.com"):
+        return "service"
+    if name[:1].isdigit() or ":" in name and name.count(":") >= 2 and not name.startswith("arn:"):
+        return "network"
+    if name.startswith("arn:"):
+        return "other"
+    return "federated" if ":" in name else "other"
+
+
+def incident_graph(found: dict) -> dict:
+    """Nodes: the identities, credentials and networks the incident links; edges: how they are linked."""
+    severity_of: dict[str, str] = {}
+    for finding in found.get("findings", []):
+        arn = (finding.get("identity") or {}).get("arn")
+        if arn and (arn not in severity_of or SEVERITIES.index(finding["severity"]) >
+                    SEVERITIES.index(severity_of[arn])):
+            severity_of[arn] = finding["severity"]
+    nodes: dict[str, dict] = {}
+
+    def node(name: str, kind: str | None = None) -> str:
+        if name not in nodes:
+            label = name.rsplit("/", 1)[-1] if name.startswith("arn:") else name
+            nodes[name] = {"id": name, "label": label, "kind": kind or _node_kind(name),
+                           "severity": severity_of.get(name), "detail": name}
+        return name
+
+    for arn in found.get("identities") or []:
+        node(arn)
+    edges: dict[tuple[str, str, str], dict] = {}
+
+    def edge(source: str, target: str, label: str) -> None:
+        edges.setdefault((source, target, label), {"source": source, "target": target, "label": label})
+
+    for link in found.get("links") or []:
+        source, target, kind = str(link.get("from") or ""), str(link.get("to") or ""), str(link.get("kind") or "")
+        detail = str(link.get("detail") or "")
+        if not source or not target:
+            continue
+        node(source), node(target)
+        if kind == "shared-address" and detail:
+            # the address is the pivot: both identities called from it
+            address = node(detail, "network")
+            edge(source, address, "called from")
+            edge(target, address, "called from")
+        elif kind == "key-lineage" and (key := _KEY.search(detail)):
+            credential = node(key.group(0), "key")
+            edge(source, credential, "issued")
+            edge(credential, target, "used by")
+        else:
+            edge(source, target, kind + (f" ({detail})" if kind in ("assumes", "cross-account") and detail else ""))
+    return {"nodes": list(nodes.values()), "edges": list(edges.values())}

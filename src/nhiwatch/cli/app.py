@@ -49,6 +49,7 @@ from nhiwatch.cli.correlate import incidents_app  # noqa: E402
 from nhiwatch.cli.respond import respond_app  # noqa: E402
 from nhiwatch.cli.watch import config_app, watch  # noqa: E402
 from nhiwatch.cli.serve import serve  # noqa: E402
+from nhiwatch.cli.spark import spark_app  # noqa: E402
 
 app.add_typer(inventory_app, name="inventory")
 app.command()(posture)
@@ -60,6 +61,7 @@ app.add_typer(respond_app, name="respond")
 app.command()(watch)
 app.add_typer(config_app, name="config")
 app.command()(serve)
+app.add_typer(spark_app, name="spark")
 
 
 @app.callback()

@@ -38,25 +38,36 @@ def _pending(lower_batch: int, upper_batch: int, learn_until_us: int | None, lea
     return window
 
 
-def _events_sql(window: str, bucket: int = 0, buckets: int = 1) -> str:
+def ev_projection() -> str:
+    """The columns of an `Ev`, as SQL over event rows: the same text for the embedded store and for
+    the Spark engine (which runs it with DuckDB on each identity's rows), so both see the same events."""
     apis = ", ".join(f"'{a}'" for a in PARAM_APIS)
-    common = f"""epoch_us(event_time) AS t, hex(uid) AS uid, event_id, api, event_name, aws_region, account_id,
+    return f"""epoch_us(event_time) AS t, hex(uid) AS uid, event_id, api, event_name, aws_region, account_id,
         source_ip, source_ip_kind, vpc_endpoint_id, user_agent, error_code, read_only, session, access_key_id,
         principal AS caller, principal_type AS caller_type, assumed_role_arn, federation_subject,
         CASE WHEN api IN ({apis}) THEN request_parameters END AS params,
         coalesce(list_filter(resources, lambda r: r.type IN ('s3:bucket', 'secretsmanager:secret',
                                                              'ssm:parameter'))[1].name,
                  list_filter(resources, lambda r: r.name LIKE 'arn:%')[1].name) AS resource"""
+
+
+# Whose events a row is: the caller's (outbound), and for a successful AssumeRole also the assumed
+# role's (inbound: who assumes it). Shared with the Spark engine.
+OUTBOUND_WHERE = "principal IS NOT NULL AND principal_type IN ('role', 'user', 'root')"
+INBOUND_WHERE = "assumed_role_arn IS NOT NULL AND error_code IS NULL"
+EV_ORDER = "identity, t, uid"
+
+
+def _events_sql(window: str, bucket: int = 0, buckets: int = 1) -> str:
+    common = ev_projection()
     return f"""
         SELECT * FROM (
           SELECT principal AS identity, false AS inbound, {common} FROM events
-          WHERE {window} AND principal IS NOT NULL AND hash(principal) % {buckets} = {bucket}
-            AND principal_type IN ('role', 'user', 'root')
+          WHERE {window} AND hash(principal) % {buckets} = {bucket} AND {OUTBOUND_WHERE}
           UNION ALL
           SELECT assumed_role_arn AS identity, true AS inbound, {common} FROM events
-          WHERE {window} AND assumed_role_arn IS NOT NULL AND error_code IS NULL
-            AND hash(assumed_role_arn) % {buckets} = {bucket})
-        ORDER BY identity, t, uid"""
+          WHERE {window} AND {INBOUND_WHERE} AND hash(assumed_role_arn) % {buckets} = {bucket})
+        ORDER BY {EV_ORDER}"""
 
 
 def iter_identity_events(store: Store, window: str) -> Iterator[tuple[str, list[Ev]]]:
@@ -128,20 +139,29 @@ def _load_profiles(store: Store) -> dict[str, str]:
     return dict(store.con.execute("SELECT identity, state FROM profiles").fetchall())
 
 
+def add_to_peer_group(peers: dict[str, Profile], key: str, profile: Profile) -> None:
+    """Fold a mature member into its peer group: the union of APIs, clients, regions and wide networks
+    (counts summed, first seen the earliest), whatever order the members come in."""
+    if not profile.mature:
+        return
+    group = peers.setdefault(key, Profile())
+    for facet in ("api", "agent", "region", "wide_net"):
+        for value, (count, first) in profile.facets[facet].items():
+            entry = group.facets[facet].get(value)
+            if entry is None:
+                group.facets[facet][value] = [count, first]
+            else:
+                entry[0] += count
+                entry[1] = min(entry[1], first)
+    group.n += profile.n
+
+
 def _peer_profiles(profiles: Iterator[tuple[str, Profile]], infos: dict[str, IdentityInfo]) -> dict[str, Profile]:
-    """Union of the mature members' APIs, clients, regions and wide networks per peer group."""
     peers: dict[str, Profile] = {}
     for identity, profile in profiles:
-        if not profile.mature:
-            continue
         info = infos.get(identity)
-        key = peer_key(identity, info.kind if info else "unknown", info.account_id if info else None)
-        group = peers.setdefault(key, Profile())
-        for facet in ("api", "agent", "region", "wide_net"):
-            for value, (count, first) in profile.facets[facet].items():
-                entry = group.facets[facet].setdefault(value, [0, first])
-                entry[0] += count
-        group.n += profile.n
+        add_to_peer_group(peers, peer_key(identity, info.kind if info else "unknown",
+                                          info.account_id if info else None), profile)
     return peers
 
 

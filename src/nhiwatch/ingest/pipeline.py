@@ -332,3 +332,30 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def parse_items(entries: list[tuple[str, str, bytes, dict | None]], now: int
+                ) -> tuple[pa.Table | None, list[tuple[str, str, str, str]], list[tuple | None]]:
+    """(events as Arrow, quarantined records, per item (outcome, quarantined, first reason, events) or None
+    for an item that was only a quarantine note). Runs in the watcher, in a worker process, or in a Spark task."""
+    batch = EventBatch(now)
+    bad: list[tuple[str, str, str, str]] = []
+    infos: list[tuple | None] = []
+    for display, key, data, preset in entries:
+        if preset and "bad" in preset:
+            bad.append((display, key, preset["bad"], preset.get("raw", "")))
+            infos.append(None)
+            continue
+        scanner = FileScanner(Path(display), display, data=data)
+        quarantined_before, rows_before = len(bad), batch.rows
+        reason = None
+        for record in scanner.records():
+            problem = take_record(record, batch, bad, scanner)
+            reason = reason or problem
+        if scanner.outcome.skipped and scanner.outcome.records == 0:
+            # Nothing in it was CloudTrail (or it was empty): say so in quarantine, do not drop it.
+            bad.append((display, "$", f"no CloudTrail events: {scanner.outcome.skipped}",
+                        raw_text(data[:4096].decode("utf-8", "replace"))))
+            reason = reason or scanner.outcome.skipped
+        infos.append((scanner.outcome, len(bad) - quarantined_before, reason, batch.rows - rows_before))
+    return (batch.to_table() if batch.rows else None), bad, infos

@@ -23,7 +23,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 import orjson
@@ -31,9 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nhiwatch.detect.runner import DetectSession
-from nhiwatch.ingest.formats import FileScanner, raw_text
-from nhiwatch.ingest.normalize import EventBatch
-from nhiwatch.ingest.pipeline import take_record
+from nhiwatch.ingest.pipeline import parse_items
 from nhiwatch.store.db import Store, now_micros
 from nhiwatch.watch.config import WatchConfig
 from nhiwatch.watch.delivery import Outbox
@@ -46,33 +43,6 @@ MAX_BYTES_PER_CYCLE = 256 << 20
 
 CHECKPOINT_THRESHOLD = "256MB"
 PARALLEL_MIN_BYTES = 512 << 10  # below this, handing over to other processes costs more than it saves
-
-
-def parse_items(entries: list[tuple[str, str, bytes, dict | None]], now: int
-                ) -> tuple[pa.Table | None, list[tuple[str, str, str, str]], list[tuple | None]]:
-    """(events as Arrow, quarantined records, per item (outcome, quarantined, first reason, events) or None
-    for an item that was only a quarantine note). Runs in the watcher or in a worker process."""
-    batch = EventBatch(now)
-    bad: list[tuple[str, str, str, str]] = []
-    infos: list[tuple | None] = []
-    for display, key, data, preset in entries:
-        if preset and "bad" in preset:
-            bad.append((display, key, preset["bad"], preset.get("raw", "")))
-            infos.append(None)
-            continue
-        scanner = FileScanner(Path(display), display, data=data)
-        quarantined_before, rows_before = len(bad), batch.rows
-        reason = None
-        for record in scanner.records():
-            problem = take_record(record, batch, bad, scanner)
-            reason = reason or problem
-        if scanner.outcome.skipped and scanner.outcome.records == 0:
-            # Nothing in it was CloudTrail (or it was empty): say so in quarantine, do not drop it.
-            bad.append((display, "$", f"no CloudTrail events: {scanner.outcome.skipped}",
-                        raw_text(data[:4096].decode("utf-8", "replace"))))
-            reason = reason or scanner.outcome.skipped
-        infos.append((scanner.outcome, len(bad) - quarantined_before, reason, batch.rows - rows_before))
-    return (batch.to_table() if batch.rows else None), bad, infos
 
 
 class WatchFatal(RuntimeError):

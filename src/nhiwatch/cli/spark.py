@@ -103,3 +103,57 @@ def spark_load(
     else:
         console.print(f"loaded {result['profiles']:,} baselines and {result['findings_added']:,} new findings"
                       + (f"; {result['incidents']} incidents" if "incidents" in result else ""), highlight=False)
+
+
+@spark_app.command("watch")
+def spark_watch(
+    path: Annotated[str, typer.Argument(help="Folder or bucket prefix that receives CloudTrail objects.")],
+    out: Annotated[Path, typer.Option(help="Output folder: findings/, findings-jsonl/, state/, quarantine/.")],
+    checkpoint: Annotated[Path, typer.Option(help="Streaming checkpoint folder (keep it: a restart resumes "
+                                                  "from it).")],
+    inventory: Annotated[Optional[Path], typer.Option(help="Store holding the identity inventory.",
+                                                      show_default=False)] = None,
+    state: Annotated[Optional[Path], typer.Option(help="Learned baselines to start from: the state/ folder of "
+                                                       "a spark analyze run (also gives the peer groups).",
+                                                  show_default=False)] = None,
+    once: Annotated[bool, typer.Option(help="Take the objects there now, judge them, and stop.")] = False,
+    interval: Annotated[int, typer.Option(min=1, help="Seconds between micro-batches.")] = 60,
+    files_per_trigger: Annotated[int, typer.Option(min=1, help="Objects per micro-batch at most.")] = 1000,
+    master: Annotated[Optional[str], typer.Option(help="Spark master, e.g. local[4]; leave out under "
+                                                       "spark-submit.", show_default=False)] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Follow new CloudTrail objects with Spark Structured Streaming: each micro-batch is judged by the
+    per-identity engine, starting from each identity's state after the previous one. Exactly once
+    across restarts (output and state are versioned by micro-batch). Exit 0 stopped, 2 usage, 1 failed."""
+    _need_spark(as_json)
+    from nhiwatch.spark import stream
+    from nhiwatch.spark.job import spark_session
+
+    if "://" not in path and not Path(path).is_dir():
+        raise fail(f"no such folder: {path}", Exit.USAGE, as_json)
+    if state is not None and not any(state.glob("*.parquet")):
+        raise fail(f"{state} holds no state Parquet files (give the state/ folder of a spark analyze run)",
+                   Exit.USAGE, as_json)
+    spark = spark_session(master)
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        query = stream.start(spark, path, out, checkpoint, inventory_home=inventory, state_dir=state,
+                             files_per_trigger=files_per_trigger, once=once, interval_seconds=interval)
+        if not quiet and not as_json:
+            err.print(f"[dim]watching {path} (Ctrl-C to stop)...[/]" if not once else f"[dim]judging {path}...[/]")
+        try:
+            query.awaitTermination()
+        except KeyboardInterrupt:
+            query.stop()
+        findings = stream.findings(out)
+        states = stream.latest_states(out)
+    finally:
+        spark.stop()
+    result = {"findings": len(findings), "identities": len(states), "out": str(out)}
+    if as_json:
+        emit_json(result)
+    elif not quiet:
+        console.print(f"{len(findings):,} findings so far; {len(states):,} identities with a baseline; {out}",
+                      highlight=False)

@@ -30,8 +30,9 @@ def _need_spark(as_json: bool) -> None:
 def spark_analyze(
     paths: Annotated[list[str], typer.Argument(help="CloudTrail files or folders: local paths or s3:// URLs "
                                                     "(s3a:// on most clusters).", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Output folder: findings.jsonl, findings/, state/, quarantine/ "
-                                           "(Parquet), summary.json. Replaced if it exists.")],
+    out: Annotated[str, typer.Option(help="Output folder (or, on a cluster, a URL such as s3a://...): "
+                                          "findings.jsonl, findings/, state/, quarantine/ (Parquet), summary.json. "
+                                          "Replaced if it exists.")],
     inventory: Annotated[Optional[Path], typer.Option(help="Store holding the identity inventory (nhiwatch "
                                                            "inventory load); without it, identities are typed "
                                                            "from CloudTrail alone.", show_default=False)] = None,

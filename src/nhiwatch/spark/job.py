@@ -128,15 +128,20 @@ def _rows_for_engine(table: pa.Table) -> pa.Table:
     return table
 
 
-def analyze(spark, paths: list[str], out: Path, *, inventory_home: Path | None = None,
+def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | None = None,
             learn_until: datetime | None = None, partitions: int | None = None) -> SparkSummary:
+    """`out` is a local folder, or on a cluster any URL Spark writes to (s3a://, hdfs://, abfss://...)."""
     from pyspark.sql import functions as F
 
+    remote = "://" in str(out)
     summary = SparkSummary(out=str(out))
     clock = time.perf_counter()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    if not remote:
+        out = Path(out)
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+    base = str(out).rstrip("/")
     infos = {}
     if inventory_home is not None:
         from nhiwatch.store.db import Store
@@ -153,7 +158,7 @@ def analyze(spark, paths: list[str], out: Path, *, inventory_home: Path | None =
     summary.events = events.count()
     summary.duplicates = read - summary.events
     summary.quarantined = quarantine.count()
-    quarantine.write.parquet(str(out / "quarantine"))
+    quarantine.write.mode("overwrite").parquet(f"{base}/quarantine")
     summary.files = parsed.select("source_file").distinct().count()
     summary.seconds["read"] = round(time.perf_counter() - clock, 2)
 
@@ -207,18 +212,23 @@ def analyze(spark, paths: list[str], out: Path, *, inventory_home: Path | None =
     findings = final.where("kind = 'finding'")
     states = final.where("kind = 'state'").select("identity", F.col("payload").alias("state"), "events", "mature",
                                                   "last_event_us", "peer_key")
-    states.write.parquet(str(out / "state"))
+    states.write.mode("overwrite").parquet(f"{base}/state")
     findings.select("id", "detector", "severity", "identity", "first_seen", F.col("payload").alias("finding")
-                    ).write.parquet(str(out / "findings"))
-    collected = findings.select("id", "severity", "payload").orderBy("id").collect()
-    summary.seconds["detect"] = round(time.perf_counter() - clock, 2)
-    with (out / "findings.jsonl").open("w") as sink:
-        for row in collected:
-            sink.write(row["payload"] + "\n")
-            summary.by_severity[row["severity"]] = summary.by_severity.get(row["severity"], 0) + 1
-    summary.findings = len(collected)
+                    ).write.mode("overwrite").parquet(f"{base}/findings")
+    summary.by_severity = {r[0]: r[1] for r in findings.groupBy("severity").count().collect()}
+    summary.findings = sum(summary.by_severity.values())
     summary.identities = states.count()
-    (out / "summary.json").write_bytes(orjson.dumps(vars(summary), option=orjson.OPT_INDENT_2))
+    summary.seconds["detect"] = round(time.perf_counter() - clock, 2)
+    if remote:
+        # On a cluster the driver's disk is not where results go: Spark writes the JSON lines too.
+        findings.orderBy("id").select("payload").coalesce(1).write.mode("overwrite").text(f"{base}/findings-jsonl")
+        spark.createDataFrame([(orjson.dumps(vars(summary)).decode(),)], "value string").coalesce(1) \
+            .write.mode("overwrite").text(f"{base}/summary")
+    else:
+        with (out / "findings.jsonl").open("w") as sink:
+            for row in findings.orderBy("id").select("payload").toLocalIterator():
+                sink.write(row["payload"] + "\n")
+        (out / "summary.json").write_bytes(orjson.dumps(vars(summary), option=orjson.OPT_INDENT_2))
     return summary
 
 

@@ -84,8 +84,7 @@ def serve(
             raise fail(f"{watch_config} has no sources to watch", Exit.USAGE, as_json)
     store = open_store(home or (watch_settings.home if watch_settings else None), as_json)
     settings = ServeSettings(home=store.home, host=host, port=port, tokens=tokens, protected=protect or [],
-                             aws_profile=profile, role_name=role_name, external_id=external_id,
-                             act_token_generated=generated is not None)
+                             aws_profile=profile, role_name=role_name, external_id=external_id)
     app = create_app(store, settings)
     watcher = watcher_thread = None
     failed: list[str] = []

@@ -57,7 +57,6 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8765
     tokens: list[str] = field(default_factory=list)  # the configured ones, and the one made up for this run
-    act_token_generated: bool = False
     protected: list[str] = field(default_factory=list)
     aws_profile: str | None = None
     role_name: str | None = None

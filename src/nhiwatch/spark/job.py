@@ -102,14 +102,13 @@ def _parse_partition(batches):
             yield from pa.table(columns, schema=PARSED_SCHEMA).to_batches()
 
 
-def read_events(spark, paths: list[str]):
-    """(events, quarantine) DataFrames from every file under the paths."""
+def read_parsed(spark, paths: list[str]):
+    """Parsed rows (events and quarantined records, PARSED_SCHEMA) of every file under the paths."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(paths)
              .select("path", "content"))
-    parsed = files.mapInArrow(_parse_partition, from_arrow_schema(PARSED_SCHEMA))
-    return parsed, files
+    return files.mapInArrow(_parse_partition, from_arrow_schema(PARSED_SCHEMA))
 
 
 def _by_identity(events):
@@ -121,11 +120,6 @@ def _by_identity(events):
     inbound = events.where(INBOUND_WHERE).select(F.col("assumed_role_arn").alias("identity"),
                                                  F.lit(True).alias("inbound"), *EV_COLUMNS)
     return outbound.unionByName(inbound)
-
-
-def _rows_for_engine(table: pa.Table) -> pa.Table:
-    # Spark hands uid back as plain binary; the engine's SQL reads it the same way (hex).
-    return table
 
 
 def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | None = None,
@@ -148,8 +142,7 @@ def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | 
 
         with Store(inventory_home, read_only=True) as store:
             infos = identity_infos(store)
-    parsed, _files = read_events(spark, paths)
-    parsed = parsed.persist()
+    parsed = read_parsed(spark, paths).persist()
     quarantine = parsed.where("quarantine_reason IS NOT NULL").select(
         "source_file", "source_locator", "quarantine_reason", "quarantine_raw")
     all_events = parsed.where("quarantine_reason IS NULL").drop("quarantine_reason", "quarantine_raw")
@@ -177,13 +170,13 @@ def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | 
         shared = spark.sparkContext.broadcast(shared_value)
 
         def one_identity(table: pa.Table) -> pa.Table:
-            return judge_identity(_rows_for_engine(table), None, shared.value)
+            return judge_identity(table, None, shared.value)
 
         def one_identity_from_state(events_table: pa.Table, state_table: pa.Table) -> pa.Table:
             if events_table.num_rows == 0:
                 return OUTPUT_SCHEMA.empty_table()
             state = state_table.column("payload")[0].as_py() if state_table.num_rows else None
-            return judge_identity(_rows_for_engine(events_table), state, shared.value)
+            return judge_identity(events_table, state, shared.value)
 
         if states is None:
             return selected.groupBy("identity").applyInArrow(one_identity, OUTPUT_DDL)

@@ -28,13 +28,13 @@ from nhiwatch.spark.engine import OUTPUT_DDL, OUTPUT_SCHEMA, Shared, judge_ident
 from nhiwatch.spark.job import PARSED_SCHEMA, _by_identity, _parse_partition
 
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
-def _initial_states(state_dir: Path | None) -> tuple[dict[str, str], list[tuple[str, str]]]:
+def _peer_states(state_dir: Path | None) -> list[tuple[str, str]]:
+    """(peer key, state) of the mature baselines a run starts from."""
     if state_dir is None:
-        return {}, []
+        return []
     import duckdb
 
-    rows = duckdb.sql(f"SELECT identity, state, peer_key, mature FROM read_parquet('{state_dir}/*.parquet')").fetchall()
-    return {r[0]: r[1] for r in rows}, [(r[2], r[1]) for r in rows if r[3]]
+    return duckdb.sql(f"SELECT peer_key, state FROM read_parquet('{state_dir}/*.parquet') WHERE mature").fetchall()
 
 
 def _state_versions(out: Path) -> list[int]:
@@ -62,7 +62,7 @@ def start(spark, path: str, out: Path, checkpoint: Path, *, inventory_home: Path
 
         with Store(inventory_home, read_only=True) as store:
             infos = identity_infos(store)
-    _initial, peer_states = _initial_states(state_dir)
+    peer_states = _peer_states(state_dir)
     inventory_accounts = {i.account_id for i in infos.values() if i.account_id}
     peers = peer_profiles(peer_states)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.console import Console
 
 
@@ -55,7 +56,8 @@ def emit_json(data: object) -> None:
 def fail(message: str, code: Exit, as_json: bool = False) -> typer.Exit:
     if as_json:
         emit_json({"error": message, "exit_code": int(code)})
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # The message is text, not markup: "nhiwatch[spark]" or "local[2]" must print as written.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(int(code))
 
 

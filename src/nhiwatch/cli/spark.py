@@ -12,7 +12,7 @@ from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_
     time_option
 
 spark_app = typer.Typer(help="The same engine on Apache Spark, for an organisation's whole CloudTrail "
-                             "(needs the extra: pip install 'nhiwatch[spark]', and Java 17+).",
+                             "(needs the extra: pip install 'nhiwatch\\[spark]', and Java 17+).",
                         no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
 

@@ -83,7 +83,7 @@ def apply_suppressions(store: Store, rules: list[Suppression], ids: list[str]) -
 
 def list_findings(store: Store, *, min_severity: str = "low", detector: str | None = None,
                   identity: str | None = None, status: str | None = "open", since: str | None = None,
-                  limit: int | None = None) -> tuple[int, list[dict]]:
+                  limit: int | None = None, offset: int = 0) -> tuple[int, list[dict]]:
     if not store.has_table("findings"):
         return 0, []
     clauses = ["list_position(?, severity) >= ?"]
@@ -100,9 +100,9 @@ def list_findings(store: Store, *, min_severity: str = "low", detector: str | No
         params.append(since)
     where = " AND ".join(clauses)
     total = store.con.execute(f"SELECT count(*) FROM findings WHERE {where}", params).fetchone()[0]
-    page = f" LIMIT {int(limit)}" if limit else ""
+    page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
     rows = store.con.execute(f"SELECT finding, status, incident_id FROM findings WHERE {where} "
-                             f"ORDER BY list_position(?, severity) DESC, first_seen{page}",
+                             f"ORDER BY list_position(?, severity) DESC, first_seen, id{page}",
                              params + [list(SEVERITIES)]).fetchall()
     return total, [dict(orjson.loads(text), status=state, incident_id=incident) for text, state, incident in rows]
 

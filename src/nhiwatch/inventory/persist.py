@@ -14,9 +14,21 @@ from nhiwatch.inventory.model import SEVERITIES, Identity, days_between, parse_t
 from nhiwatch.inventory.sources import SourceFile, merge_authz
 from nhiwatch.store.db import Store
 
-SORT_COLUMNS = {"risk": "risk_score DESC, arn", "name": "name, arn", "account": "account_id, risk_score DESC, arn",
-                "type": "nhi_type, risk_score DESC, arn", "last-active": "last_active NULLS FIRST, arn",
-                "key-age": "oldest_key_days DESC NULLS LAST, arn", "findings": "findings DESC, arn"}
+# sort key -> (column, its natural direction, where its NULLs go then, tie-breakers)
+SORT_COLUMNS = {"risk": ("risk_score", "DESC", "LAST", "arn"), "name": ("name", "ASC", "LAST", "arn"),
+                "account": ("account_id", "ASC", "LAST", "risk_score DESC, arn"),
+                "type": ("nhi_type", "ASC", "LAST", "risk_score DESC, arn"),
+                "last-active": ("last_active", "ASC", "FIRST", "arn"),
+                "key-age": ("oldest_key_days", "DESC", "LAST", "arn"), "findings": ("findings", "DESC", "LAST", "arn")}
+
+
+def _order_by(sort: str, order: str | None) -> str:
+    """ORDER BY for a sort key; `order` (asc, desc) reverses the natural direction, NULLs with it."""
+    column, natural, nulls, ties = SORT_COLUMNS[sort]
+    direction = order.upper() if order else natural
+    if direction != natural:
+        nulls = "FIRST" if nulls == "LAST" else "LAST"
+    return f"{column} {direction} NULLS {nulls}, {ties}"
 
 
 class InventoryMissing(LookupError):
@@ -120,8 +132,8 @@ def _require(store: Store) -> None:
 
 def list_identities(store: Store, *, types: list[str] | None = None, accounts: list[str] | None = None,
                     categories: list[str] | None = None, min_risk: int | None = None, level: str | None = None,
-                    search: str | None = None, sort: str = "risk", limit: int | None = None,
-                    offset: int = 0) -> tuple[int, list[dict]]:
+                    search: str | None = None, sort: str = "risk", order: str | None = None,
+                    limit: int | None = None, offset: int = 0) -> tuple[int, list[dict]]:
     """(matching count, one page of rows) of the identity table."""
     _require(store)
     clauses, params = [], []
@@ -142,7 +154,7 @@ def list_identities(store: Store, *, types: list[str] | None = None, accounts: l
     total = store.con.execute(f"SELECT count(*) FROM identities {where}", params).fetchone()[0]
     page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
     cursor = store.con.execute(
-        f"SELECT * EXCLUDE (record) FROM identities {where} ORDER BY {SORT_COLUMNS[sort]}{page}", params)
+        f"SELECT * EXCLUDE (record) FROM identities {where} ORDER BY {_order_by(sort, order)}{page}", params)
     columns = [d[0] for d in cursor.description]
     return total, [dict(zip(columns, row)) for row in cursor.fetchall()]
 

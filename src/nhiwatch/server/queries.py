@@ -16,10 +16,9 @@ from nhiwatch.store.db import Store
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 RISK_LEVELS = ("low", "medium", "high", "critical")
-# API sort key -> column; every ordering ends on the ARN so pages never overlap or skip a row.
-IDENTITY_SORTS = {"risk": "risk_score", "name": "name", "type": "nhi_type", "account": "account_id",
-                  "last_active": "last_active", "key_age": "oldest_key_days", "findings": "findings"}
-DESCENDING_BY_DEFAULT = {"risk", "key_age", "findings", "last_active"}
+# API sort key -> the inventory's (every ordering ends on the ARN: pages never overlap or skip a row)
+IDENTITY_SORTS = {"risk": "risk", "name": "name", "type": "type", "account": "account",
+                  "last_active": "last-active", "key_age": "key-age", "findings": "findings"}
 TOP_VALUES = 15  # values shown per profile facet
 PROFILE_FACETS = {"apis": "api", "regions": "region", "networks": "net", "user_agents": "agent",
                   "assumed_by": "assumer", "resources": "resource"}
@@ -76,33 +75,22 @@ def overview(store: Store) -> dict:
 
 def identities(store: Store, *, search: str | None, nhi_type: str | None, account: str | None, risk: str | None,
                sort: str, order: str | None, limit: int, offset: int) -> dict:
+    from nhiwatch.inventory.persist import list_identities
+
     if not _has_rows(store, "identities"):
         return {"total": 0, "limit": limit, "offset": offset, "items": [], "facets": {"types": [], "accounts": []},
                 "inventory": False}
-    clauses, params = [], []
-    for column, value in (("nhi_type", nhi_type), ("account_id", account), ("risk_level", risk)):
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if search:
-        clauses.append("(arn ILIKE ? OR name ILIKE ? OR coalesce(owner, '') ILIKE ? OR coalesce(team, '') ILIKE ?)")
-        params += [f"%{search}%"] * 4
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    direction = (order or ("desc" if sort in DESCENDING_BY_DEFAULT else "asc")).upper()
-    nulls = "NULLS LAST"
+    total, rows = list_identities(store, types=[nhi_type] if nhi_type else None,
+                                  accounts=[account] if account else None, level=risk, search=search,
+                                  sort=IDENTITY_SORTS[sort], order=order, limit=limit, offset=offset)
+    items = [{"arn": r["arn"], "name": r["name"], "account_id": r["account_id"], "nhi_type": r["nhi_type"],
+              "category": r["category"], "risk_score": r["risk_score"], "risk_level": r["risk_level"],
+              "last_active": r["last_active"], "key_age_days": r["oldest_key_days"], "findings": r["findings"],
+              "owner": r["owner"]} for r in rows]
     q = store.con.execute
-    total = q(f"SELECT count(*) FROM identities {where}", params).fetchall()[0][0]
-    rows = q(f"""SELECT arn, name, account_id, nhi_type, category, risk_score, risk_level, last_active,
-                        oldest_key_days, findings, owner
-                 FROM identities {where}
-                 ORDER BY {IDENTITY_SORTS[sort]} {direction} {nulls}, arn LIMIT ? OFFSET ?""",
-             params + [limit, offset]).fetchall()
-    keys = ("arn", "name", "account_id", "nhi_type", "category", "risk_score", "risk_level", "last_active",
-            "key_age_days", "findings", "owner")
     facets = {"types": [t for (t,) in q("SELECT DISTINCT nhi_type FROM identities ORDER BY 1").fetchall()],
               "accounts": [a for (a,) in q("SELECT DISTINCT account_id FROM identities ORDER BY 1").fetchall()]}
-    return {"total": total, "limit": limit, "offset": offset, "items": [dict(zip(keys, row)) for row in rows],
-            "facets": facets, "inventory": True}
+    return {"total": total, "limit": limit, "offset": offset, "items": items, "facets": facets, "inventory": True}
 
 
 def _top(values: dict[str, list[int]]) -> list[dict]:
@@ -193,9 +181,9 @@ def identity(store: Store, arn: str) -> dict:
 
 def findings(store: Store, *, severity: str, identity: str | None, status: str | None, limit: int,
              offset: int) -> dict:
-    total, rows = list_findings(store, min_severity=severity, identity=identity, status=status,
-                                limit=limit + offset)
-    return {"total": total, "limit": limit, "offset": offset, "items": [_finding_row(f) for f in rows[offset:]]}
+    total, rows = list_findings(store, min_severity=severity, identity=identity, status=status, limit=limit,
+                                offset=offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": [_finding_row(f) for f in rows]}
 
 
 def _incident_row(incident: dict) -> dict:

@@ -245,6 +245,30 @@
 
   const emptyRow = (cols, text) => h('tr', { class: 'empty-row' }, h('td', { colspan: cols }, text));
 
+  // One page of a paged table: fetch, draw the rows (or say none match), update the pager. Answers to
+  // an older request than the newest are dropped, so fast typing never shows stale rows.
+  function pagedLoader({ ctx, t, pager, status, st, noun, empty, url, render }) {
+    let seq = 0;
+    return async function load() {
+      const my = ++seq;
+      status.replaceChildren(loading(noun));
+      t.wrap.classList.add('busy');
+      try {
+        const d = await api(url());
+        if (my !== seq || !ctx.alive()) return;
+        const rows = render(d);
+        t.tbody.replaceChildren(...rows);
+        if (!rows.length) t.tbody.append(emptyRow(t.cols, empty));
+        pager.update(d.total || 0, d.offset ?? st.offset, d.limit || st.limit, rows.length);
+        status.replaceChildren();
+      } catch (err) {
+        if (my === seq) handleError(err, status, ctx);
+      } finally {
+        if (my === seq) t.wrap.classList.remove('busy');
+      }
+    };
+  }
+
   function makePager(onPrev, onNext) {
     const prev = h('button', { id: 'page-prev', type: 'button', class: 'btn', onclick: onPrev }, '‹ Prev');
     const next = h('button', { id: 'page-next', type: 'button', class: 'btn', onclick: onNext }, 'Next ›');
@@ -448,7 +472,6 @@
     const st = readState(ctx.params, INV_DEFAULTS);
     st.limit = Math.min(500, Math.max(1, st.limit));
     if (!['asc', 'desc'].includes(st.order)) st.order = 'desc';
-    let seq = 0;
 
     const changed = (resetOffset = true) => {
       if (resetOffset) st.offset = 0;
@@ -498,28 +521,15 @@
       h('div', { class: 'toolbar' }, h('label', { class: 'field grow' }, h('span', null, 'Search'), search), typeSel, acctSel, riskSel),
       status, t.wrap, pager.el));
 
-    async function load() {
-      const my = ++seq;
-      status.replaceChildren(loading('identities'));
-      t.wrap.classList.add('busy');
-      try {
-        const d = await api(`/api/identities?${qs({ search: st.search, type: st.type, account: st.account, risk: st.risk,
-          sort: st.sort, order: st.order, limit: st.limit, offset: st.offset })}`);
-        if (my !== seq || !ctx.alive()) return;
+    const load = pagedLoader({ ctx, t, pager, status, st, noun: 'identities', empty: 'no identities match',
+      url: () => `/api/identities?${qs({ search: st.search, type: st.type, account: st.account, risk: st.risk,
+        sort: st.sort, order: st.order, limit: st.limit, offset: st.offset })}`,
+      render: (d) => {
         const facets = d.facets || {};
         fillSelect(typeSel.querySelector('select'), [['', 'All types'], ...(facets.types || []).map((x) => [x, x])], st.type);
         fillSelect(acctSel.querySelector('select'), [['', 'All accounts'], ...(facets.accounts || []).map((x) => [x, x])], st.account);
-        const items = d.items || [];
-        t.tbody.replaceChildren(...items.map(identityRow));
-        if (!items.length) t.tbody.append(emptyRow(t.cols, 'no identities match'));
-        pager.update(d.total || 0, d.offset ?? st.offset, d.limit || st.limit, items.length);
-        status.replaceChildren();
-      } catch (err) {
-        if (my === seq) handleError(err, status, ctx);
-      } finally {
-        if (my === seq) t.wrap.classList.remove('busy');
-      }
-    }
+        return (d.items || []).map(identityRow);
+      } });
     load();
   }
 
@@ -1041,7 +1051,6 @@
   function pageFindings(ctx) {
     const st = readState(ctx.params, FIND_DEFAULTS);
     st.limit = Math.min(500, Math.max(1, st.limit));
-    let seq = 0;
     const changed = (resetOffset = true) => {
       if (resetOffset) st.offset = 0;
       writeHash('/findings', st, FIND_DEFAULTS);
@@ -1064,16 +1073,10 @@
       h('div', { class: 'toolbar' }, sevSel, statusSel, h('label', { class: 'field grow' }, h('span', null, 'Identity'), ident)),
       status, t.wrap, pager.el));
 
-    async function load() {
-      const my = ++seq;
-      status.replaceChildren(loading('findings'));
-      t.wrap.classList.add('busy');
-      try {
-        const d = await api(`/api/findings?${qs({ severity: st.severity, identity: st.identity, status: st.status,
-          limit: st.limit, offset: st.offset })}`);
-        if (my !== seq || !ctx.alive()) return;
-        const items = d.items || [];
-        t.tbody.replaceChildren(...items.map((f) => h('tr', { class: 'finding-row', 'data-id': f.id },
+    const load = pagedLoader({ ctx, t, pager, status, st, noun: 'findings', empty: 'no findings match',
+      url: () => `/api/findings?${qs({ severity: st.severity, identity: st.identity, status: st.status,
+        limit: st.limit, offset: st.offset })}`,
+      render: (d) => (d.items || []).map((f) => h('tr', { class: 'finding-row', 'data-id': f.id },
           h('td', null, sevBadge(f.severity)),
           h('td', null, h('strong', null, f.title || f.detector), f.explanation ? h('div', { class: 'sub clamp' }, f.explanation) : null),
           h('td', null, f.identity ? identityLink(f.identity, truncate(f.identity, 70)) : '—'),
@@ -1081,16 +1084,7 @@
           h('td', null, f.status || '—'),
           h('td', { class: 'nowrap' }, timeEl(f.first_seen)),
           h('td', { class: 'nowrap' }, timeEl(f.last_seen)),
-          h('td', null, f.incident_id ? h('a', { href: incidentHref(f.incident_id), class: 'mono' }, f.incident_id) : '—'))));
-        if (!items.length) t.tbody.append(emptyRow(t.cols, 'no findings match'));
-        pager.update(d.total || 0, d.offset ?? st.offset, d.limit || st.limit, items.length);
-        status.replaceChildren();
-      } catch (err) {
-        if (my === seq) handleError(err, status, ctx);
-      } finally {
-        if (my === seq) t.wrap.classList.remove('busy');
-      }
-    }
+          h('td', null, f.incident_id ? h('a', { href: incidentHref(f.incident_id), class: 'mono' }, f.incident_id) : '—'))) });
     load();
   }
 

@@ -50,6 +50,7 @@ from nhiwatch.cli.respond import respond_app  # noqa: E402
 from nhiwatch.cli.watch import config_app, watch  # noqa: E402
 from nhiwatch.cli.serve import serve  # noqa: E402
 from nhiwatch.cli.spark import spark_app  # noqa: E402
+from nhiwatch.cli.ranges import ranges_app  # noqa: E402
 
 app.add_typer(inventory_app, name="inventory")
 app.command()(posture)
@@ -62,6 +63,7 @@ app.command()(watch)
 app.add_typer(config_app, name="config")
 app.command()(serve)
 app.add_typer(spark_app, name="spark")
+app.add_typer(ranges_app, name="ranges")
 
 
 @app.callback()

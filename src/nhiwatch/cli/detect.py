@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail,
                                  open_store, time_option)
@@ -65,9 +68,10 @@ def analyze(
         suppressed = {row[0] for row in store.con.execute(
             "SELECT id FROM findings WHERE status = 'suppressed' AND id IN (SELECT unnest(?))",
             [[f.id for f in result.findings]]).fetchall()}
+        emitted = [f.to_dict() for f in result.findings if f.id not in suppressed]
+        summary = summarize(store, new=len(emitted), home=resolve_home(home)) if as_json or not quiet else None
     finally:
         store.close()
-    emitted = [f.to_dict() for f in result.findings if f.id not in suppressed]
     if out is not None:
         with open(out, "wb") as handle:
             for finding in emitted:
@@ -77,19 +81,18 @@ def analyze(
               "identities": detect.identities, "findings": len(emitted), "suppressed": result.suppressed,
               "by_severity": detect.by_severity, "by_detector": detect.by_detector, "watermark": detect.watermark,
               "seconds": detect.seconds, "incidents": result.correlation, "out": str(out) if out else None,
-              "problems": result.problems}
+              "problems": result.problems, "summary": summary}
     if as_json:
         emit_json(report)
     elif not quiet:
         console.print(f"judged [bold]{detect.events:,}[/] events of {detect.identities:,} identities in "
                       f"{detect.seconds} s: {len(emitted)} new findings ("
                       + ", ".join(f"{detect.by_severity.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
-                      + f"), {result.suppressed} suppressed" + (f" -> {out}" if out else ""), highlight=False)
-        _print_findings([f for f in emitted if f["severity"] in ("medium", "high", "critical")][:25])
-        if result.correlation.get("incidents"):
-            console.print(f"{result.correlation['incidents']} incidents (nhiwatch incidents list)", highlight=False)
+                      + f"), {result.suppressed} suppressed" + (f" -> {escape(str(out))}" if out else ""),
+                      highlight=False)
         for problem in result.problems[:20]:
-            err.print(f"[yellow]problem:[/] {problem}", highlight=False)
+            err.print(f"[yellow]problem:[/] {escape(problem)}", highlight=False)
+        print_summary(summary)
     if result.problems:
         raise typer.Exit(int(Exit.PARTIAL))
 
@@ -98,10 +101,134 @@ def _print_findings(rows: list[dict]) -> None:
     if not rows:
         return
     table = Table("severity", "first seen", "detector", "identity", "what", "id")
-    for f in rows:
-        table.add_row(f"[{SEVERITY_STYLE[f['severity']]}]{f['severity']}[/]", f["first_seen"], f["detector"],
-                      f["identity"]["arn"], f["explanation"][:160], f["id"])
+    for f in rows:  # Text cells: an ARN or explanation from the events is never read as markup
+        table.add_row(Text(f["severity"], style=SEVERITY_STYLE[f["severity"]]), Text(f["first_seen"]),
+                      Text(f["detector"]), Text(_plain(f["identity"]["arn"])), Text(_plain(f["explanation"], 160)),
+                      Text(f["id"]))
     console.print(table)
+
+
+# -- the summary `analyze` ends with -----------------------------------------------------------
+
+ALERTING = ("critical", "high", "medium")
+TOP_DETECTORS, TOP_INCIDENTS, TOP_FINDINGS, EXPLANATION_CHARS = 10, 5, 10, 200
+
+
+def _plain(text: object, limit: int | None = None) -> str:
+    """Text from the events made safe for a terminal: control characters shown escaped, whitespace runs
+    as one space, cut at `limit` characters. (Markup is handled by printing it as Text.)"""
+    value = " ".join(str(text or "").split())
+    value = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    return value if limit is None or len(value) <= limit else value[:limit - 1] + "…"
+
+
+def summarize(store, *, new: int, home: Path) -> dict:
+    """What is open in the store after a run, for a person: counts by severity and detector, incidents,
+    and the most severe findings. Every count comes from the findings table (status open)."""
+    from nhiwatch.correlate.incidents import list_incidents
+    from nhiwatch.detect.finding import SEVERITIES
+
+    con = store.con
+    by_severity = {s: 0 for s in reversed(SEVERITIES)}
+    by_detector: dict[str, dict[str, int]] = {}
+    for detector, severity, count in con.execute(
+            "SELECT detector, severity, count(*) FROM findings WHERE status = 'open' GROUP BY ALL").fetchall():
+        by_severity[severity] = by_severity.get(severity, 0) + count
+        by_detector.setdefault(detector, {})[severity] = count
+    alerting = sorted(((d, sum(c for s, c in counts.items() if s in ALERTING), counts)
+                       for d, counts in by_detector.items()), key=lambda x: (-x[1], x[0]))
+    alerting = [(d, n, counts) for d, n, counts in alerting if n]
+    top_detectors = [{"detector": d, "count": n, "by_severity": {s: counts[s] for s in ALERTING if counts.get(s)}}
+                     for d, n, counts in alerting[:TOP_DETECTORS]]
+    rest = alerting[TOP_DETECTORS:]
+    rows = con.execute(f"""
+        SELECT finding, incident_id FROM findings
+        WHERE status = 'open' AND severity IN ({', '.join('?' * len(ALERTING))})
+        ORDER BY list_position(?, severity) DESC, score DESC NULLS LAST, first_seen, id LIMIT {TOP_FINDINGS}""",
+                       [*ALERTING, list(SEVERITIES)]).fetchall()
+    top_findings = []
+    for text, incident in rows:
+        f = orjson.loads(text)
+        top_findings.append({"id": f["id"], "severity": f["severity"], "score": f["score"], "detector": f["detector"],
+                             "identity": f["identity"]["arn"], "first_seen": f["first_seen"],
+                             "last_seen": f["last_seen"], "title": f["title"], "explanation": f["explanation"],
+                             "incident_id": incident})
+    incidents = list_incidents(store, status="open")
+    incident_counts = {s: 0 for s in reversed(SEVERITIES)}
+    for incident in incidents:
+        incident_counts[incident["severity"]] += 1
+    home_arg = shlex.quote(str(home))
+    return {
+        "scope": "open findings in the store",
+        "open_findings": sum(by_severity.values()),
+        "new_findings": new,
+        "by_severity": by_severity,
+        "by_detector": top_detectors,
+        "other_detectors": {"detectors": len(rest), "findings": sum(n for _, n, _ in rest)},
+        "low_and_info": by_severity.get("low", 0) + by_severity.get("info", 0),
+        "by_detector_all": {d: dict(sorted(c.items(), key=lambda x: -SEVERITIES.index(x[0])))
+                            for d, c in sorted(by_detector.items())},
+        "incidents": {"open": len(incidents), "by_severity": incident_counts,
+                      "top": [{"id": i["id"], "severity": i["severity"], "score": i["score"], "title": i["title"],
+                               "identities": i["identities"], "tactics": i["tactics"],
+                               "findings": len(i["finding_ids"]), "first_seen": i["first_seen"]}
+                              for i in incidents[:TOP_INCIDENTS]]},
+        "top_findings": top_findings,
+        "see_all": {"findings": f"nhiwatch findings list --home {home_arg} --min-severity info --limit 0",
+                    "incidents": f"nhiwatch incidents list --home {home_arg}"},
+    }
+
+
+def _without_identity(explanation: str, arn: str) -> str:
+    """An explanation that opens with the identity's ARN (printed just above) opens with its name instead."""
+    if arn and explanation.startswith(arn):
+        return arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1] + explanation[len(arn):]
+    return explanation
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return " · ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"
+
+
+def print_summary(summary: dict) -> None:
+    """The summary as lines of Text: nothing from the events is ever read as markup."""
+    def line(*parts: str | tuple[str, str]) -> None:
+        console.print(Text.assemble(*parts), highlight=False, soft_wrap=True)
+
+    def sev(severity: str) -> tuple[str, str]:
+        return f"{severity:<8}", SEVERITY_STYLE.get(severity, "")
+
+    line()
+    line(("Summary", "bold"), f": {summary['open_findings']:,} open findings in the store "
+                              f"({summary['new_findings']:,} new in this run)")
+    counts = [(f"{n} {s}", SEVERITY_STYLE[s] if n else "dim") for s, n in summary["by_severity"].items()]
+    line("  by severity: ", *[part for i, c in enumerate(counts) for part in ((" · ",) if i else ()) + (c,)])
+    if summary["by_detector"]:
+        line("  by detector, medium and above:")
+        width = max(len(d["detector"]) for d in summary["by_detector"])
+        for d in summary["by_detector"]:
+            line(f"    {_plain(d['detector']):<{width}}  {d['count']:>6,}  ({_counts(d['by_severity'])})")
+    other = summary["other_detectors"]
+    tail = [f"{other['findings']:,} more in {other['detectors']} other detectors"] if other["detectors"] else []
+    line("  " + "; ".join(tail + [f"{summary['low_and_info']:,} low/info findings (leads, not alerts)"]))
+    incidents = summary["incidents"]
+    line(("  incidents", "bold"), f": {incidents['open']} open" +
+         (f" ({_counts(incidents['by_severity'])})" if incidents["open"] else ""))
+    for n, incident in enumerate(incidents["top"], 1):
+        line(f"    {n}. ", sev(incident["severity"]), f" {incident['id']}  {_plain(incident['title'], 120)}")
+        names = [_plain(i, 80) for i in incident["identities"][:4]]
+        more = f" (+{len(incident['identities']) - 4} more)" if len(incident["identities"]) > 4 else ""
+        line(f"       identities: {', '.join(names)}{more} · tactics: "
+             f"{_plain(' -> '.join(incident['tactics']), 160) or 'none'} · {incident['findings']} findings")
+    if summary["top_findings"]:
+        line(("  top findings", "bold"), ", medium and above, by severity then score:")
+    for n, f in enumerate(summary["top_findings"], 1):
+        line(f"    {n:>2}. ", sev(f["severity"]), f" {_plain(f['detector'])}  {_plain(f['identity'])}  "
+             f"{f['first_seen']}  score {f['score']}  {f['id']}")
+        line(f"        {_plain(_without_identity(f['explanation'], f['identity']), EXPLANATION_CHARS)}")
+    line("  all findings: ", (summary["see_all"]["findings"], "bold"))
+    if incidents["open"]:
+        line("  incidents:    ", (summary["see_all"]["incidents"], "bold"))
 
 
 @findings_app.command("list")

@@ -41,6 +41,7 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
         del summary
         store.release_memory()
     inventory = None
+    as_of = None
     if iam:
         sources = []
         for path in expand_paths(iam, exclude=store.home):
@@ -59,6 +60,10 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
         store.release_memory()
     detect, findings = run(store, learn_until=learn_until)
     store.release_memory()
+    if iam and any(f.severity in ("medium", "high", "critical") for f in findings):
+        # Usage and the suggested policies leave out the events behind the findings just raised.
+        rebuild(store, as_of)
+        store.release_memory()
     suppressed = apply_suppressions(store, suppressions or [], [f.id for f in findings])
     correlation = correlate(store)
     incident_of = dict(store.con.execute("SELECT id, incident_id FROM findings WHERE incident_id IS NOT NULL "

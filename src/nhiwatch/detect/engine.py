@@ -9,20 +9,27 @@ The same step serves a batch of history and a live stream, and runs unchanged on
 
 from __future__ import annotations
 
+import bisect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
+from nhiwatch.detect.actor import Actor, actor_of
 from nhiwatch.detect.detectors import DETECTORS
 from nhiwatch.detect.detectors.base import Detector, Hit, IdentityInfo, Look
 from nhiwatch.detect.detectors.sensitive import DENIED
 from nhiwatch.detect.features import account_of, agent_family, github_owner, is_read, network_of
 from nhiwatch.detect.finding import SEVERITIES, Finding, finding_id, severity_rank
-from nhiwatch.detect.profile import Ev, Profile
+from nhiwatch.detect.profile import HOUR, Ev, Profile
 
 MERGE_US = 3600 * 1_000_000          # hits of one detector and key closer than this are one finding
 MAX_EVENT_IDS = 500                  # a finding lists at most this many events (the count is kept)
 RESOURCE_APIS = re.compile(r"^(secretsmanager:|ssm:GetParameter|s3:GetObject|s3:PutObject|ec2:GetPasswordData)")
+CHANGE_WINDOW_US = 24 * HOUR         # a deploy explains new calls of its workload for a day
+SEQUENCE_ID = "attack-sequence"
+# Hits that say someone else holds the credentials: an attack sequence needs one of them.
+HOSTILE_DETECTORS = frozenset({"access-denied-probing", "attack-tool-agent", "unfamiliar-context",
+                               "workload-credentials-outside-runtime", "instance-credentials-off-instance"})
 
 
 @dataclass
@@ -34,9 +41,20 @@ class Context:
     learn_until_us: int = 0          # events before this only teach
     detectors: tuple[Detector, ...] = DETECTORS
     routine_detectors: tuple[Detector, ...] = field(init=False)
+    # Deploys of the identity's workload (function code or configuration, task definition, stack,
+    # launch template, trust): (time, event id, what), in time order.
+    changes: tuple[tuple[int, str, str], ...] = ()
 
     def __post_init__(self) -> None:
         self.routine_detectors = tuple(d for d in self.detectors if d.routine)
+        self._change_times = [c[0] for c in self.changes]
+
+    def change_at(self, t: int) -> tuple[int, str, str] | None:
+        """The latest deploy at or before t, if it was less than a day before."""
+        index = bisect.bisect_right(self._change_times, t) - 1
+        if index >= 0 and t - self.changes[index][0] < CHANGE_WINDOW_US:
+            return self.changes[index]
+        return None
 
 
 @dataclass
@@ -58,13 +76,26 @@ def iso_us(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _final_severity(detector: Detector, base: str, info: IdentityInfo) -> str:
-    rank = severity_rank(base)
+def _final_severity(detector: Detector, hit: Hit, look: Look) -> tuple[str, Hit]:
+    """The hit's severity once who acted, the identity and a deploy are taken into account."""
+    info = look.info
+    rank = severity_rank(hit.severity)
     if detector.behavioural and info.human:
         rank = min(rank, 1)  # people vary by nature; nhiwatch watches workloads
+    if look.actor == Actor.SERVICE and not detector.judges_service_calls:
+        rank = min(rank, 1)  # an AWS service acting with the identity is not someone else holding it
+    if info.prior and detector.tactic == "discovery" and is_read(look.ev.name):
+        rank = min(rank, 1)  # AWS's service roles and known vendors' scanners sweep read-only APIs by design
+    if look.change and detector.change_aware and look.usual_context and rank > 0:
+        when, event_id, what = look.change
+        rank = 0
+        hit = replace(hit, explanation=f"{hit.explanation} Expected change: it follows {what} at {iso_us(when)} "
+                                       f"(event {event_id}), from its usual network and client.",
+                      evidence=dict(hit.evidence, expected_change={"event_id": event_id, "what": what,
+                                                                   "at": iso_us(when)}))
     if rank == 2 and info.risk_level in ("high", "critical"):
         rank = 3  # the same anomaly matters more on an identity that can do more
-    return SEVERITIES[rank]
+    return SEVERITIES[rank], hit
 
 
 def _close(item: _Open, info: IdentityInfo) -> Finding:
@@ -81,15 +112,26 @@ def _close(item: _Open, info: IdentityInfo) -> Finding:
         evidence=evidence, tactic=detector.tactic)
 
 
-def learn(profile: Profile, ev: Ev, net: str, wide_net: str, agent: str) -> None:
-    """Fold one event into the profile."""
+def learn(profile: Profile, ev: Ev, net: str, wide_net: str, agent: str, actor: Actor = Actor.TOOL,
+          facets: bool = True) -> None:
+    """Fold one event into the profile. Calls an AWS service made with the identity teach only which
+    APIs services call for it; events behind an open finding (`facets=False`) teach nothing about
+    the identity's normal, only the short window that windowed detectors count."""
     if ev.inbound:
-        profile.observe("assumer", ev.caller, ev.t)
-        if ev.subject:
-            profile.observe("subject", ev.subject, ev.t)
-            profile.observe("subject_owner", github_owner(ev.subject), ev.t)
+        if facets:
+            profile.observe("assumer", ev.caller, ev.t)
+            if ev.subject:
+                profile.observe("subject", ev.subject, ev.t)
+                profile.observe("subject_owner", github_owner(ev.subject), ev.t)
+        return
+    denied = ev.error in DENIED
+    if not facets:
+        profile.push_window(ev.t, ev.api, denied, is_read(ev.name), ev.resource or "")
         return
     profile.touch(ev.t)
+    if actor is Actor.SERVICE:
+        profile.observe("service_api", ev.api, ev.t)
+        return
     if profile.observe("api", ev.api, ev.t):
         profile.note_novel_api(ev.t)
     profile.observe("net", net, ev.t)
@@ -101,7 +143,6 @@ def learn(profile: Profile, ev: Ev, net: str, wide_net: str, agent: str) -> None
         profile.observe("target_account", account_of(ev.assumed_role), ev.t)
     if ev.resource and RESOURCE_APIS.match(ev.api):
         profile.observe("resource", ev.resource, ev.t)
-    denied = ev.error in DENIED
     if ev.error:
         profile.errors += 1
         profile.denied += denied
@@ -113,6 +154,10 @@ def learn(profile: Profile, ev: Ev, net: str, wide_net: str, agent: str) -> None
 def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = None) -> list[Finding]:
     """Judge then learn each event of one identity, in time order; returns the findings raised.
 
+    An event that raises a medium+ finding, and every later event from the same network and client
+    while that finding is open, is judged but never learned: the attacker's network, client and
+    resources do not become the identity's normal (resolving the finding as benign teaches them).
+
     With `carry`, findings still open at the end stay in it (for the next chunk of the same identity)
     instead of being closed; `close_all(carry, ctx)` closes them."""
     info = ctx.info
@@ -121,20 +166,35 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
     for ev in events:
         net, wide_net = network_of(ev.ip, ev.ip_kind, ev.vpce)
         agent = agent_family(ev.agent)
+        actor = Actor.TOOL if ev.inbound else actor_of(ev, agent)
+        context = f"{net}|{agent}"
+        held = not ev.inbound and context in profile.held
+        raised = False
         if ev.t >= ctx.learn_until_us:
-            look = Look(ev, profile, info, net, wide_net, agent, ctx.peers, known_accounts=ctx.known_accounts)
+            look = Look(ev, profile, info, net, wide_net, agent, ctx.peers, known_accounts=ctx.known_accounts,
+                        actor=actor, change=ctx.change_at(ev.t), held=held)
             detectors = ctx.detectors
             if not ev.inbound:
-                look.new = {"api": look.is_new("api", ev.api), "net": look.is_new("net", net),
-                            "wide_net": look.is_new("wide_net", wide_net), "agent": look.is_new("agent", agent),
-                            "region": look.is_new("region", ev.region)}
+                if actor is Actor.SERVICE:
+                    look.new = {"api": look.is_new("service_api", ev.api), "net": False, "wide_net": False,
+                                "agent": False, "region": False}
+                else:
+                    look.new = {"api": look.is_new("api", ev.api), "net": look.is_new("net", net),
+                                "wide_net": look.is_new("wide_net", wide_net), "agent": look.is_new("agent", agent),
+                                "region": look.is_new("region", ev.region)}
                 if not ev.error and not any(look.new.values()):
                     detectors = ctx.routine_detectors
+                if ev.error in DENIED and actor is not Actor.SERVICE:
+                    _note_denied(profile, ev)
             for detector in detectors:
                 for hit in detector.check(look):
+                    severity, hit = _final_severity(detector, hit, look)
                     key = (detector.id, hit.key)
                     item = open_items.get(key)
-                    if item is not None and ev.t - item.last_t > MERGE_US:
+                    if item is None and held:
+                        # behind an open finding: one finding per detector, not one per key or hour
+                        item = next((o for (d, _), o in open_items.items() if d == detector.id), None)
+                    elif item is not None and ev.t - item.last_t > MERGE_US and not held:
                         findings.append(_close(open_items.pop(key), info))
                         item = None
                     if item is None:
@@ -143,14 +203,29 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
                     item.events += 1
                     if len(item.event_ids) < MAX_EVENT_IDS and ev.event_id not in item.event_ids:
                         item.event_ids.append(ev.event_id)
-                    severity = _final_severity(detector, hit.severity, info)
                     if severity_rank(severity) > severity_rank(item.severity):
                         item.severity, item.hit = severity, hit
                     item.strength = max(item.strength, hit.strength)
-        learn(profile, ev, net, wide_net, agent)
+                    rank = severity_rank(severity)
+                    raised |= rank >= 2 and actor is not Actor.SERVICE
+                    if rank >= 1 and detector.id != SEQUENCE_ID and actor is not Actor.SERVICE:
+                        profile.push_step(ev.t, detector.tactic, detector.id,
+                                          detector.id in HOSTILE_DETECTORS or bool(hit.evidence.get("hostile")))
+        if raised:
+            profile.hold(context, ev.t)
+        elif held:
+            profile.held[context][1] = ev.t
+        learn(profile, ev, net, wide_net, agent, actor, facets=not (raised or held))
     if carry is None:
         findings += close_all(open_items, ctx)
     return sorted(findings, key=lambda f: (f.first_seen, f.id))
+
+
+def _note_denied(profile: Profile, ev: Ev) -> None:
+    """Denied calls on several APIs in a few minutes are a probing step, from a cold start too."""
+    denied = {w[1] for w in profile.window if w[2] and w[0] >= ev.t - 15 * 60 * 1_000_000} | {ev.api}
+    if len(denied) >= 3 and not any(s[2] == "denied" and s[0] >= ev.t - HOUR for s in profile.steps):
+        profile.push_step(ev.t, "discovery", "denied", True)
 
 
 def close_all(open_items: dict, ctx: Context) -> list[Finding]:
@@ -160,10 +235,13 @@ def close_all(open_items: dict, ctx: Context) -> list[Finding]:
 
 
 def learn_values(profile: Profile, t: int, api: str, ip: str | None, ip_kind: str | None, user_agent: str | None,
-                 region: str | None, subject: str | None, assumed_role: str | None) -> None:
-    """Teach a profile the facets of an event judged benign, without counting it as activity."""
-    net, wide_net = network_of(ip, ip_kind)
-    for facet, value in (("api", api), ("net", net), ("wide_net", wide_net), ("agent", agent_family(user_agent)),
+                 region: str | None, subject: str | None, assumed_role: str | None, vpce: str | None = None) -> None:
+    """Teach a profile the facets of an event judged benign, without counting it as activity, and
+    release the context it was held in."""
+    net, wide_net = network_of(ip, ip_kind, vpce)
+    agent = agent_family(user_agent)
+    profile.held.pop(f"{net}|{agent}", None)
+    for facet, value in (("api", api), ("net", net), ("wide_net", wide_net), ("agent", agent),
                          ("region", region), ("subject", subject), ("subject_owner", github_owner(subject))):
         if value is not None:
             profile.observe(facet, value, t)

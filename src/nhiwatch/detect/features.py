@@ -10,6 +10,8 @@ import ipaddress
 import re
 from functools import lru_cache
 
+from nhiwatch.knowledge.netranges import lookup
+
 # Security tools people attack AWS with; GuardDuty's PenTest findings name the same distributions.
 ATTACK_TOOLS = ("pacu", "stratus-red-team", "kali", "parrot", "pentoo", "cloudgoat", "cloudfox", "weirdaal",
                 "endgame", "s3scanner", "nimbostratus", "awspx", "trufflehog")
@@ -57,8 +59,12 @@ _PRIVATE_V4 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/
 
 @lru_cache(maxsize=262144)
 def network_of(ip: str | None, kind: str | None, vpce: str | None = None) -> tuple[str, str]:
-    """(network, wide network) of a source: a /24 and its /16, the VPC endpoint, or the AWS service /
-    internal marker."""
+    """(network, wide network) of a source.
+
+    An address in a provider's published ranges is its provider pool (`aws:EC2:us-east-1`, wide:
+    `aws`): Lambda's fleet, a NAT gateway's next address or a GitHub runner is one network, not a
+    new one per address. Other addresses are a /24 and its /16 (IPv6: /48 and /32); private ranges,
+    VPC endpoints and AWS service or internal markers are their own kinds."""
     if vpce:
         return f"vpce:{vpce}", "vpce"
     if not ip:
@@ -71,12 +77,43 @@ def network_of(ip: str | None, kind: str | None, vpce: str | None = None) -> tup
         address = ipaddress.ip_address(ip)
     except ValueError:
         return f"host:{ip[:60]}", "host"
+    if address.version == 4 and any(address in net for net in _PRIVATE_V4):
+        octets = ip.split(".")
+        return f"private:{'.'.join(octets[:3])}.0/24", f"private:{'.'.join(octets[:2])}.0.0/16"
+    owner = lookup(ip)
+    if owner is not None:
+        return owner.pool, owner.provider
     if address.version == 4:
         octets = ip.split(".")
-        prefix = "private:" if any(address in net for net in _PRIVATE_V4) else ""
-        return f"{prefix}{'.'.join(octets[:3])}.0/24", f"{prefix}{'.'.join(octets[:2])}.0.0/16"
+        return f"{'.'.join(octets[:3])}.0/24", f"{'.'.join(octets[:2])}.0.0/16"
     network = ipaddress.ip_network(f"{ip}/48", strict=False)
     return str(network), str(ipaddress.ip_network(f"{ip}/32", strict=False))
+
+
+CLOUD_PROVIDERS = ("aws", "azure", "gcp", "oracle", "github-actions", "cloudflare", "digitalocean", "linode")
+
+
+def network_class(net: str) -> str:
+    """What kind of network a `network_of` value is: aws, cloud (another provider), private, vpce,
+    service (an AWS service or AWS Internal), none, or internet (an ISP, a VPS, anything unlisted)."""
+    head = net.split(":", 1)[0]
+    if head == "aws":
+        return "aws"
+    if head in CLOUD_PROVIDERS:
+        return "cloud"
+    if head in ("private", "vpce"):
+        return head
+    if head in ("service", "aws-internal"):
+        return "service"
+    if net in ("none",) or head == "host":
+        return "none"
+    return "internet"
+
+
+def pool_region(net: str) -> str | None:
+    """The region of a provider pool such as aws:EC2:us-west-2."""
+    parts = net.split(":")
+    return parts[-1] if parts[0] == "aws" and len(parts) == 3 else None
 
 
 def account_of(arn: str | None) -> str | None:

@@ -126,7 +126,7 @@ def resolve(store: Store, finding_id: str, *, benign: bool, reason: str | None) 
         profile = Profile.from_state(orjson.loads(row[0])) if row else Profile()
         events = store.con.execute(
             """SELECT epoch_us(event_time), api, source_ip, source_ip_kind, user_agent, aws_region,
-                      federation_subject, assumed_role_arn
+                      federation_subject, assumed_role_arn, vpc_endpoint_id
                FROM events WHERE event_id IN (SELECT unnest(?))""", [finding["event_ids"]]).fetchall()
         for values in events:
             learn_values(profile, *values)

@@ -11,9 +11,11 @@ import math
 from typing import NamedTuple
 
 FACETS = ("api", "net", "wide_net", "agent", "region", "assumer", "subject", "subject_owner", "target_account",
-          "target_role", "resource")
+          "target_role", "resource", "service_api")
 FACET_CAP = 2000          # distinct values kept per facet; the rarest are dropped past it
 SESSION_CAP = 400         # sessions remembered for session-level facts
+HELD_CAP = 32             # contexts held out of the baseline behind open findings
+STEP_CAP = 64             # recent tactic steps kept for attack sequences
 WINDOW_SECONDS = 15 * 60  # the recent-calls window windowed detectors look at
 HOUR = 3600 * 1_000_000
 DAY = 24 * HOUR
@@ -44,6 +46,7 @@ class Ev(NamedTuple):
     subject: str | None
     params: str | None      # request parameters, loaded only for the calls whose arguments detectors read
     resource: str | None    # the main resource named (bucket, secret, parameter...), if any
+    invoked_by: str | None = None  # userIdentity.invokedBy: the AWS service that made the call with the identity
 
 
 class Profile:
@@ -68,6 +71,10 @@ class Profile:
         self.hour_stats = [0, 0.0, 0.0]  # Welford: active hours, mean, M2 of calls per active hour
         self.sessions: dict[str, list[str]] = {}
         self.window: list[tuple[int, str, bool, bool, str]] = []  # (t, api, denied, read, resource)
+        # Contexts ("net|agent") behind an open medium+ finding: their events are judged, never learned,
+        # until the finding is resolved benign. Value: [first held, last seen].
+        self.held: dict[str, list[int]] = {}
+        self.steps: list[tuple[int, str, str, bool]] = []  # (t, tactic, detector, hostile) of recent hits
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -196,10 +203,26 @@ class Profile:
         if len(self.window) > 5000:
             self.window = self.window[-5000:]
 
+    def hold(self, context: str, t: int) -> None:
+        """Keep a context out of the baseline (an open finding stands behind it)."""
+        entry = self.held.get(context)
+        if entry is None:
+            if len(self.held) >= HELD_CAP:
+                self.held.pop(min(self.held, key=lambda k: self.held[k][1]))
+            self.held[context] = [t, t]
+        else:
+            entry[1] = max(entry[1], t)
+
+    def push_step(self, t: int, tactic: str, detector: str, hostile: bool) -> None:
+        horizon = t - HOUR
+        self.steps = [s for s in self.steps if s[0] >= horizon][-(STEP_CAP - 1):]
+        self.steps.append((t, tactic, detector, hostile))
+
     # -- persistence ----------------------------------------------------------------------------
 
     _FIELDS = ("n", "first", "last", "facets", "singles", "seen", "hours", "days", "last_day", "novel_days",
-               "last_novel_day", "errors", "denied", "hour_key", "hour_count", "hour_stats", "sessions", "window")
+               "last_novel_day", "errors", "denied", "hour_key", "hour_count", "hour_stats", "sessions", "window",
+               "held", "steps")
 
     def to_state(self) -> dict:
         return {name: getattr(self, name) for name in self._FIELDS}
@@ -211,6 +234,7 @@ class Profile:
             if name in state:
                 setattr(profile, name, state[name])
         profile.window = [tuple(w) for w in profile.window]
+        profile.steps = [tuple(s) for s in profile.steps]
         for facet in FACETS:  # a facet added in a later version starts empty
             profile.facets.setdefault(facet, {})
             profile.singles.setdefault(facet, 0)

@@ -13,16 +13,17 @@ from typing import Callable, Iterator
 import orjson
 import pyarrow as pa
 
-from nhiwatch.detect.detectors.resource_shared_externally import SHARING
-from nhiwatch.detect.detectors.unusual_instances import LAUNCHES
+from nhiwatch.detect.detectors import DETECTORS
 from nhiwatch.detect.engine import Context, close_all, step
 from nhiwatch.detect.detectors.base import IdentityInfo
 from nhiwatch.detect.finding import Finding
 from nhiwatch.detect.profile import Ev, Profile
+from nhiwatch.knowledge.vendors import vendor_for_account
 from nhiwatch.store.db import Store
 
-# Calls whose request parameters a detector reads; other parameters are not loaded.
-PARAM_APIS = sorted(set(SHARING) | LAUNCHES)
+# Calls whose request parameters a detector (or the actor model: the Lambda runtime's kms:Decrypt) reads;
+# other parameters are not loaded.
+PARAM_APIS = sorted(set().union(*(d.reads_params for d in DETECTORS)) | {"kms:Decrypt"})
 BATCH_ROWS = 50_000
 BUCKET_ROWS = 200_000  # events sorted at once
 CHUNK_EVENTS = 20_000  # a busy identity's events arrive in chunks of this size
@@ -48,7 +49,7 @@ def ev_projection() -> str:
         CASE WHEN api IN ({apis}) THEN request_parameters END AS params,
         coalesce(list_filter(resources, lambda r: r.type IN ('s3:bucket', 'secretsmanager:secret',
                                                              'ssm:parameter'))[1].name,
-                 list_filter(resources, lambda r: r.name LIKE 'arn:%')[1].name) AS resource"""
+                 list_filter(resources, lambda r: r.name LIKE 'arn:%')[1].name) AS resource, invoked_by"""
 
 
 # Whose events a row is: the caller's (outbound), and for a successful AssumeRole also the assumed
@@ -105,15 +106,78 @@ def peer_key(arn: str, kind: str, account: str | None) -> str:
 def identity_infos(store: Store) -> dict[str, IdentityInfo]:
     if not store.has_table("identities"):
         return {}
-    rows = store.con.execute("SELECT arn, nhi_type, category, risk_score, risk_level, account_id, "
-                             "json_extract_string(record, '$.unique_id') FROM identities").fetchall()
+    rows = store.con.execute("""
+        SELECT arn, nhi_type, category, risk_score, risk_level, account_id,
+               json_extract_string(record, '$.unique_id'),
+               json_extract_string(record, '$.trust_summary.services'),
+               json_extract_string(record, '$.trust_summary.external_accounts')
+        FROM identities""").fetchall()
     infos = {}
-    for arn, kind, category, score, level, account, unique_id in rows:
-        info = IdentityInfo(arn, kind, category, score or 0, level or "low", account)
+    for arn, kind, category, score, level, account, unique_id, services, external in rows:
+        vendors = [vendor_for_account(str(a.get("account_id"))) for a in orjson.loads(external or "[]")
+                   if isinstance(a, dict)]
+        vendor = next((v.name for v in vendors if v is not None), None)
+        info = IdentityInfo(arn, kind, category, score or 0, level or "low", account,
+                            services=tuple(orjson.loads(services or "[]")), vendor=vendor)
         infos[arn] = info
         if unique_id:
             infos[f"role-id:{unique_id}"] = info
     return infos
+
+
+# Deploys of a workload, and which role they concern. The Lambda service assumes a function's role
+# with the function's name as the session name, and CreateFunction / UpdateFunctionConfiguration name
+# the role; task definitions name their task and execution roles; a stack change is its deploy role's.
+_FUNCTION = r"regexp_extract(json_extract_string(request_parameters, '$.functionName'), '([^:]+?)(:[^:]*)?$', 1)"
+CHANGES_SQL = f"""
+WITH function_roles AS (
+    SELECT DISTINCT account_id, assumed_session_name AS fn, assumed_role_arn AS role FROM events
+    WHERE api = 'sts:AssumeRole' AND principal = 'lambda.amazonaws.com' AND assumed_role_arn IS NOT NULL
+    UNION
+    SELECT DISTINCT account_id, {_FUNCTION}, json_extract_string(request_parameters, '$.role') FROM events
+    WHERE (api LIKE 'lambda:CreateFunction%' OR api LIKE 'lambda:UpdateFunctionConfiguration%')
+      AND error_code IS NULL AND json_extract_string(request_parameters, '$.role') IS NOT NULL
+),
+function_deploys AS (
+    SELECT account_id, {_FUNCTION} AS fn, epoch_us(event_time) AS t, event_id,
+           replace(api, '20150331v2', '') || ' of ' || {_FUNCTION} || ' by ' || coalesce(principal, '?') AS what
+    FROM events
+    WHERE regexp_matches(api, '^lambda:(UpdateFunctionCode|UpdateFunctionConfiguration|CreateFunction|PublishVersion)')
+      AND error_code IS NULL
+),
+task_deploys AS (
+    SELECT unnest([json_extract_string(request_parameters, '$.taskRoleArn'),
+                   json_extract_string(request_parameters, '$.executionRoleArn')]) AS role,
+           epoch_us(event_time) AS t, event_id,
+           'ecs:RegisterTaskDefinition of ' || coalesce(json_extract_string(request_parameters, '$.family'), '?')
+           || ' by ' || coalesce(principal, '?') AS what
+    FROM events WHERE api = 'ecs:RegisterTaskDefinition' AND error_code IS NULL
+),
+roles AS (SELECT DISTINCT principal AS arn, principal_account AS account_id FROM events WHERE principal_type = 'role'),
+trust_updates AS (
+    SELECT roles.arn AS role, epoch_us(e.event_time) AS t, e.event_id,
+           'iam:UpdateAssumeRolePolicy by ' || coalesce(e.principal, '?') AS what
+    FROM events e JOIN roles ON roles.account_id = e.account_id
+     AND roles.arn LIKE '%/' || json_extract_string(e.request_parameters, '$.roleName')
+    WHERE e.api = 'iam:UpdateAssumeRolePolicy' AND e.error_code IS NULL
+)
+SELECT r.role, d.t, d.event_id, d.what FROM function_deploys d
+  JOIN function_roles r ON r.fn = d.fn AND r.account_id = d.account_id
+UNION ALL SELECT role, t, event_id, what FROM task_deploys WHERE role IS NOT NULL
+UNION ALL SELECT role, t, event_id, what FROM trust_updates
+UNION ALL SELECT principal, epoch_us(event_time), event_id, api || ' of ' ||
+       coalesce(json_extract_string(request_parameters, '$.stackName'), '?')
+  FROM events WHERE api IN ('cloudformation:ExecuteChangeSet', 'cloudformation:UpdateStack',
+                            'cloudformation:CreateStack') AND error_code IS NULL AND principal IS NOT NULL
+ORDER BY 1, 2"""
+
+
+def workload_changes(store: Store) -> dict[str, tuple[tuple[int, str, str], ...]]:
+    """Deploys by the identity they concern: (time, event id, what), in time order."""
+    out: dict[str, list[tuple[int, str, str]]] = {}
+    for role, t, event_id, what in store.con.execute(CHANGES_SQL).fetchall():
+        out.setdefault(role, []).append((t, event_id, what[:200]))
+    return {role: tuple(items) for role, items in out.items()}
 
 
 def fallback_info(identity: str, caller_type: str | None, account: str | None) -> IdentityInfo:
@@ -249,6 +313,7 @@ class DetectSession:
         findings: list[Finding] = []
         touched: set[str] = set()
         newest = -1
+        changes = workload_changes(store)
         windows = ([_pending(lower, upper, learn_until_us, True), _pending(lower, upper, learn_until_us, False)]
                    if learn_until_us is not None else [_pending(lower, upper, None, False)])
         for number, window in enumerate(windows):
@@ -264,7 +329,8 @@ class DetectSession:
                     info = self.infos.get(identity) or fallback_info(
                         identity, None if first.inbound else first.caller_type, first.account)
                     peer = self.peers.get(peer_key(identity, info.kind, info.account_id))
-                    current, ctx = identity, Context(info, peer, self.known_accounts, learn_until_us or 0)
+                    current, ctx = identity, Context(info, peer, self.known_accounts, learn_until_us or 0,
+                                                     changes=changes.get(identity, ()))
                     touched.add(identity)
                 findings += step(self.profiles[identity], events, ctx, carry)
                 for ev in events:

@@ -8,6 +8,7 @@ own trust policy, permissions, rhythm, APIs, resources, regions, networks and us
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +30,12 @@ ARCHETYPE_COUNTS = {
     "service_linked": 4,
     "human_sso": 3,
 }
-NHI_ARCHETYPES = frozenset(ARCHETYPE_COUNTS) - {"human_sso"}
+# Identities the library of legitimate behaviours adds (legit_org.py): AWS services' roles, vendors, pipelines.
+LEGIT_ARCHETYPES = frozenset({
+    "ecs_task_execution", "vendor_cspm", "service_linked_sweep", "aws_backup", "lambda_key_rotator",
+    "athena_reporting", "cicd_terraform", "scheduler_role", "stepfunctions_role", "lambda_secret_rotation",
+    "codebuild", "eks_irsa"})
+NHI_ARCHETYPES = frozenset(ARCHETYPE_COUNTS) - {"human_sso"} | LEGIT_ARCHETYPES
 
 TEAMS = ["payments", "orders", "search", "identity", "data", "platform", "growth", "billing"]
 NOUNS = ["ingest", "export", "sync", "report", "resize", "notify", "reconcile", "index", "cleanup",
@@ -97,6 +103,7 @@ class Account:
     tables: list[str]
     instances: dict[str, list[str]] = field(default_factory=dict)  # role name -> instance ids
     identities: list[Identity] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)  # what the legitimate-behaviour library needs (legit_org.py)
 
 
 @dataclass
@@ -201,7 +208,18 @@ class _Builder:
             self.populate(account, accounts)
         org = Org(self.seed, self.start, self.days, org_id, accounts, [])
         org.changes = self.changes(org)
+        # The library of legitimate behaviour real accounts show (AWS services acting with an identity's
+        # credentials, vendors, pipelines, releases), from its own random stream so the rest stays put.
+        from nhiwatch.simulate.legit_org import extend_org
+
+        extend_org(self.forked("legit"), org)
         return org
+
+    def forked(self, salt: str) -> "_Builder":
+        """The same builder drawing from another random stream (seeded by text: stable across processes)."""
+        other = copy.copy(self)
+        other.rng = random.Random(f"{self.seed}:{salt}")
+        return other
 
     # -- identities per archetype ----------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nhiwatch.detect.detectors.access_denied_probing import AccessDeniedProbing
+from nhiwatch.detect.detectors.attack_sequence import AttackSequence
 from nhiwatch.detect.detectors.attack_tool_agent import AttackToolAgent
 from nhiwatch.detect.detectors.base import Detector
 from nhiwatch.detect.detectors.bulk_s3_download import BulkS3Download
@@ -11,6 +12,7 @@ from nhiwatch.detect.detectors.credential_access import CredentialAccess
 from nhiwatch.detect.detectors.defense_evasion import DefenseEvasion
 from nhiwatch.detect.detectors.discovery_first_use import DiscoveryFirstUse
 from nhiwatch.detect.detectors.enumeration import Enumeration
+from nhiwatch.detect.detectors.iam_permission_change import IamPermissionChange
 from nhiwatch.detect.detectors.exfiltration_first_use import ExfiltrationFirstUse
 from nhiwatch.detect.detectors.impact import Impact
 from nhiwatch.detect.detectors.initial_access import InitialAccess
@@ -36,6 +38,7 @@ DETECTORS: tuple[Detector, ...] = tuple(cls() for cls in (
     WorkloadOutsideRuntime, InstanceCredentialsElsewhere, UnfamiliarContext, AttackToolAgent, NewWebIdentitySubject,
     InitialAccess,
     RootUsage, Enumeration, AccessDeniedProbing, DiscoveryFirstUse, CredentialAccess, BulkSecretAccess,
-    PrivilegeEscalation, Persistence, LateralMovement, RoleChainCrossAccount, NewAssumer, DefenseEvasion,
+    IamPermissionChange, PrivilegeEscalation, Persistence, LateralMovement, RoleChainCrossAccount, NewAssumer, DefenseEvasion,
     UnusualRegion, ExfiltrationFirstUse, ResourceSharedExternally, BulkS3Download, Impact, UnusualInstances,
-    MassDeletion, VolumeBurst, UnusualHour, NovelApi))
+    MassDeletion, VolumeBurst, UnusualHour, NovelApi,
+    AttackSequence))  # last: it reads the steps the others recorded for the same event

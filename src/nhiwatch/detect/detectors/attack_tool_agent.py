@@ -20,5 +20,5 @@ class AttackToolAgent(Detector):
         ev = look.ev
         if ev.inbound or not look.agent.startswith("tool:"):
             return
-        yield Hit("high", 0.9, f"{look.info.arn} was used with {look.agent[5:]}: {look.what()}. Normally {look.baseline()}.",
+        yield Hit("high", 0.9, f"{look.info.arn} was used with {look.agent[5:]}: {look.what()}. {look.normally()}",
                   {"user_agent": ev.agent}, key=look.agent)

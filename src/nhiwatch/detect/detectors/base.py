@@ -23,10 +23,37 @@ class IdentityInfo:
     risk_level: str = "low"
     account_id: str | None = None
     peer_key: str | None = None
+    services: tuple[str, ...] = ()  # AWS services its trust policy lets assume it (lambda.amazonaws.com ...)
+    vendor: str | None = None       # the known third party its trust policy or its assumers name
 
     @property
     def human(self) -> bool:
         return self.category == "human"
+
+    @property
+    def prior(self) -> str | None:
+        """Whose behaviour an identity starts from before it has its own: AWS's own service roles and
+        known vendors' roles sweep read-only APIs from their first night; nobody else is assumed to."""
+        if self.kind == "service-linked-role" or "/aws-service-role/" in self.arn:
+            return "aws-service"
+        if self.vendor:
+            return f"vendor:{self.vendor}"
+        return None
+
+    @property
+    def workload_runtime(self) -> str | None:
+        """The compute service whose code uses this role's credentials, from its trust policy."""
+        for service in self.services:
+            if service in WORKLOAD_SERVICES:
+                return WORKLOAD_SERVICES[service]
+        return None
+
+
+# Services that run a customer's code with a role: calls made with the role from anywhere else are
+# someone else's. (Trust-policy principal -> the runtime the SDK reports in exec-env.)
+WORKLOAD_SERVICES = {"lambda.amazonaws.com": "AWS_Lambda", "ecs-tasks.amazonaws.com": "AWS_ECS",
+                     "ec2.amazonaws.com": "EC2", "codebuild.amazonaws.com": "AWS_CodeBuild",
+                     "glue.amazonaws.com": "AWS_Glue", "sagemaker.amazonaws.com": "AWS_SageMaker"}
 
 
 @dataclass(slots=True)
@@ -41,6 +68,14 @@ class Look:
     peers: Profile | None = None
     new: dict[str, bool] = field(default_factory=dict)
     known_accounts: frozenset[str] = frozenset()   # the organisation's accounts, as far as nhiwatch knows
+    actor: str = "tool"                            # who acted (detect/actor.py Actor values)
+    change: tuple[int, str, str] | None = None     # a deploy of this workload in the last day: (t, event id, what)
+    held: bool = False                             # the event's context is behind an open finding
+
+    @property
+    def usual_context(self) -> bool:
+        """Nothing about where or how the call was made is new: its usual network and client."""
+        return not (self.new.get("net") or self.new.get("agent") or self.new.get("wide_net"))
 
     def is_new(self, facet: str, value: str | None) -> bool:
         """Never seen by the identity (nor, while it is young, by its peer group)."""
@@ -54,28 +89,40 @@ class Look:
         moment = datetime.fromtimestamp(self.ev.t / 1e6, timezone.utc)
         return f"{DAYS[moment.weekday()]} {moment.strftime('%H:%M')} UTC"
 
-    def baseline(self) -> str:
-        """The identity's normal in one sentence (or its peers' while it is young)."""
+    def normally(self) -> str:
+        """The identity's normal as one sentence (or its peers' while it is young)."""
         profile = self.profile if self.profile.mature or self.peers is None else self.peers
         whose = "it" if profile is self.profile else "its peer group"
         if profile.n == 0:
-            return "it has no history yet"
-        apis = profile.top("api", 4)
-        nets = profile.top("net", 2)
-        regions = profile.top("region", 2)
-        agents = profile.top("agent", 2)
-        busy = sorted(range(168), key=lambda h: -profile.hours[h])[:1]
-        return (f"{whose} normally calls {len(profile.facets['api'])} APIs (mostly "
-                f"{', '.join(a for a, _ in apis)}) from {len(profile.facets['net'])} networks (mostly "
-                f"{', '.join(n for n, _ in nets)}) in {', '.join(r for r, _ in regions) or 'no region'} with "
-                f"{', '.join(a for a, _ in agents)}, {profile.n:,} calls over {profile.days} active days"
-                + (f", busiest {DAYS[busy[0] // 24]} {busy[0] % 24:02d}:00" if busy else ""))
+            return "It has no history yet."
+        apis = [a for a, _ in profile.top("api", 4)]
+        nets = [n for n, _ in profile.top("net", 2)]
+        regions = [r for r, _ in profile.top("region", 2)]
+        agents = [a for a, _ in profile.top("agent", 2)]
+        busy = max(range(168), key=lambda h: profile.hours[h])
+        mostly = lambda values: f" (mostly {', '.join(values)})" if values else ""  # noqa: E731
+        return (f"Normally {whose} {'calls' if whose == 'it' else 'call'} "
+                f"{plural(len(profile.facets['api']), 'API')}{mostly(apis)} from "
+                f"{plural(len(profile.facets['net']), 'network')}{mostly(nets)} in "
+                f"{', '.join(regions) or 'no region'} with {', '.join(agents) or 'no known client'}: "
+                f"{plural(profile.n, 'call')} over {plural(profile.days, 'active day')}"
+                + (f", busiest {DAYS[busy // 24]} {busy % 24:02d}:00." if profile.hours[busy] else "."))
 
     def what(self) -> str:
         ev = self.ev
-        marks = [f"{facet} never seen" for facet, is_new in self.new.items() if is_new]
+        marks = [FACET_WORDS.get(facet, facet) for facet, is_new in self.new.items() if is_new]
         return (f"at {self.when()} it called {ev.api} from {ev.ip or 'no address'} ({self.net}) with {self.agent}"
-                + (f" in {ev.region}" if ev.region else "") + (f" [{', '.join(marks)}]" if marks else ""))
+                + (f" in {ev.region}" if ev.region else "")
+                + (f"; new to it: {', '.join(marks)}" if marks else ""))
+
+
+FACET_WORDS = {"api": "the API", "net": "the network", "wide_net": "the wider network", "agent": "the client",
+               "region": "the region"}
+
+
+def plural(n: int, word: str) -> str:
+    """'1 API', '2 APIs', '1,204 calls'."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 @dataclass
@@ -102,6 +149,14 @@ class Detector:
     # Whether it can fire on a routine event (nothing new about it, no error, not an assumption);
     # most detectors need something new, and skipping them on routine events is the engine's fast path.
     routine: ClassVar[bool] = False
+    # A deploy of the identity's workload explains a new API made from its usual place and client:
+    # such hits become info, linked to the deploy, for detectors that judge novelty.
+    change_aware: ClassVar[bool] = False
+    # Calls made by an AWS service with the identity are capped at low, except for detectors that judge
+    # what the call does (a stack granting admin is still worth a look).
+    judges_service_calls: ClassVar[bool] = False
+    # The calls whose request parameters this detector reads (the runner loads only those).
+    reads_params: ClassVar[frozenset[str]] = frozenset()
 
     def check(self, look: Look) -> Iterable[Hit]:
         raise NotImplementedError

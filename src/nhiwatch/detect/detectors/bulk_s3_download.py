@@ -32,6 +32,6 @@ class BulkS3Download(Detector):
             return
         severity = "high" if look.new.get("net") else "medium"
         yield Hit(severity, 0.7, f"{look.info.arn} downloaded {len(gets) + 1} objects from {len(buckets)} buckets in "
-                  f"15 minutes, {len(new_buckets)} of them new to it: {look.what()}. Normally {look.baseline()}.",
+                  f"15 minutes, {len(new_buckets)} of them new to it: {look.what()}. {look.normally()}",
                   {"objects": len(gets) + 1, "buckets": sorted(buckets)[:20], "new_buckets": sorted(new_buckets)[:20]},
                   key="s3-bulk")

@@ -41,5 +41,5 @@ class BulkSecretAccess(Detector):
         if not batch and (len(recent) < MIN_DISTINCT or len(recent) <= 2 * known):
             return
         yield Hit("high", min(1.0, len(recent) / 10), f"{look.info.arn} read {len(recent)} different secrets or "
-                  f"parameters in 15 minutes (it had read {known} before): {look.what()}. Normally {look.baseline()}.",
+                  f"parameters in 15 minutes (it had read {known} before): {look.what()}. {look.normally()}",
                   {"distinct_recent": len(recent), "known_before": known, "batch": batch}, key="secrets")

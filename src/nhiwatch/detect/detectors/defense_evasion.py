@@ -9,6 +9,7 @@ class DefenseEvasion(SensitiveFirstUse):
     id = "defense-evasion-first-use"
     title = "Logging or security monitoring switched off or narrowed"
     tactic = "defense-evasion"
+    change_aware = False  # judged by what it does, a deploy does not explain it
     tactics = ("defense-evasion",)
     mitre = ('T1562.008', 'T1562.001')
     guardduty = ('Stealth:IAMUser/CloudTrailLoggingDisabled', 'DefenseEvasion:IAMUser/AnomalousBehavior', 'Stealth:IAMUser/PasswordPolicyChange', 'Stealth:S3/ServerAccessLoggingDisabled')

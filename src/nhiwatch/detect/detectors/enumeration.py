@@ -20,7 +20,8 @@ class Enumeration(Detector):
     guardduty = ("Discovery:IAMUser/AnomalousBehavior",)
     description = (f"In 15 minutes, at least {MIN_APIS} distinct read calls over at least {MIN_SERVICES} services, "
                    "of which at least half the identity never made before. Medium; high when it includes IAM or "
-                   "organisation listing.")
+                   "organisation listing; low from the identity's usual network and client with nothing denied. "
+                   "AWS service-linked roles and known vendors' roles sweep by design: low.")
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile
@@ -34,8 +35,12 @@ class Enumeration(Detector):
         if len(services) < MIN_SERVICES or len(novel) * 2 < len(reads):
             return
         severity = "high" if any(a.startswith(("iam:", "organizations:")) for a in novel) else "medium"
+        denied = sum(1 for w in profile.window if w[2])
+        if look.usual_context and not denied:
+            severity = "low"  # its usual client from its usual network, nothing denied: a new job, not a stranger
         yield Hit(severity, min(1.0, len(novel) / 30), f"{look.info.arn} made {len(reads)} different read calls "
                   f"over {len(services)} services in 15 minutes, {len(novel)} of them new: {', '.join(sorted(novel)[:8])}"
-                  f"... {look.what()}. Normally {look.baseline()}.",
-                  {"distinct_reads": len(reads), "services": sorted(services), "new_apis": sorted(novel)},
+                  f"... {look.what()}. {look.normally()}",
+                  {"distinct_reads": len(reads), "services": sorted(services), "new_apis": sorted(novel),
+                   "denied_in_window": denied},
                   key="enumeration")

@@ -9,6 +9,7 @@ class ExfiltrationFirstUse(SensitiveFirstUse):
     id = "exfiltration-first-use"
     title = "Data-sharing and copy actions new to the identity"
     tactic = "exfiltration"
+    change_aware = False  # judged by what it does, a deploy does not explain it
     tactics = ("exfiltration",)
     mitre = ('T1537',)
     guardduty = ('Exfiltration:IAMUser/AnomalousBehavior', 'Policy:IAMUser/S3BlockPublicAccessDisabled')

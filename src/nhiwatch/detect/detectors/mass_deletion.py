@@ -31,5 +31,5 @@ class MassDeletion(Detector):
         if history > 0.01 * max(profile.n, 1):
             return
         yield Hit("high", 0.8, f"{look.info.arn} deleted {len(deletes) + 1} resources in 15 minutes "
-                               f"({', '.join(sorted({w[1] for w in deletes})[:5])}): {look.what()}. Normally {look.baseline()}.",
+                               f"({', '.join(sorted({w[1] for w in deletes})[:5])}): {look.what()}. {look.normally()}",
                   {"deletes": len(deletes) + 1}, key="deletion")

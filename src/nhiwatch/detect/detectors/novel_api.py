@@ -13,6 +13,7 @@ class NovelApi(Detector):
     title = "First call of an API"
     tactic = "discovery"
     mitre = ("T1526",)
+    change_aware = True
     description = ("A call a stable, mature identity never made, outside the sensitive catalogue (the tactic "
                    "detectors take those). Low; one finding per identity and hour.")
 
@@ -22,5 +23,5 @@ class NovelApi(Detector):
             return
         if stable_weight(profile) < 0.5:
             return
-        yield Hit("low", 0.2, f"{look.info.arn} called {ev.api} for the first time: {look.what()}. Normally "
-                              f"{look.baseline()}.", {"api": ev.api}, key=str(ev.t // HOUR_US))
+        yield Hit("low", 0.2, f"{look.info.arn} called {ev.api} for the first time: {look.what()}. "
+                              f"{look.normally()}", {"api": ev.api}, key=str(ev.t // HOUR_US))

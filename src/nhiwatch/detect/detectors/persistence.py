@@ -9,6 +9,7 @@ class Persistence(SensitiveFirstUse):
     id = "persistence-first-use"
     title = "New credentials, users, roles or trust for later access"
     tactic = "persistence"
+    change_aware = False  # judged by what it does, a deploy does not explain it
     tactics = ("persistence",)
     mitre = ('T1098', 'T1136.003')
     guardduty = ('Persistence:IAMUser/AnomalousBehavior',)

@@ -9,6 +9,7 @@ class PrivilegeEscalation(SensitiveFirstUse):
     id = "privilege-escalation-first-use"
     title = "Privilege escalation by an identity that never changes permissions"
     tactic = "privilege-escalation"
+    change_aware = False  # judged by what it does, a deploy does not explain it
     tactics = ("privilege-escalation",)
     mitre = ('T1098.003',)
     guardduty = ('PrivilegeEscalation:IAMUser/AnomalousBehavior',)

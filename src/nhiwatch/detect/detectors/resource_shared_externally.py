@@ -52,6 +52,7 @@ class ResourceSharedExternally(Detector):
     title = "Resource shared with another account or made public"
     tactic = "exfiltration"
     mitre = ("T1537", "T1098")
+    reads_params = frozenset(SHARING)
     stratus = tuple(sorted({s for _, ss in SHARING.values() for s in ss}))
     guardduty = ("Exfiltration:IAMUser/AnomalousBehavior", "Policy:S3/BucketAnonymousAccessGranted")
     description = ("A sharing call (snapshot, AMI, DB snapshot attribute, bucket policy or ACL, trust policy, "
@@ -73,6 +74,6 @@ class ResourceSharedExternally(Detector):
             return
         severity = "critical" if public and look.new.get("net") else "high"
         target = "everyone" if public else "account " + ", ".join(outside)
-        yield Hit(severity, 0.9, f"{look.info.arn} opened a {what} to {target}: {look.what()}. Normally "
-                                 f"{look.baseline()}.",
+        yield Hit(severity, 0.9, f"{look.info.arn} opened a {what} to {target}: {look.what()}. "
+                                 f"{look.normally()}",
                   {"api": ev.api, "granted_accounts": outside, "public": public}, key=ev.api, stratus=stratus)

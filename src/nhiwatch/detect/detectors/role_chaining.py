@@ -30,5 +30,5 @@ class RoleChainCrossAccount(Detector):
         severity = "high" if look.new.get("net") or look.new.get("agent") else "medium"
         reached = ", ".join(a for a, _ in profile.top("target_account", 5)) or "no other account"
         yield Hit(severity, 0.7, f"{look.info.arn} assumed {ev.assumed_role} in account {target}, new to it (it "
-                                 f"reached {reached} before): {look.what()}. Normally {look.baseline()}.",
+                                 f"reached {reached} before): {look.what()}. {look.normally()}",
                   {"target_role": ev.assumed_role, "target_account": target}, key=target)

@@ -24,5 +24,5 @@ class RootUsage(Detector):
         with_key = bool(ev.key and ev.key.startswith("AKIA"))
         severity = "high" if with_key or look.new.get("net") else "medium"
         yield Hit(severity, 0.8, f"the root user of account {ev.account} called {ev.api}"
-                  + (" with a root access key" if with_key else "") + f": {look.what()}. Normally {look.baseline()}.",
+                  + (" with a root access key" if with_key else "") + f": {look.what()}. {look.normally()}",
                   {"access_key": ev.key if with_key else None}, key="root")

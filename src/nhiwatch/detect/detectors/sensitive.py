@@ -13,13 +13,24 @@ LEVELS = ("info", "low", "medium", "high")
 DENIED = ("AccessDenied", "Client.UnauthorizedOperation", "UnauthorizedOperation", "AccessDeniedException")
 
 
+# IAM writes judged by what they grant (iam_permission_change.py), not by being new.
+IAM_CONTENT_APIS = frozenset("""
+    iam:PutUserPolicy iam:PutRolePolicy iam:PutGroupPolicy iam:CreatePolicyVersion iam:SetDefaultPolicyVersion
+    iam:AttachUserPolicy iam:AttachRolePolicy iam:AttachGroupPolicy iam:UpdateAssumeRolePolicy iam:CreateRole
+    iam:CreateAccessKey iam:CreateLoginProfile iam:UpdateLoginProfile iam:AddUserToGroup iam:CreateUser
+    iam:PutUserPermissionsBoundary iam:DeleteUserPermissionsBoundary iam:DeleteRolePermissionsBoundary""".split())
+
+
 class SensitiveFirstUse(Detector):
     tactics: ClassVar[tuple[str, ...]]
+    change_aware = True
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev = look.ev
         entry = sensitive(ev.api)
         if ev.inbound or entry is None or entry.tactic not in self.tactics or not look.new.get("api"):
+            return
+        if ev.api in IAM_CONTENT_APIS:
             return
         stability = stable_weight(look.profile)
         level = {3: 3 if stability >= 0.3 else 2, 2: 2 if stability >= 0.5 else 1, 1: 1}[entry.weight]
@@ -32,13 +43,15 @@ class SensitiveFirstUse(Detector):
             level -= 1  # an attempt that failed: still worth knowing, less urgent
         if not look.profile.mature and look.peers is None:
             level = min(level, 1)  # cold start with no history and no peers: context, not an alert storm
+        if look.actor in ("workload", "aws-agent") and look.usual_context:
+            level = min(level, 1)  # its own code from its usual place: a release, not someone else's hands
         if level <= 0:
             return
         strength = min(1.0, 0.35 * entry.weight * (0.5 + stability) + 0.15 * len(context))
         yield Hit(LEVELS[level], strength,
                   f"{look.info.arn} called {ev.api} for the first time ({entry.tactic})"
-                  + (f", and it failed with {ev.error}" if ev.error else "") + f": {look.what()}. Normally "
-                  f"{look.baseline()}.",
+                  + (f", and it failed with {ev.error}" if ev.error else "") + f": {look.what()}. "
+                  f"{look.normally()}",
                   {"api": ev.api, "weight": entry.weight, "stability": round(stability, 2),
                    "new_context": context, "error": ev.error},
                   key=ev.api, mitre=entry.mitre, stratus=entry.stratus)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
+from nhiwatch.detect.features import network_class
 
 
 class UnfamiliarContext(Detector):
@@ -22,14 +23,17 @@ class UnfamiliarContext(Detector):
         ev, profile = look.ev, look.profile
         if ev.inbound or not (look.new.get("net") and look.new.get("agent")) or look.net.startswith(("service:", "vpce:")):
             return
-        if not profile.mature:
-            return
+        if not profile.mature or look.actor not in ("tool", "console"):
+            return  # AWS services and agents act from AWS's networks; runtime-marked code is the workload's
         surprise = profile.surprise("net") + profile.surprise("agent")
         strength = min(1.0, surprise / 12)
         # A new /16 too means a different provider or place, not a neighbour in the same pool.
         severity = "medium" if surprise >= 7 and look.new.get("wide_net") else "low"
-        yield Hit(severity, strength, f"{look.info.arn} was used from an unfamiliar place: {look.what()}. Normally "
-                                      f"{look.baseline()}.",
+        if network_class(look.net) == "aws" and any(network_class(n) == "aws" for n in profile.facets["net"]):
+            severity = "low"  # another pool of the cloud it already runs in: a region, a NAT, a new host
+        yield Hit(severity, strength, f"{look.info.arn} was used from an unfamiliar place: {look.what()}. "
+                                      f"{look.normally()}",
                   {"network": look.net, "agent": look.agent, "surprise_nats": round(surprise, 1),
-                   "known_networks": len(profile.facets["net"]), "known_agents": len(profile.facets["agent"])},
+                   "known_networks": len(profile.facets["net"]), "known_agents": len(profile.facets["agent"]),
+                   "network_class": network_class(look.net)},
                   key=look.net)

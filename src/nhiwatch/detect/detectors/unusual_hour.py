@@ -24,5 +24,5 @@ class UnusualHour(Detector):
         if profile.hour_share(hour_of_week) >= 0.001:
             return
         yield Hit("low", 0.3, f"{look.info.arn} is active at {look.when()}, when it almost never is. "
-                              f"{look.what()}. Normally {look.baseline()}.",
+                              f"{look.what()}. {look.normally()}",
                   {"hour_of_week": hour_of_week}, key=str(ev.t // HOUR_US))

@@ -29,6 +29,7 @@ class UnusualInstances(Detector):
     mitre = ("T1496",)
     stratus = ("aws.execution.ec2-launch-unusual-instances",)
     guardduty = ("Impact:IAMUser/AnomalousBehavior",)
+    reads_params = frozenset(LAUNCHES)
     description = ("An instance launch with an accelerated type (p, g, inf, trn, dl, f, vt families) or at least "
                    "10 instances, by an identity that never launched instances. High.")
     routine = True
@@ -46,6 +47,6 @@ class UnusualInstances(Detector):
             return
         what = f"{count} instance(s)" + (f" of type {', '.join(sorted(set(accelerated)))}" if accelerated else "")
         yield Hit("high", 0.8, f"{look.info.arn} launched {what} in {ev.region}"
-                               + (" (failed: " + ev.error + ")" if ev.error else "") + f": {look.what()}. Normally {look.baseline()}.",
+                               + (" (failed: " + ev.error + ")" if ev.error else "") + f": {look.what()}. {look.normally()}",
                   {"instance_types": sorted(set(accelerated)), "count": count, "region": ev.region},
                   key=ev.region or "")

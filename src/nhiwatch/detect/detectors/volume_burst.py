@@ -29,6 +29,6 @@ class VolumeBurst(Detector):
             return  # once, when the hour crosses the line
         severity = "medium" if look.new.get("net") else "low"
         yield Hit(severity, 0.5, f"{look.info.arn} made {current} calls this hour; its active hours average "
-                                 f"{mean:.0f} (sd {deviation:.0f}). {look.what()}. Normally {look.baseline()}.",
+                                 f"{mean:.0f} (sd {deviation:.0f}). {look.what()}. {look.normally()}",
                   {"calls_this_hour": current, "hourly_mean": round(mean, 1), "hourly_sd": round(deviation, 1)},
                   key="burst")

@@ -14,6 +14,7 @@ class NewWebIdentitySubject(Detector):
     title = "Role assumed by a new OIDC subject"
     tactic = "initial-access"
     mitre = ("T1078.004", "T1199")
+    change_aware = True  # a trust update that allows the subject explains it
     guardduty = ("InitialAccess:IAMUser/AnomalousBehavior",)
     description = ("AssumeRoleWithWebIdentity with a `sub` the role never accepted. High when the owner "
                    "(organisation or group) is new too; low for a new repository or branch of a known owner "

@@ -1,13 +1,20 @@
-"""A workload role's credentials used outside its runtime: every call it ever made carried the
-runtime's mark (the SDK's exec-env/AWS_Lambda, AWS_ECS_...), and now one comes without it from a
-new network. Credentials copied out of a function or a task look exactly like this."""
+"""A workload role's credentials used outside its runtime. The role's code runs in an AWS compute
+service (its trust policy names Lambda, ECS tasks, CodeBuild ...; without an inventory: every call so
+far carried the SDK's runtime mark, exec-env/AWS_Lambda ...), and now a client without that mark uses
+it. AWS services acting with the role (the Lambda worker writing logs, the runtime decrypting the
+environment, CloudFormation) are not the role's code and never count. Credentials copied out of a
+function or a task look exactly like this."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect.actor import Actor
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
-from nhiwatch.detect.features import runtime_of
+from nhiwatch.detect.features import network_class, runtime_of
+
+MIN_CALLS = 20           # without an inventory, the runtime share is judged on at least this many calls
+MIN_RUNTIME_SHARE = 0.95
 
 
 class WorkloadOutsideRuntime(Detector):
@@ -17,21 +24,40 @@ class WorkloadOutsideRuntime(Detector):
     mitre = ("T1552.005", "T1078.004")
     stratus = ("aws.credential-access.ec2-steal-instance-credentials",)
     guardduty = ("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",)
-    description = ("At least 95% of a mature identity's calls came from one AWS runtime (Lambda, ECS, ...), "
-                   "and a call without any runtime mark arrives from a network never seen. High.")
+    description = ("A role whose code runs in Lambda, ECS, CodeBuild ... (its trust policy; without an inventory, "
+                   f"at least {MIN_RUNTIME_SHARE:.0%} of {MIN_CALLS}+ calls carried the runtime's mark) is used by a "
+                   "client without the mark that is not an AWS service or agent. From a network outside AWS: high "
+                   "from the first call, no history needed. From inside AWS with a client the mature role never "
+                   "used: medium.")
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile
-        if ev.inbound or not profile.mature or runtime_of(look.agent) or not look.new.get("net"):
+        if ev.inbound or look.actor != Actor.TOOL and look.actor != Actor.CONSOLE:
             return
-        if look.net.startswith(("service:", "aws-internal", "vpce:")):
+        runtime = look.info.workload_runtime
+        if runtime == "EC2":
+            return  # instance roles: instance-credentials-off-instance
+        where = network_class(look.net)
+        if where not in ("internet", "cloud", "aws"):
             return
         marked = sum(entry[0] for family, entry in profile.facets["agent"].items() if runtime_of(family))
-        total = profile.seen["agent"] or 1
-        if marked / total < 0.95:
-            return
-        runtimes = sorted({runtime_of(f) for f in profile.facets["agent"] if runtime_of(f)})
-        yield Hit("high", 0.9, f"{look.info.arn} always ran inside {', '.join(runtimes)} ({marked:,} of {total:,} "
-                               f"calls), but {look.what()}. Normally {look.baseline()}.",
-                  {"runtimes": runtimes, "runtime_share": round(marked / total, 3), "network": look.net,
-                   "agent": look.agent}, key=look.net)
+        total = profile.seen["agent"]
+        if runtime is None:
+            if total < MIN_CALLS or marked / total < MIN_RUNTIME_SHARE:
+                return
+            runtimes = sorted({runtime_of(f) for f in profile.facets["agent"] if runtime_of(f)})
+        else:
+            runtimes = [runtime]
+        if where == "aws":
+            if not (profile.mature and look.new.get("agent")):
+                return
+            severity, place = "medium", f"inside AWS ({look.net}) with a client it never used"
+        else:
+            severity, place = "high", f"from outside AWS ({look.net})"
+        history = (f" ({marked:,} of {total:,} calls so far carried the runtime's mark)" if total else "")
+        yield Hit(severity, 0.9, f"{look.info.arn} runs in {', '.join(runtimes)}{history}, but its credentials "
+                                 f"were used {place} by {look.agent}, not by the runtime nor an AWS service: "
+                                 f"{look.what()}. {look.normally()}",
+                  {"runtimes": runtimes, "runtime_share": round(marked / total, 3) if total else None,
+                   "network": look.net, "network_class": where, "agent": look.agent, "hostile": True},
+                  key=look.net)

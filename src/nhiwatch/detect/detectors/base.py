@@ -73,6 +73,16 @@ class Look:
     held: bool = False                             # the event's context is behind an open finding
 
     @property
+    def runtime(self) -> str | None:
+        """The compute runtime whose code holds this role: from its trust policy, or, without an
+        inventory, from the AWS service seen assuming it (Lambda, ECS tasks ... hand the role to code)."""
+        runtime = self.info.workload_runtime
+        if runtime is None:
+            runtime = next((WORKLOAD_SERVICES[a] for a in self.profile.facets["assumer"] if a in WORKLOAD_SERVICES),
+                           None)
+        return runtime
+
+    @property
     def usual_context(self) -> bool:
         """Nothing about where or how the call was made is new: its usual network and client."""
         return not (self.new.get("net") or self.new.get("agent") or self.new.get("wide_net"))

@@ -21,6 +21,16 @@ IAM_CONTENT_APIS = frozenset("""
     iam:PutUserPermissionsBoundary iam:DeleteUserPermissionsBoundary iam:DeleteRolePermissionsBoundary""".split())
 
 
+# Calls that blind or cut off the organisation's defences: alarming even from an identity with no
+# history (cold start), since no workload's first hour legitimately stops a trail or deletes a detector.
+BLINDING = frozenset("""
+    cloudtrail:StopLogging cloudtrail:DeleteTrail ec2:DeleteFlowLogs guardduty:DeleteDetector
+    securityhub:DisableSecurityHub config:StopConfigurationRecorder config:DeleteConfigurationRecorder
+    organizations:LeaveOrganization route53resolver:DeleteResolverQueryLogConfig cloudtrail:DeleteEventDataStore
+    cloudtrail:StopEventDataStoreIngestion macie2:DisableMacie inspector2:Disable detective:DeleteGraph
+    access-analyzer:DeleteAnalyzer""".split())
+
+
 class SensitiveFirstUse(Detector):
     tactics: ClassVar[tuple[str, ...]]
     change_aware = True
@@ -41,7 +51,7 @@ class SensitiveFirstUse(Detector):
             level = min(3, level + 1)  # a new API from a new place with a new client: someone else's hands
         if ev.error:
             level -= 1  # an attempt that failed: still worth knowing, less urgent
-        if not look.profile.mature and look.peers is None:
+        if not look.profile.mature and look.peers is None and ev.api not in BLINDING:
             level = min(level, 1)  # cold start with no history and no peers: context, not an alert storm
         if look.actor in ("workload", "aws-agent") and look.usual_context:
             level = min(level, 1)  # its own code from its usual place: a release, not someone else's hands

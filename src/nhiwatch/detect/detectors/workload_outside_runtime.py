@@ -24,8 +24,8 @@ class WorkloadOutsideRuntime(Detector):
     mitre = ("T1552.005", "T1078.004")
     stratus = ("aws.credential-access.ec2-steal-instance-credentials",)
     guardduty = ("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",)
-    description = ("A role whose code runs in Lambda, ECS, CodeBuild ... (its trust policy; without an inventory, "
-                   f"at least {MIN_RUNTIME_SHARE:.0%} of {MIN_CALLS}+ calls carried the runtime's mark) is used by a "
+    description = ("A role whose code runs in Lambda, ECS, CodeBuild ... (its trust policy, or the service seen "
+                   f"assuming it; failing both, at least {MIN_RUNTIME_SHARE:.0%} of {MIN_CALLS}+ calls carried the runtime's mark) is used by a "
                    "client without the mark that is not an AWS service or agent. From a network outside AWS: high "
                    "from the first call, no history needed. From inside AWS with a client the mature role never "
                    "used: medium.")
@@ -34,7 +34,7 @@ class WorkloadOutsideRuntime(Detector):
         ev, profile = look.ev, look.profile
         if ev.inbound or look.actor != Actor.TOOL and look.actor != Actor.CONSOLE:
             return
-        runtime = look.info.workload_runtime
+        runtime = look.runtime
         if runtime == "EC2":
             return  # instance roles: instance-credentials-off-instance
         where = network_class(look.net)

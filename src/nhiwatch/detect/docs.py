@@ -17,8 +17,25 @@ def detectors_markdown() -> str:
              "Generated from the detectors' metadata (`nhiwatch findings detectors --markdown`); a test keeps it in "
              "step.", "",
              "Every event is judged against its identity's profile learned from everything before it. Severity "
-             "is the detector's, raised one level (medium to high) on identities whose posture risk is high or "
-             "critical, and capped at low for people (human identities) on behavioural detectors.", "",
+             "is the detector's, then adjusted by rules every detector shares (`detect/engine.py`):", "",
+             "- **Who acted** (`detect/actor.py`): a call an AWS service made with the identity (`invokedBy`, a "
+             "service host as source, the Lambda worker's log writes, the Lambda runtime decrypting its "
+             "environment, each only from an AWS address) is capped at low, except for detectors that judge what "
+             "the call does; such calls teach only which APIs services call for the identity.",
+             "- **Whose network** (`knowledge/netranges.py`): an address in a provider's published ranges is its "
+             "pool (`aws:EC2:us-east-1`), so Lambda's fleet or a NAT's next address is not a new network.",
+             "- **Known third parties** (`knowledge/vendors.py`): AWS service-linked roles and roles trusting a "
+             "known vendor's account sweep read-only APIs by design: discovery on them is capped at low.",
+             "- **Deploys**: for a day after a deploy of the identity's workload (function code or configuration, "
+             "task definition, stack change, trust update), a new call from its usual network and client is "
+             "expected change: info, linked to the deploy event.",
+             "- **Key tests**: a new access key used by its maker, from where it was made, within a day, is capped "
+             "at low.",
+             "- **People**: capped at low on behavioural detectors (nhiwatch watches workloads).",
+             "- **Risk**: medium is raised to high on identities whose posture risk is high or critical.",
+             "- **No poisoning**: an event behind a medium+ finding, and every later event from the same network "
+             "and client while it is open, is judged but never learned; resolving the finding as benign teaches "
+             "them.", "",
              "| id | tactic | ATT&CK | what raises it | Stratus | GuardDuty types covered |", "|---|---|---|---|---|---|"]
     for row in detector_rows():
         lines.append(f"| `{row['id']}` | {row['tactic']} | {', '.join(row['mitre'])} | {row['description']} | "

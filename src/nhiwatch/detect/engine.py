@@ -13,6 +13,7 @@ import bisect
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from nhiwatch.detect.actor import Actor, actor_of
 from nhiwatch.detect.detectors import DETECTORS
@@ -26,10 +27,20 @@ MERGE_US = 3600 * 1_000_000          # hits of one detector and key closer than 
 MAX_EVENT_IDS = 500                  # a finding lists at most this many events (the count is kept)
 RESOURCE_APIS = re.compile(r"^(secretsmanager:|ssm:GetParameter|s3:GetObject|s3:PutObject|ec2:GetPasswordData)")
 CHANGE_WINDOW_US = 24 * HOUR         # a deploy explains new calls of its workload for a day
+KEY_TEST_US = 24 * HOUR              # a key's maker may try it out for a day from where it made it
 SEQUENCE_ID = "attack-sequence"
 # Hits that say someone else holds the credentials: an attack sequence needs one of them.
 HOSTILE_DETECTORS = frozenset({"access-denied-probing", "attack-tool-agent", "unfamiliar-context",
                                "workload-credentials-outside-runtime", "instance-credentials-off-instance"})
+
+
+class KeyOrigin(NamedTuple):
+    """Where an access key was made: by whom, when, from which network, with which client."""
+    creator: str
+    t: int
+    net: str
+    wide_net: str
+    agent: str
 
 
 @dataclass
@@ -44,6 +55,7 @@ class Context:
     # Deploys of the identity's workload (function code or configuration, task definition, stack,
     # launch template, trust): (time, event id, what), in time order.
     changes: tuple[tuple[int, str, str], ...] = ()
+    key_origins: dict[str, KeyOrigin] = field(default_factory=dict)  # AKIA key -> who made it, from where
 
     def __post_init__(self) -> None:
         self.routine_detectors = tuple(d for d in self.detectors if d.routine)
@@ -84,6 +96,8 @@ def _final_severity(detector: Detector, hit: Hit, look: Look) -> tuple[str, Hit]
         rank = min(rank, 1)  # people vary by nature; nhiwatch watches workloads
     if look.actor == Actor.SERVICE and not detector.judges_service_calls:
         rank = min(rank, 1)  # an AWS service acting with the identity is not someone else holding it
+    if look.key_test and detector.behavioural:
+        rank = min(rank, 1)  # the key's maker trying it out from where it made it (a rotation's check)
     if info.prior and detector.tactic == "discovery" and is_read(look.ev.name):
         rank = min(rank, 1)  # AWS's service roles and known vendors' scanners sweep read-only APIs by design
     if look.change and detector.change_aware and look.usual_context and rank > 0:
@@ -173,6 +187,9 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
         if ev.t >= ctx.learn_until_us:
             look = Look(ev, profile, info, net, wide_net, agent, ctx.peers, known_accounts=ctx.known_accounts,
                         actor=actor, change=ctx.change_at(ev.t), held=held)
+            origin = ctx.key_origins.get(ev.key) if ev.key and ev.key.startswith("AKIA") else None
+            look.key_test = (origin is not None and 0 <= ev.t - origin.t < KEY_TEST_US and origin.net == net
+                             and origin.agent == agent and origin.creator != ev.identity)
             detectors = ctx.detectors
             if not ev.inbound:
                 if actor is Actor.SERVICE:

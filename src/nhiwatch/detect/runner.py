@@ -14,7 +14,8 @@ import orjson
 import pyarrow as pa
 
 from nhiwatch.detect.detectors import DETECTORS
-from nhiwatch.detect.engine import Context, close_all, step
+from nhiwatch.detect.engine import Context, KeyOrigin, close_all, step
+from nhiwatch.detect.features import agent_family, network_of
 from nhiwatch.detect.detectors.base import IdentityInfo
 from nhiwatch.detect.finding import Finding
 from nhiwatch.detect.profile import Ev, Profile
@@ -103,6 +104,18 @@ def peer_key(arn: str, kind: str, account: str | None) -> str:
     return f"{account}|{kind}|{'-'.join(words)}"
 
 
+def third_party(external_accounts: list) -> str | None:
+    """The third party a role is for: a known vendor's account in its trust policy, or any other
+    account trusted only with an ExternalId (the confused-deputy guard AWS asks vendors to use)."""
+    accounts = [a for a in external_accounts if isinstance(a, dict) and a.get("account_id")]
+    for account in accounts:
+        vendor = vendor_for_account(str(account["account_id"]))
+        if vendor is not None:
+            return vendor.name
+    guarded = [str(a["account_id"]) for a in accounts if a.get("external_id")]
+    return f"third party {guarded[0]}" if guarded else None
+
+
 def identity_infos(store: Store) -> dict[str, IdentityInfo]:
     if not store.has_table("identities"):
         return {}
@@ -114,9 +127,7 @@ def identity_infos(store: Store) -> dict[str, IdentityInfo]:
         FROM identities""").fetchall()
     infos = {}
     for arn, kind, category, score, level, account, unique_id, services, external in rows:
-        vendors = [vendor_for_account(str(a.get("account_id"))) for a in orjson.loads(external or "[]")
-                   if isinstance(a, dict)]
-        vendor = next((v.name for v in vendors if v is not None), None)
+        vendor = third_party(orjson.loads(external or "[]"))
         info = IdentityInfo(arn, kind, category, score or 0, level or "low", account,
                             services=tuple(orjson.loads(services or "[]")), vendor=vendor)
         infos[arn] = info
@@ -170,14 +181,30 @@ UNION ALL SELECT principal, epoch_us(event_time), event_id, api || ' of ' ||
   FROM events WHERE api IN ('cloudformation:ExecuteChangeSet', 'cloudformation:UpdateStack',
                             'cloudformation:CreateStack') AND error_code IS NULL AND principal IS NOT NULL
 ORDER BY 1, 2"""
+# Access keys made with CreateAccessKey: who made each one, from where, with what.
+KEY_ORIGINS_SQL = """
+SELECT issued_access_key_id, principal, epoch_us(event_time), source_ip, source_ip_kind, vpc_endpoint_id, user_agent
+FROM events WHERE api = 'iam:CreateAccessKey' AND error_code IS NULL AND issued_access_key_id IS NOT NULL"""
+# The rows the two queries above read, for engines that must gather them first (Spark): plain SQL that
+# DuckDB and Spark read alike.
+CONTEXT_ROWS_WHERE = """(api LIKE 'lambda:UpdateFunctionCode%' OR api LIKE 'lambda:UpdateFunctionConfiguration%'
+    OR api LIKE 'lambda:CreateFunction%' OR api LIKE 'lambda:PublishVersion%'
+    OR api IN ('ecs:RegisterTaskDefinition', 'iam:UpdateAssumeRolePolicy', 'iam:CreateAccessKey',
+               'cloudformation:ExecuteChangeSet', 'cloudformation:UpdateStack', 'cloudformation:CreateStack')
+    OR (api = 'sts:AssumeRole' AND principal = 'lambda.amazonaws.com'))"""
 
 
-def workload_changes(store: Store) -> dict[str, tuple[tuple[int, str, str], ...]]:
+def workload_changes(con) -> dict[str, tuple[tuple[int, str, str], ...]]:
     """Deploys by the identity they concern: (time, event id, what), in time order."""
     out: dict[str, list[tuple[int, str, str]]] = {}
-    for role, t, event_id, what in store.con.execute(CHANGES_SQL).fetchall():
+    for role, t, event_id, what in con.execute(CHANGES_SQL).fetchall():
         out.setdefault(role, []).append((t, event_id, what[:200]))
     return {role: tuple(items) for role, items in out.items()}
+
+
+def key_origins(con) -> dict[str, KeyOrigin]:
+    return {key: KeyOrigin(creator, t, *network_of(ip, kind, vpce), agent_family(agent))
+            for key, creator, t, ip, kind, vpce, agent in con.execute(KEY_ORIGINS_SQL).fetchall()}
 
 
 def fallback_info(identity: str, caller_type: str | None, account: str | None) -> IdentityInfo:
@@ -313,7 +340,8 @@ class DetectSession:
         findings: list[Finding] = []
         touched: set[str] = set()
         newest = -1
-        changes = workload_changes(store)
+        changes = workload_changes(store.con)
+        origins = key_origins(store.con)
         windows = ([_pending(lower, upper, learn_until_us, True), _pending(lower, upper, learn_until_us, False)]
                    if learn_until_us is not None else [_pending(lower, upper, None, False)])
         for number, window in enumerate(windows):
@@ -330,7 +358,7 @@ class DetectSession:
                         identity, None if first.inbound else first.caller_type, first.account)
                     peer = self.peers.get(peer_key(identity, info.kind, info.account_id))
                     current, ctx = identity, Context(info, peer, self.known_accounts, learn_until_us or 0,
-                                                     changes=changes.get(identity, ()))
+                                                     changes=changes.get(identity, ()), key_origins=origins)
                     touched.add(identity)
                 findings += step(self.profiles[identity], events, ctx, carry)
                 for ev in events:

@@ -7,12 +7,14 @@ repository), because being quiet on legitimate change is what users judge a dete
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
+from nhiwatch.simulate import netranges
 from nhiwatch.simulate.org import GITHUB_OIDC, HOME_REGION, Account, Change, Identity, Org
 from nhiwatch.simulate.records import (Actor, Ids, Recorder, assume_response, aws_date, role_session_identity,
                                        service_identity, stable_hash, user_identity)
@@ -29,7 +31,6 @@ GH_ACTIONS = "aws-sdk-nodejs/2.1580.0 linux/v20.12.2 configure-aws-credentials-f
 GH_CLI = "aws-cli/2.15.{v} Python/3.11.8 Linux/6.5.0-1018-azure exe/x86_64.ubuntu.22 prompt/off command/{cmd}"
 BROWSER = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
            "Chrome/124.0.0.0 Safari/537.36")
-GITHUB_RUNNER_NETS = ["20.42.", "20.57.", "40.76.", "52.234.", "13.68.", "172.183.", "4.246."]
 CONSOLE = "AWS Internal"
 
 
@@ -55,6 +56,7 @@ class DayContext:
         self.org = org
         self.account = account
         self.day = day
+        self.seed = seed
         self.t0 = org.start + day * 86400
         self.t1 = self.t0 + 86400
         self.rng = random.Random(seed)
@@ -62,8 +64,27 @@ class DayContext:
         self.rec = Recorder(self.ids)
         self.changes = [c for c in org.changes if c.account == account.id]
         self._resources: dict[str, dict] = {}
-        self.aws_ips = [f"3.{self.rng.randrange(80, 240)}.{self.rng.randrange(1, 255)}.{self.rng.randrange(2, 250)}"
-                        for _ in range(12)]
+        self._streams: dict[str, DayContext] = {}
+        self.tagged: dict[str, list[str]] = {}  # change id -> event ids of the records that show it
+
+    def stream(self, name: str) -> "DayContext":
+        """The same day drawing from its own random stream (a behaviour's volume does not reshuffle the others).
+
+        Shares everything else with this context: account, changes, resources, tags."""
+        other = self._streams.get(name)
+        if other is None:
+            other = copy.copy(self)
+            other.rng = random.Random(f"{self.seed}:{name}")
+            other.ids = Ids(other.rng)
+            other.rec = Recorder(other.ids)
+            self._streams[name] = other
+        return other
+
+    def tag(self, change: Change | None, record: dict) -> dict:
+        """Label a record as showing a legitimate change (labels.json lists it under the change)."""
+        if change is not None:
+            self.tagged.setdefault(change.id, []).append(record["eventID"])
+        return record
 
     def resource(self, kind: str, arn: str) -> dict:
         """A resources[] entry; the same resource is one shared object (records are serialized, not mutated)."""
@@ -172,6 +193,8 @@ def _dynamo(ctx: DayContext, t: float, actor: Actor, region: str, name: str, tab
 # -- archetypes -------------------------------------------------------------------------------------
 
 def lambda_function(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    from nhiwatch.simulate.legit import Drill, LambdaRuntime, release_deploy
+
     p = ident.params
     rng = ctx.rng
     if ident.archetype == "lambda_scheduled":
@@ -183,35 +206,71 @@ def lambda_function(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
     agent = (BOTO if rt.startswith("python") else NODE if rt.startswith("node") else JAVA).format(v=version, rt=rt)
     fn = p["function"]
     release = ctx.change("release_new_apis", ident)
+    runtime = LambdaRuntime(ctx, ident)  # Lambda's own calls at each cold start (log stream, environment)
+    drill = Drill.of(ctx, ident)
     actor = None
     key_expires = -1.0
+    session_region = None
+    released_session = False
+    out: list[Emitted] = []
+    if release is not None and ctx.t0 <= release.when < ctx.t1 + 3600:  # the deploy, minutes before the next run
+        first_run = next((t for t in times if t >= release.when and t >= ident.created), release.when)
+        out.extend(release_deploy(ctx, release, first_run))
     for t in times:
         if t < ident.created:
             continue
-        if t >= key_expires:  # a cold start: Lambda assumes the role, the function reads its secret
+        region = drill.region if drill is not None and drill.active(t) else HOME_REGION
+        released = release is not None and t >= release.when
+        if t >= key_expires or region != session_region or released != released_session:
+            # A cold start (a new execution environment: after idling, a new release, another region):
+            # Lambda assumes the role, its workers create the log stream, the function reads its secret.
+            session_region, released_session = region, released
             key = ctx.session_key()
-            yield service_assume(ctx, t - 0.4, "lambda.amazonaws.com", ident, fn, key)
-            actor = Actor(role_session_identity(ident.arn, ident.unique_id, fn, key, t - 0.4),
-                          rng.choice(ctx.aws_ips), agent, ctx.account.id)
+            issued = t - 0.4
+            out.append(service_assume(ctx, issued, "lambda.amazonaws.com", ident, fn, key, region))
+            identity = role_session_identity(ident.arn, ident.unique_id, fn, key, issued)
+            actor = Actor(identity, runtime.fleet_ip(region), agent, ctx.account.id)
             key_expires = t + rng.uniform(1800, 3600)
-            yield _secret(ctx, t + 0.05, actor, HOME_REGION, p["secret"])
+            out.extend(runtime.cold_start(identity, issued, region))
+            out.append(_secret(ctx, t + 0.05, actor, region, p["secret"]))
+            if released:
+                parameter = release.detail.get("parameter", f"/{fn}/config")
+                out.append((t + 0.08, region, ctx.tag(release, ctx.rec.call(
+                    t + 0.08, actor, "ssm.amazonaws.com", "GetParameter", region,
+                    {"name": parameter, "withDecryption": True}, None))))
         assert actor is not None
         day_key = f"{p['team']}/" if "team" in p else ""
-        yield _s3(ctx, t + 0.1, actor, HOME_REGION, "GetObject", p["bucket"],
-                  f"{day_key}{fn}/in/{int(t) // 60}.json")
-        yield _dynamo(ctx, t + 0.2, actor, HOME_REGION, "PutItem", p["table"])
+        out.append(_s3(ctx, t + 0.1, actor, region, "GetObject", p["bucket"], f"{day_key}{fn}/in/{int(t) // 60}.json"))
+        out.append(_dynamo(ctx, t + 0.2, actor, region, "PutItem", p["table"]))
         if rng.random() < 0.3:
-            yield _s3(ctx, t + 0.3, actor, HOME_REGION, "PutObject", p["bucket"], f"{fn}/out/{int(t)}.json")
-        if release and t >= release.when:
-            queue = f"https://sqs.{HOME_REGION}.amazonaws.com/{ctx.account.id}/{fn}-events"
-            yield t + 0.4, HOME_REGION, ctx.rec.call(t + 0.4, actor, "sqs.amazonaws.com", "GetQueueAttributes",
-                                                     HOME_REGION, {"queueUrl": queue, "attributeNames": ["All"]}, None)
-            yield t + 0.5, HOME_REGION, ctx.rec.call(t + 0.5, actor, "sns.amazonaws.com", "ListSubscriptionsByTopic",
-                                                     HOME_REGION, {"topicArn": f"arn:aws:sns:{HOME_REGION}:"
-                                                                   f"{ctx.account.id}:{fn}-done"}, None)
+            out.append(_s3(ctx, t + 0.3, actor, region, "PutObject", p["bucket"], f"{fn}/out/{int(t)}.json"))
+        if released:
+            queue = f"https://sqs.{region}.amazonaws.com/{ctx.account.id}/{fn}-events"
+            out.append((t + 0.4, region, ctx.tag(release, ctx.rec.call(
+                t + 0.4, actor, "sqs.amazonaws.com", "GetQueueAttributes", region,
+                {"queueUrl": queue, "attributeNames": ["All"]}, None))))
+            out.append((t + 0.5, region, ctx.tag(release, ctx.rec.call(
+                t + 0.5, actor, "sns.amazonaws.com", "ListSubscriptionsByTopic", region,
+                {"topicArn": f"arn:aws:sns:{region}:{ctx.account.id}:{fn}-done"}, None))))
+            if rng.random() < 0.3:
+                out.append((t + 0.6, region, ctx.tag(release, ctx.rec.call(
+                    t + 0.6, actor, "kms.amazonaws.com", "Decrypt", region,
+                    {"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"function": fn}}, None,
+                    resources=[ctx.resource("AWS::KMS::Key",
+                                            f"arn:aws:kms:{region}:{ctx.account.id}:key/{ctx.account.kms_key}")]))))
+    if drill is not None:
+        drill.tag(ctx, out)
+    return out
 
 
 def ecs_task(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    from nhiwatch.simulate.legit import EcsHooks
+
+    hooks = EcsHooks(ctx, ident)
+    return hooks.finish(list(_ecs_task(ctx, ident, hooks)))
+
+
+def _ecs_task(ctx: DayContext, ident: Identity, hooks) -> Iterator[Emitted]:
     p = ident.params
     rng = ctx.rng
     rate = p["per_hour"]
@@ -221,27 +280,43 @@ def ecs_task(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
     if p.get("batch") and month_end:
         rate *= 5  # month-end batch peak
     rollout = ctx.change("region_rollout", ident)
+    update = hooks.update
+    drill = hooks.drill
     agent = ECS_AGENT.format(v=rng.randrange(10, 30))
     times = ctx.times_poisson(rate)
     task = ctx.ids.hex(32)
     key = ctx.session_key()
     issued = ctx.t0
     actor = None
+    session_home = True
+    updated = False
     for t in times:
-        if actor is None or t - issued > 3600:
-            if actor is None or rng.random() < 0.1:
-                task = ctx.ids.hex(32)  # a new deployment: a new task id
+        if t < ident.created:
+            continue
+        in_drill = drill is not None and drill.active(t)
+        is_updated = update is not None and t >= update.when
+        if actor is None or t - issued > 3600 or in_drill == session_home or is_updated != updated:
+            new_task = actor is None or rng.random() < 0.1 or in_drill == session_home or is_updated != updated
+            if new_task:
+                task = ctx.ids.hex(32)  # a new deployment, a task in another region: a new task id
+            session_home, updated = not in_drill, is_updated
+            region = hooks.drill.region if in_drill else HOME_REGION
+            ip = hooks.dr_ip if in_drill else ctx.nat_ip(t)
             key, issued = ctx.session_key(), t - 1
-            yield service_assume(ctx, issued, "ecs-tasks.amazonaws.com", ident, task, key)
+            if new_task:
+                yield from hooks.task_start(task, issued, region, ip)
+            yield service_assume(ctx, issued, "ecs-tasks.amazonaws.com", ident, task, key, region)
             actor = Actor(role_session_identity(ident.arn, ident.unique_id, task, key, issued),
-                          ctx.nat_ip(t), agent, ctx.account.id)
-            yield _secret(ctx, t, actor, HOME_REGION, p["secret"])
-            yield t + 0.1, HOME_REGION, ctx.rec.call(t + 0.1, actor, "ssm.amazonaws.com", "GetParameters",
-                                                     HOME_REGION, {"names": p["parameters"], "withDecryption": True}, None)
+                          ip, agent, ctx.account.id)
+            yield _secret(ctx, t, actor, region, p["secret"])
+            yield t + 0.1, region, ctx.rec.call(t + 0.1, actor, "ssm.amazonaws.com", "GetParameters",
+                                                region, {"names": p["parameters"], "withDecryption": True}, None)
         region = HOME_REGION
-        if rollout and t >= rollout.when and rng.random() < 0.5:
+        if in_drill:
+            region = drill.region
+        elif rollout and t >= rollout.when and rng.random() < 0.5:
             region = rollout.detail["region"]
-        actor.source_ip = ctx.nat_ip(t)
+        actor.source_ip = hooks.dr_ip if in_drill else ctx.nat_ip(t)
         choice = rng.random()
         if choice < 0.5:
             yield _dynamo(ctx, t, actor, region, "Query", p["table"])
@@ -249,19 +324,28 @@ def ecs_task(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
             yield _s3(ctx, t, actor, region, "GetObject", p["bucket"], f"{p['service']}/{ctx.ids.hex(8)}.parquet")
         else:
             yield _kms_decrypt(ctx, t, actor, region)
+        if updated and rng.random() < 0.35:
+            yield from hooks.new_calls(t, actor, region)
 
 
 def ec2_instances(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    from nhiwatch.simulate.legit import Ec2Hooks
+
     p = ident.params
     rng = ctx.rng
+    hooks = Ec2Hooks(ctx, ident)
     agent = SSM_AGENT.format(v=rng.randrange(200, 400))
     app_agent = "aws-cli/1.32.{v} Python/3.9.16 Linux/6.1.84-99.169.amzn2023.x86_64 botocore/1.34.{v}".format(
         v=rng.randrange(50, 99))
+    dual = hooks.dual
     for n, instance in enumerate(ctx.account.instances.get(ident.name, [])):
-        public_ip = f"54.{(stable_hash(instance) >> 8) % 200 + 20}.{(stable_hash(instance) >> 16) % 250}.{n + 10}"
+        public_ip = hooks.public_ip(instance)  # the instance's public IPv4, in EC2's published ranges
         private_ip = f"10.0.{n + 1}.{(stable_hash(instance) >> 4) % 200 + 20}"
+        is_dual = dual is not None and dual.detail["instance"] == instance
         actor = None
         issued = -1.0
+        first_run = True
+        patched = False
         for t in ctx.times_every(20, jitter=20.0):  # the SSM agent's heartbeat
             if t - issued > 6 * 3600:
                 key, issued = ctx.session_key(), t - 2
@@ -269,17 +353,32 @@ def ec2_instances(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
                 identity = role_session_identity(ident.arn, ident.unique_id, instance, key, issued, ec2_delivery=True)
                 actor = Actor(identity, private_ip, agent, ctx.account.id, vpc_endpoint=ctx.account.vpc_endpoint)
                 app = Actor(identity, public_ip, app_agent, ctx.account.id)
+                app_v6 = Actor(identity, dual.detail["ipv6"], app_agent, ctx.account.id) if is_dual else None
             assert actor is not None
             yield t, HOME_REGION, ctx.rec.call(t, actor, "ssm.amazonaws.com", "UpdateInstanceInformation",
                                                HOME_REGION, {"instanceId": instance, "agentVersion": "3.3.131.0",
                                                              "platformType": "Linux"}, None)
+            if hooks.inventory is not None and t >= hooks.inventory.when:
+                scan = not patched and hour_of(t) == 2
+                patched = patched or scan
+                yield from hooks.inventory_calls(instance, t, actor, first_run, scan)
+                first_run = False
             if rng.random() < 0.08 * diurnal(t) * 2:
-                yield _s3(ctx, t + 1, app, HOME_REGION, "GetObject", p["bucket"],
-                          f"{p['app']}/releases/{ctx.ids.hex(6)}.tar.gz")
+                caller, tag = hooks.app_actor(instance, t, app, app_v6)
+                yield t + 1, HOME_REGION, ctx.tag(tag, _s3(ctx, t + 1, caller, HOME_REGION, "GetObject", p["bucket"],
+                                                           f"{p['app']}/releases/{ctx.ids.hex(6)}.tar.gz")[2])
             if rng.random() < 0.02:
-                yield t + 2, HOME_REGION, ctx.rec.call(t + 2, app, "ec2.amazonaws.com", "DescribeTags", HOME_REGION,
-                                                       {"filterSet": {"items": [{"name": "resource-id", "valueSet": {
-                                                           "items": [{"value": instance}]}}]}}, None)
+                caller, tag = hooks.app_actor(instance, t, app, app_v6)
+                yield t + 2, HOME_REGION, ctx.tag(tag, ctx.rec.call(
+                    t + 2, caller, "ec2.amazonaws.com", "DescribeTags", HOME_REGION,
+                    {"filterSet": {"items": [{"name": "resource-id", "valueSet": {"items": [{"value": instance}]}}]}},
+                    None))
+            if app_v6 is not None and t >= dual.when and rng.random() < 0.3:
+                # The app reads its configuration through the dual-stack endpoints now.
+                caller, tag = hooks.app_actor(instance, t, app, app_v6)
+                yield t + 3, HOME_REGION, ctx.tag(tag, ctx.rec.call(
+                    t + 3, caller, "ssm.amazonaws.com", "GetParameter", HOME_REGION,
+                    {"name": p["parameters"][0], "withDecryption": True}, None))
 
 
 def cicd(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
@@ -299,7 +398,7 @@ def cicd(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
         repo = rng.choice([r for r in repos if r in p["repos"] or (new_repo and t >= new_repo.when)] or repos)
         subject = f"repo:acme/{repo}:ref:refs/heads/main"
         session = "GitHubActions"
-        runner_ip = f"{rng.choice(GITHUB_RUNNER_NETS)}{rng.randrange(1, 255)}.{rng.randrange(2, 250)}"
+        runner_ip = netranges.github_runner(rng)  # GitHub-hosted runners: GitHub's published "actions" ranges
         key = ctx.session_key()
         web_user = {"type": "WebIdentityUser", "principalId": f"{provider_arn}:sts.amazonaws.com:{subject}",
                     "userName": subject, "identityProvider": provider_arn}
@@ -374,6 +473,11 @@ def trust_update(ctx: DayContext, ident: Identity, change: Change) -> Iterator[E
 
 def vendor(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
     p = ident.params
+    if p.get("poll_min"):  # a monitoring integration polling around the clock (legit.vendor_monitoring)
+        from nhiwatch.simulate.legit import vendor_monitoring
+
+        yield from vendor_monitoring(ctx, ident)
+        return
     rng = ctx.rng
     external = p["external_account"]
     session_base = {"datadog-integration": "DatadogAWSIntegration", "wiz-scanner": "WizScanner",
@@ -429,6 +533,8 @@ AUTOMATION_JOBS = {
 
 
 def automation_user(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
+    from nhiwatch.simulate.legit import automation_key
+
     p = ident.params
     rng = ctx.rng
     job = AUTOMATION_JOBS[p["job"].split("-")[0]]
@@ -438,17 +544,17 @@ def automation_user(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
     minute = (stable_hash(ident.name) % 50) + 5
     for hour in p["hours"]:
         t = ctx.t0 + hour * 3600 + minute * 60 + rng.uniform(0, 8)
-        key = ident.access_keys[0]["id"]
-        if rotation and t >= rotation.when + 3600:
-            key = rotation.detail["new_key"]
+        key, tag = automation_key(ctx, ident, t)  # after a rotation, the new key
         actor = Actor(user_identity(ident.arn, ident.unique_id, key), p["source_ip"], p["agent"], ctx.account.id)
         for source, name in job:
             t += rng.uniform(0.3, 4)
             if source == "s3.amazonaws.com":
-                yield _s3(ctx, t, actor, HOME_REGION, name, p["bucket"], f"{p['job']}/{int(t) // 86400}/{name}.json")
+                event = _s3(ctx, t, actor, HOME_REGION, name, p["bucket"], f"{p['job']}/{int(t) // 86400}/{name}.json")
             else:
                 request = {"volumeId": f"vol-0{ctx.ids.hex(16)}"} if name == "CreateSnapshot" else None
-                yield t, HOME_REGION, ctx.rec.call(t, actor, source, name, HOME_REGION, request, None)
+                event = t, HOME_REGION, ctx.rec.call(t, actor, source, name, HOME_REGION, request, None)
+            ctx.tag(tag, event[2])
+            yield event
 
 
 def key_rotation(ctx: DayContext, ident: Identity, change: Change) -> Iterator[Emitted]:
@@ -583,11 +689,17 @@ BEHAVIOURS: dict[str, Callable[[DayContext, Identity], Iterator[Emitted]]] = {
 
 
 def account_day(ctx: DayContext) -> list[Emitted]:
-    """Every benign event of one account on one day, in time order."""
+    """Every benign event of one account on one day, in time order: each identity's behaviour, and the
+    library of legitimate behaviour (legit.py: AWS services, vendors, pipelines, the changes people make)."""
+    from nhiwatch.simulate import legit
+
     out: list[Emitted] = []
+    t0, t1 = ctx.t0, ctx.t1
     for ident in ctx.account.identities:
-        if ident.created >= ctx.t1:
+        if ident.created >= t1:
             continue
-        out.extend(e for e in BEHAVIOURS[ident.archetype](ctx, ident) if ctx.t0 <= e[0] < ctx.t1)
+        behave = BEHAVIOURS.get(ident.archetype) or legit.BEHAVIOURS[ident.archetype]
+        out.extend(e for e in behave(ctx, ident) if t0 <= e[0] < t1)
+    out.extend(e for e in legit.account_extras(ctx) if t0 <= e[0] < t1)
     out.sort(key=lambda e: e[0])
     return out

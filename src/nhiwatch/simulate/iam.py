@@ -40,7 +40,43 @@ AWS_MANAGED = {
                                                                    "logs:PutLogEvents"], "Resource": "*"}],
     "AmazonSSMManagedInstanceCore": [{"Effect": "Allow", "Action": ["ssm:UpdateInstanceInformation",
                                                                     "ssm:ListInstanceAssociations", "ssmmessages:*",
-                                                                    "ec2messages:*", "ssm:GetParameter"], "Resource": "*"}],
+                                                                    "ec2messages:*", "ssm:GetParameter",
+                                                                    "ssm:PutInventory", "ssm:PutComplianceItems",
+                                                                    "ssm:UpdateInstanceAssociationStatus",
+                                                                    "ssm:GetDeployablePatchSnapshotForInstance"],
+                                      "Resource": "*"}],
+    "ViewOnlyAccess": [{"Effect": "Allow", "Action": ["*:List*", "*:Describe*", "s3:ListAllMyBuckets",
+                                                      "iam:GetAccountSummary"], "Resource": "*"}],
+    "AmazonECSTaskExecutionRolePolicy": [{"Effect": "Allow", "Action": [
+        "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchGetImage", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}],
+    "AWSBackupServiceRolePolicyForBackup": [{"Effect": "Allow", "Action": [
+        "ec2:CreateSnapshot", "ec2:CreateTags", "ec2:DeleteSnapshot", "ec2:DescribeSnapshots", "ec2:DescribeVolumes",
+        "dynamodb:CreateBackup", "dynamodb:DescribeTable", "dynamodb:DeleteBackup", "rds:CreateDBSnapshot",
+        "backup:DescribeBackupVault", "tag:GetResources"], "Resource": "*"}],
+    "AWSBackupServiceRolePolicyForRestores": [{"Effect": "Allow", "Action": [
+        "ec2:CreateVolume", "dynamodb:RestoreTableFromBackup", "rds:RestoreDBInstanceFromDBSnapshot"],
+        "Resource": "*"}],
+    "AmazonGuardDutyServiceRolePolicy": [{"Effect": "Allow", "Action": [
+        "ec2:Describe*", "eks:ListClusters", "eks:DescribeCluster", "ecs:ListClusters", "ecs:DescribeClusters",
+        "lambda:ListFunctions", "organizations:DescribeOrganization", "s3:ListAllMyBuckets", "s3:GetBucket*"],
+        "Resource": "*"}],
+    "AmazonInspector2ServiceRolePolicy": [{"Effect": "Allow", "Action": [
+        "ec2:DescribeInstances", "ec2:DescribeImages", "ssm:DescribeInstanceInformation", "ssm:ListInventoryEntries",
+        "ecr:DescribeRepositories", "ecr:DescribeImages", "lambda:ListFunctions", "lambda:GetFunction",
+        "organizations:DescribeOrganization"], "Resource": "*"}],
+    "AccessAnalyzerServiceRolePolicy": [{"Effect": "Allow", "Action": [
+        "iam:GetRole", "iam:ListRoles", "s3:GetBucketPolicy", "s3:GetBucketAcl", "s3:GetBucketPolicyStatus",
+        "s3:GetBucketPublicAccessBlock", "s3:ListAllMyBuckets", "kms:ListKeys", "kms:GetKeyPolicy",
+        "lambda:ListFunctions", "lambda:GetPolicy", "sqs:ListQueues", "secretsmanager:ListSecrets",
+        "secretsmanager:GetResourcePolicy"], "Resource": "*"}],
+    "ComputeOptimizerServiceRolePolicy": [{"Effect": "Allow", "Action": [
+        "ec2:DescribeInstances", "ec2:DescribeVolumes", "autoscaling:DescribeAutoScalingGroups",
+        "lambda:ListFunctions", "lambda:GetFunctionConfiguration", "ecs:ListClusters", "ecs:ListServices",
+        "cloudwatch:GetMetricData"], "Resource": "*"}],
+    "AutoScalingServiceRolePolicy": [{"Effect": "Allow", "Action": [
+        "ec2:RunInstances", "ec2:TerminateInstances", "ec2:CreateTags", "ec2:Describe*", "iam:PassRole"],
+        "Resource": "*"}],
 }
 
 
@@ -55,8 +91,11 @@ def _report_date(seconds: float | None) -> str:
 
 
 def _tags(ident: Identity) -> list[dict]:
+    if ident.path.startswith("/aws-service-role/") or ident.archetype in ("aws_backup", "scheduler_role",
+                                                                          "stepfunctions_role"):
+        return []  # made by AWS or by a console wizard: untagged
     return [{"Key": "team", "Value": ident.team}, {"Key": "owner", "Value": f"{ident.team}@acme.example"},
-            {"Key": "archetype", "Value": ident.archetype}] if ident.archetype not in ("service_linked",) else []
+            {"Key": "archetype", "Value": ident.archetype}]
 
 
 def _managed_ref(arn: str) -> dict:
@@ -105,6 +144,8 @@ def authorization_details(org: Org, account_id: str, last_used: dict) -> dict:
 def credential_report(org: Org, account_id: str, last_used: dict) -> str:
     account = next(a for a in org.accounts if a.id == account_id)
     rotations = {c.identity: c for c in org.changes if c.kind == "key_rotation" and c.account == account_id}
+    # A rotation function replaces the key: the old one inactive the next day, deleted the day after.
+    replaced = {c.identity: c for c in org.changes if c.kind == "key_rotation_function" and c.account == account_id}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CREDENTIAL_REPORT_COLUMNS)
@@ -122,6 +163,14 @@ def credential_report(org: Org, account_id: str, last_used: dict) -> str:
         if rotation:
             keys[0] = (keys[0][0], keys[0][1], False)  # deactivated after the rotation
             keys.append((rotation.detail["new_key"], rotation.when, True))
+        rotated = replaced.get(ident.key)
+        if rotated and rotated.when < org.end:
+            old = next((k for k in keys if k[0] == rotated.detail["old_key"]), None)
+            keys = [(rotated.detail["new_key"], rotated.when, True)] + [k for k in keys if k is not old]
+            deactivated = rotated.when + 86400 - 60 < org.end  # the function's run the next day
+            deleted = rotated.when + 2 * 86400 - 60 < org.end  # and the day after
+            if old is not None and not deleted:
+                keys.append((old[0], old[1], not deactivated))
         cells = []
         for slot in range(2):
             if slot < len(keys):

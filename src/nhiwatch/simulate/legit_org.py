@@ -199,10 +199,10 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
                f"{cicd.name} deploys stack {fn}-stack: CloudFormation creates role {fn_ident.name} (CreateRole, "
                "PutRolePolicy, AttachRolePolicy, TagRole) and the function, with the deploy role's session", cicd,
                function=fn_ident.key, stack=f"{fn}-stack", action="create")
-        update = fn_ident.created + rng.randrange(1, 3) * 86400 + rng.randrange(-3600, 3600)
-        if n == 0 and update < org.end and _is_workday(update) or n == 0 and update + 86400 < org.end:
-            if not _is_workday(update):
-                update += 86400 * (1 if _is_workday(update + 86400) else 2)
+        if n == 0:  # a later stack update of the first new function
+            update = fn_ident.created + rng.randrange(1, 3) * 86400 + rng.randrange(-3600, 3600)
+            while not _is_workday(update) and update < org.end:
+                update += 86400
             if update < org.end:
                 change("cloudformation_iam_deploy", update,
                        f"stack update of {fn}-stack: CloudFormation rewrites the role's inline policy and deletes "
@@ -298,8 +298,8 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
         (["secretsmanager:PutSecretValue", "secretsmanager:DescribeSecret"],
          [f"arn:aws:secretsmanager:*:{account.id}:secret:automation/*"])],
         runtime="python3.12", env_encrypted=False, minute=rng.randrange(0, 20))
-    when = start + int(plan.moment(0.2, 0.6, workday=False) - start) // 86400 * 86400 + 2 * 3600 + \
-        rotator.params["minute"] * 60 + 30
+    day = int((plan.moment(0.2, 0.6, workday=False) - start) // 86400)
+    when = start + day * 86400 + 2 * 3600 + rotator.params["minute"] * 60 + 30  # during its 02:00 run
     change("key_rotation_function", when, f"{rotator.params['function']} rotates {user.name}'s access key: "
            "CreateAccessKey, a test call with the new key from the function, the old key made inactive the next "
            "day and deleted the day after", user, rotator=rotator.key, old_key=user.access_keys[0]["id"],

@@ -72,9 +72,13 @@ def _format(value: int, version: int) -> str:
 
 
 def _host(base: int, size: int, version: int, offset: int) -> str:
-    value = base + offset % size
-    if version == 4 and size > 4:
+    if version == 4 and size >= 256:
+        value = base + offset % size
         value = (value & ~255) | (1 + (value & 255) % 254)  # no .0 or .255
+    elif version == 4 and size > 2:
+        value = base + 1 + offset % (size - 2)  # a small block: neither its first nor its last address
+    else:
+        value = base + offset % size
     return _format(value, version)
 
 
@@ -88,9 +92,7 @@ def address_for(seed: int, prefixes: list[str]) -> str:
     """The same address for the same seed (an instance keeps its public address)."""
     nets = _nets(prefixes)
     base, size, version = nets[seed % len(nets)]
-    spread = (seed * 2654435761) & ((1 << 32) - 1)
-    if version == 6:
-        spread = (spread << 32) | ((seed * 40503) & 0xFFFFFFFF)
+    spread = random.Random(seed).getrandbits(size.bit_length())
     return _host(base, size, version, spread)
 
 

@@ -136,8 +136,13 @@ _DATA_EVENTS |= {("lambda.amazonaws.com", "Invoke"), ("dynamodb.amazonaws.com", 
                  ("dynamodb.amazonaws.com", "BatchWriteItem")}
 
 
+# Calls CloudTrail marks readOnly although their names do not say so (as real records show them).
+_READ_ONLY_NAMES = frozenset({"AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "Decrypt",
+                              "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "Encrypt"})
+
+
 def is_read_only(name: str) -> bool:
-    return name.startswith(_READ_PREFIXES)
+    return name.startswith(_READ_PREFIXES) or name in _READ_ONLY_NAMES
 
 
 class Recorder:

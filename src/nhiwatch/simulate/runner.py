@@ -24,6 +24,7 @@ import orjson
 from nhiwatch.core.compression import gzip_compress
 from nhiwatch.simulate import iam
 from nhiwatch.simulate.activity import DayContext, account_day
+from nhiwatch.simulate.legit_org import HEURISTIC_KINDS
 from nhiwatch.simulate.org import Org, build_org
 from nhiwatch.simulate.records import iso
 from nhiwatch.simulate.scenarios import SCENARIOS, Detonations, Placement, default_detonations_dir, place, play, scenario_by_id
@@ -157,11 +158,25 @@ def run_day(config: SimConfig, account_index: int, day: int, out: str) -> DayRes
     return result
 
 
+CHANGE_IDS_PER_DAY = 3000  # at most this many event ids per change and account-day in labels.json
+
+
 def _change_events(ctx: DayContext, events: list, principals: list[str | None]) -> dict[str, list[str]]:
-    """Event ids that show each legitimate change (the change itself and the first day after it)."""
-    changes = [c for c in ctx.changes if ctx.t0 - 86400 <= c.when < ctx.t1]
+    """Event ids that show each legitimate change.
+
+    The library's generators tag the records they make for a change (DayContext.tag); for the older
+    kinds, the events of the changed identity on the day of the change and the day after, and the
+    calls that name it, are taken."""
+    found: dict[str, list[str]] = {}
+    if ctx.tagged:
+        present = {e[2]["eventID"] for e in events}  # tagged records outside the day were dropped
+        for cid, ids in ctx.tagged.items():
+            kept = [i for i in dict.fromkeys(ids) if i in present]
+            if kept:
+                found[cid] = kept[:CHANGE_IDS_PER_DAY]
+    changes = [c for c in ctx.changes if ctx.t0 - 86400 <= c.when < ctx.t1 and c.kind in HEURISTIC_KINDS]
     if not changes:
-        return {}
+        return found
     times = [e[0] for e in events]
     by_principal: dict[str, list[int]] = {}
     for index, principal in enumerate(principals):
@@ -169,7 +184,6 @@ def _change_events(ctx: DayContext, events: list, principals: list[str | None]) 
             by_principal.setdefault(principal, []).append(index)
     # Calls that name a role or user in their request: STS hand-outs and IAM changes.
     naming = [i for i, e in enumerate(events) if e[2]["eventSource"] in ("sts.amazonaws.com", "iam.amazonaws.com")]
-    found: dict[str, list[str]] = {}
     for change in changes:
         lo = bisect.bisect_left(times, change.when - 3600)
         hi = bisect.bisect_left(times, change.when + 86400)
@@ -186,7 +200,10 @@ def _change_events(ctx: DayContext, events: list, principals: list[str | None]) 
             hits = sorted({i for i in by_principal.get(target.arn, []) if lo <= i < hi}
                           | {i for i in naming if lo <= i < hi and names_target(i)})
         if hits:
-            found[change.id] = [events[i][2]["eventID"] for i in hits[:2000]]
+            ids = [events[i][2]["eventID"] for i in hits[:2000]]
+            if change.id in found:
+                ids = list(dict.fromkeys(found[change.id] + ids))[:CHANGE_IDS_PER_DAY]
+            found[change.id] = ids
     return found
 
 
@@ -256,8 +273,10 @@ def simulate(out: Path, config: SimConfig, workers: int | None = None,
         "scenarios": attacks,
         "scenarios_not_placed": sorted({p.scenario.id for p in placements} - {a["id"] for a in attacks}),
         "changes": [{"id": c.id, "kind": c.kind, "account_id": c.account, "description": c.description,
-                     "principal": org.identity(c.identity).arn if c.identity else None, "start": iso(c.when),
-                     "event_ids": change_events.get(c.id, [])} for c in org.changes],
+                     "principal": org.identity(c.identity).arn if c.identity else None,
+                     "related_principals": [org.identity(k).arn for k in c.detail.get("principals", [])
+                                            if k != c.identity],
+                     "start": iso(c.when), "event_ids": change_events.get(c.id, [])} for c in org.changes],
     }
     (out / "labels.json").write_bytes(orjson.dumps(labels, option=orjson.OPT_INDENT_2))
     events = sum(r.events for r in results)

@@ -589,4 +589,21 @@ def scenarios_markdown() -> str:
                           for step in s.steps)
         stratus = ", ".join(f"`{t}`" for t in s.stratus) or "none (ATT&CK only)"
         lines.append(f"| `{s.id}` | {s.title} | {s.victim} | {s.network} | {stratus} | {', '.join(s.mitre)} | {steps} |")
+    from nhiwatch.simulate.legit import KINDS
+
+    lines += [
+        "",
+        "# Legitimate behaviour library",
+        "",
+        "Generated from `src/nhiwatch/simulate/legit.py`. Every kind is on by default in `nhiwatch simulate`, `demo` "
+        "and `eval --simulate`; labels.json lists each occurrence under `changes` (kind, principal, description, "
+        "start, and the event ids it produced), so that false alerts on legitimate behaviour can be counted per kind. "
+        "Source addresses of AWS-hosted callers come from AWS's published ranges of the right service and region, "
+        "GitHub-hosted runners from GitHub's published `actions` ranges (`src/nhiwatch/simulate/netranges.py`).",
+        "",
+        "| kind | how CloudTrail shows it |",
+        "|---|---|",
+    ]
+    for kind, shape in KINDS.items():
+        lines.append(f"| `{kind}` | {shape} |")
     return "\n".join(lines) + "\n"

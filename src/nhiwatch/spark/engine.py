@@ -4,17 +4,17 @@ the same code the embedded runner calls (`Profile`, `step`, `close_all`, the `Ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import orjson
 import pyarrow as pa
 
 from nhiwatch.detect.detectors.base import IdentityInfo
-from nhiwatch.detect.engine import Context, close_all, step
+from nhiwatch.detect.engine import Context, KeyOrigin, close_all, step
 from nhiwatch.detect.profile import Ev, Profile
-from nhiwatch.detect.runner import (CHUNK_EVENTS, EV_ORDER, add_to_peer_group, ev_projection, fallback_info,
-                                    peer_key)
+from nhiwatch.detect.runner import (CHUNK_EVENTS, CONTEXT_ROWS_WHERE, EV_ORDER, add_to_peer_group, ev_projection,
+                                    fallback_info, key_origins, peer_key, workload_changes)
 
 # What a group's function returns: one row per finding, and one row holding the identity's state.
 OUTPUT_SCHEMA = pa.schema([
@@ -41,6 +41,25 @@ class Shared:
     known_accounts: frozenset[str]
     peers: dict[str, Profile]
     learn_until_us: int
+    changes: dict[str, tuple[tuple[int, str, str], ...]] = field(default_factory=dict)
+    key_origins: dict[str, KeyOrigin] = field(default_factory=dict)
+
+
+CONTEXT_COLUMNS = ("api", "principal", "principal_type", "principal_account", "account_id", "assumed_session_name",
+                   "assumed_role_arn", "request_parameters", "error_code", "event_time", "event_id",
+                   "issued_access_key_id", "source_ip", "source_ip_kind", "vpc_endpoint_id", "user_agent")
+
+
+def workload_context(rows: pa.Table) -> tuple[dict, dict]:
+    """Deploys and key origins, from the few rows that carry them (CONTEXT_ROWS_WHERE plus one row per
+    role), through the embedded runner's own SQL."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("events", rows)
+        return workload_changes(con), key_origins(con)
+    finally:
+        con.close()
 
 
 _connection: duckdb.DuckDBPyConnection | None = None
@@ -73,7 +92,7 @@ def judge_identity(rows: pa.Table, state: str | None, shared: Shared) -> pa.Tabl
     known = shared.infos.get(identity)
     info = known or fallback_info(identity, None if first.inbound else first.caller_type, first.account)
     ctx = Context(info, shared.peers.get(peer_key(identity, info.kind, info.account_id)), shared.known_accounts,
-                  shared.learn_until_us)
+                  shared.learn_until_us, changes=shared.changes.get(identity, ()), key_origins=shared.key_origins)
     # The group it counts in, as the embedded runner forms groups: by inventory type, else "unknown".
     group = peer_key(identity, known.kind if known else "unknown", known.account_id if known else None)
     carry: dict = {}

@@ -25,8 +25,9 @@ import orjson
 import pyarrow as pa
 
 from nhiwatch.core.event import EVENT_SCHEMA
-from nhiwatch.detect.runner import INBOUND_WHERE, OUTBOUND_WHERE, identity_infos
-from nhiwatch.spark.engine import OUTPUT_DDL, OUTPUT_SCHEMA, Shared, judge_identity, peer_profiles
+from nhiwatch.detect.runner import CONTEXT_ROWS_WHERE, INBOUND_WHERE, OUTBOUND_WHERE, identity_infos
+from nhiwatch.spark.engine import (CONTEXT_COLUMNS, OUTPUT_DDL, OUTPUT_SCHEMA, Shared, judge_identity, peer_profiles,
+                                   workload_context)
 
 # The columns the `Ev` projection reads (everything else stays behind after parsing).
 EV_COLUMNS = ["event_time", "uid", "event_id", "api", "event_name", "aws_region", "account_id", "source_ip",
@@ -159,6 +160,13 @@ def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | 
     accounts = {r[0] for r in events.select("account_id").distinct().collect() if r[0]}
     known_accounts = frozenset(accounts | {i.account_id for i in infos.values() if i.account_id})
     learn_until_us = int(learn_until.timestamp() * 1e6) if learn_until else None
+    # Deploys and key origins come from a handful of rows: gathered on the driver like known accounts.
+    context_rows = events.where(CONTEXT_ROWS_WHERE).select(*CONTEXT_COLUMNS).unionByName(
+        events.where("principal_type = 'role'").select("principal", "principal_account").distinct()
+        .select(*[F.col(c) if c in ("principal", "principal_account") else
+                  (F.lit("role") if c == "principal_type" else F.lit(None)).alias(c) for c in CONTEXT_COLUMNS]),
+        allowMissingColumns=True)
+    changes, origins = workload_context(context_rows.toArrow())
     rows = _by_identity(events)
     if partitions:
         rows = rows.repartition(partitions, "identity")
@@ -185,18 +193,18 @@ def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | 
                 .applyInArrow(one_identity_from_state, OUTPUT_DDL))
 
     if learn_until_us is None:
-        results = run_pass(rows, Shared(infos, known_accounts, {}, 0)).persist()
+        results = run_pass(rows, Shared(infos, known_accounts, {}, 0, changes, origins)).persist()
         final = results
     else:
         # Learning pass: the events before learn_until teach every identity (the engine raises nothing
         # on them). Its states give the peer groups, then the judging pass starts from them.
         early = rows.where(F.col("event_time") < F.lit(learn_until).cast("timestamp"))
         late = rows.where(F.col("event_time") >= F.lit(learn_until).cast("timestamp"))
-        learned = run_pass(early, Shared(infos, known_accounts, {}, learn_until_us)).persist()
+        learned = run_pass(early, Shared(infos, known_accounts, {}, learn_until_us, changes, origins)).persist()
         peer_states = learned.where("kind = 'state' AND mature").select("peer_key", "payload").collect()
         peers = peer_profiles([(r[0], r[1]) for r in peer_states])
         summary.seconds["learn"] = round(time.perf_counter() - clock, 2)
-        judged = run_pass(late, Shared(infos, known_accounts, peers, learn_until_us), states=learned).persist()
+        judged = run_pass(late, Shared(infos, known_accounts, peers, learn_until_us, changes, origins), states=learned).persist()
         # An identity with no event after learn_until keeps its learned state; findings come from both passes.
         judged_ids = judged.where("kind = 'state'").select("identity")
         kept = learned.where("kind = 'state'").join(judged_ids, "identity", "left_anti")

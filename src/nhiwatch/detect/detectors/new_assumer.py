@@ -6,6 +6,7 @@ from typing import Iterable
 
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import account_of
+from nhiwatch.knowledge.vendors import vendor_for_account
 
 
 class NewAssumer(Detector):
@@ -14,7 +15,8 @@ class NewAssumer(Detector):
     tactic = "lateral-movement"
     mitre = ("T1550.001",)
     description = ("A successful AssumeRole of this role by a caller that never assumed it. Medium when the caller "
-                   "is in another account the role never trusted in practice; low within the account.")
+                   "is in another account the role never trusted in practice and not a known vendor's (the vendor "
+                   "table names 238 vendors' accounts); low within the account or for a known vendor.")
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile
@@ -25,8 +27,11 @@ class NewAssumer(Detector):
         caller_account = account_of(ev.caller) or ev.caller.split(":")[-1].split("/")[0]
         foreign = caller_account not in (look.info.account_id, None) and all(
             account_of(a) != caller_account for a in profile.facets["assumer"])
-        severity = "medium" if foreign else "low"
+        vendor = vendor_for_account(caller_account) if foreign else None
+        severity = "medium" if foreign and vendor is None else "low"
         yield Hit(severity, 0.6 if foreign else 0.3,
                   f"{look.info.arn} was assumed by {ev.caller}, which never assumed it before (its usual callers: "
-                  f"{', '.join(a for a, _ in profile.top('assumer', 3))}).",
-                  {"caller": ev.caller, "caller_account": caller_account, "foreign": foreign}, key=ev.caller)
+                  f"{', '.join(a for a, _ in profile.top('assumer', 3))})"
+                  + (f"; account {caller_account} is {vendor.name}'s, a known vendor." if vendor else "."),
+                  {"caller": ev.caller, "caller_account": caller_account, "foreign": foreign,
+                   "vendor": vendor.name if vendor else None}, key=ev.caller)

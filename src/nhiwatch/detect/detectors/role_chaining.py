@@ -16,7 +16,8 @@ class RoleChainCrossAccount(Detector):
     stratus = ("aws.lateral-movement.assume-role-cross-account",)
     guardduty = ("PrivilegeEscalation:IAMUser/AnomalousBehavior",)
     description = ("A successful AssumeRole into another account that the identity never reached. Medium; high "
-                   "when the call also came from a new network or client.")
+                   "when the call also came from a new network or client; low when the workload's own code does it "
+                   "from its usual place into one of the organisation's accounts.")
 
     routine = True
 
@@ -28,6 +29,8 @@ class RoleChainCrossAccount(Detector):
         if not target or target == ev.account or not look.is_new("target_account", target):
             return
         severity = "high" if look.new.get("net") or look.new.get("agent") else "medium"
+        if severity == "medium" and target in look.known_accounts and look.actor in ("workload", "aws-agent"):
+            severity = "low"  # its own code, from its usual place, into one of the organisation's accounts
         reached = ", ".join(a for a, _ in profile.top("target_account", 5)) or "no other account"
         yield Hit(severity, 0.7, f"{look.info.arn} assumed {ev.assumed_role} in account {target}, new to it (it "
                                  f"reached {reached} before): {look.what()}. {look.normally()}",

@@ -31,7 +31,8 @@ KEY_TEST_US = 24 * HOUR              # a key's maker may try it out for a day fr
 SEQUENCE_ID = "attack-sequence"
 # Hits that say someone else holds the credentials: an attack sequence needs one of them.
 HOSTILE_DETECTORS = frozenset({"access-denied-probing", "attack-tool-agent", "unfamiliar-context",
-                               "workload-credentials-outside-runtime", "instance-credentials-off-instance"})
+                               "workload-credentials-outside-runtime", "instance-credentials-off-instance",
+                               "cloud-identity-used-off-cloud"})
 
 
 class KeyOrigin(NamedTuple):
@@ -183,7 +184,7 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
         actor = Actor.TOOL if ev.inbound else actor_of(ev, agent)
         context = f"{net}|{agent}"
         held = not ev.inbound and context in profile.held
-        raised = False
+        raised: list[str] = []  # detectors that alerted (medium+) on this event
         if ev.t >= ctx.learn_until_us:
             look = Look(ev, profile, info, net, wide_net, agent, ctx.peers, known_accounts=ctx.known_accounts,
                         actor=actor, change=ctx.change_at(ev.t), held=held)
@@ -206,12 +207,13 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
             for detector in detectors:
                 for hit in detector.check(look):
                     severity, hit = _final_severity(detector, hit, look)
+                    if held and severity_rank(severity) >= 2 and detector.id in profile.held[context][2]:
+                        # This detector already alerted on this context and that finding is open: later
+                        # hits are its continuation, worth seeing but not a new page.
+                        severity = "low"
                     key = (detector.id, hit.key)
                     item = open_items.get(key)
-                    if item is None and held:
-                        # behind an open finding: one finding per detector, not one per key or hour
-                        item = next((o for (d, _), o in open_items.items() if d == detector.id), None)
-                    elif item is not None and ev.t - item.last_t > MERGE_US and not held:
+                    if item is not None and ev.t - item.last_t > MERGE_US:
                         findings.append(_close(open_items.pop(key), info))
                         item = None
                     if item is None:
@@ -224,14 +226,13 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
                         item.severity, item.hit = severity, hit
                     item.strength = max(item.strength, hit.strength)
                     rank = severity_rank(severity)
-                    raised |= rank >= 2 and actor is not Actor.SERVICE
+                    if rank >= 2 and actor is not Actor.SERVICE:
+                        raised.append(detector.id)
                     if rank >= 1 and detector.id != SEQUENCE_ID and actor is not Actor.SERVICE:
                         profile.push_step(ev.t, detector.tactic, detector.id,
                                           detector.id in HOSTILE_DETECTORS or bool(hit.evidence.get("hostile")))
-        if raised:
-            profile.hold(context, ev.t)
-        elif held:
-            profile.held[context][1] = ev.t
+        if raised or held:
+            profile.hold(context, ev.t, raised)
         learn(profile, ev, net, wide_net, agent, actor, facets=not (raised or held))
     if carry is None:
         findings += close_all(open_items, ctx)

@@ -72,8 +72,8 @@ class Profile:
         self.sessions: dict[str, list[str]] = {}
         self.window: list[tuple[int, str, bool, bool, str]] = []  # (t, api, denied, read, resource)
         # Contexts ("net|agent") behind an open medium+ finding: their events are judged, never learned,
-        # until the finding is resolved benign. Value: [first held, last seen].
-        self.held: dict[str, list[int]] = {}
+        # until the finding is resolved benign. Value: [first held, last seen, detectors that alerted].
+        self.held: dict[str, list] = {}
         self.steps: list[tuple[int, str, str, bool]] = []  # (t, tactic, detector, hostile) of recent hits
 
     # -- reading -------------------------------------------------------------------------------
@@ -203,15 +203,16 @@ class Profile:
         if len(self.window) > 5000:
             self.window = self.window[-5000:]
 
-    def hold(self, context: str, t: int) -> None:
-        """Keep a context out of the baseline (an open finding stands behind it)."""
+    def hold(self, context: str, t: int, detectors: list[str] = ()) -> None:
+        """Keep a context out of the baseline (an open finding stands behind it), noting which detectors
+        alerted on it."""
         entry = self.held.get(context)
         if entry is None:
             if len(self.held) >= HELD_CAP:
                 self.held.pop(min(self.held, key=lambda k: self.held[k][1]))
-            self.held[context] = [t, t]
-        else:
-            entry[1] = max(entry[1], t)
+            entry = self.held[context] = [t, t, []]
+        entry[1] = max(entry[1], t)
+        entry[2].extend(d for d in detectors if d not in entry[2])
 
     def push_step(self, t: int, tactic: str, detector: str, hostile: bool) -> None:
         horizon = t - HOUR

@@ -33,7 +33,7 @@ from nhiwatch.spark.engine import (CONTEXT_COLUMNS, OUTPUT_DDL, OUTPUT_SCHEMA, S
 EV_COLUMNS = ["event_time", "uid", "event_id", "api", "event_name", "aws_region", "account_id", "source_ip",
               "source_ip_kind", "vpc_endpoint_id", "user_agent", "error_code", "read_only", "session",
               "access_key_id", "principal", "principal_type", "assumed_role_arn", "federation_subject",
-              "request_parameters", "resources"]
+              "request_parameters", "resources", "invoked_by"]
 # Parsed rows: the event columns (uid as plain binary: Spark has no fixed-size binary) and, for a
 # record that could not become an event, where it came from and why.
 PARSED_SCHEMA = pa.schema([pa.field(f.name, pa.binary() if f.name == "uid" else f.type) for f in EVENT_SCHEMA]
@@ -112,6 +112,17 @@ def read_parsed(spark, paths: list[str]):
     return files.mapInArrow(_parse_partition, from_arrow_schema(PARSED_SCHEMA))
 
 
+def context_rows(events):
+    """The few rows deploys and key origins are read from: CONTEXT_ROWS_WHERE, and one row per role."""
+    from pyspark.sql import functions as F
+
+    roles = events.where("principal_type = 'role'").select("principal", "principal_account").distinct()
+    return events.where(CONTEXT_ROWS_WHERE).select(*CONTEXT_COLUMNS).unionByName(roles.select(
+        *[F.col(c) if c in ("principal", "principal_account") else
+          (F.lit("role") if c == "principal_type" else F.lit(None)).cast(
+              "timestamp" if c == "event_time" else "string").alias(c) for c in CONTEXT_COLUMNS]))
+
+
 def _by_identity(events):
     """Each event once per identity it concerns, with the columns the engine reads."""
     from pyspark.sql import functions as F
@@ -161,12 +172,7 @@ def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | 
     known_accounts = frozenset(accounts | {i.account_id for i in infos.values() if i.account_id})
     learn_until_us = int(learn_until.timestamp() * 1e6) if learn_until else None
     # Deploys and key origins come from a handful of rows: gathered on the driver like known accounts.
-    context_rows = events.where(CONTEXT_ROWS_WHERE).select(*CONTEXT_COLUMNS).unionByName(
-        events.where("principal_type = 'role'").select("principal", "principal_account").distinct()
-        .select(*[F.col(c) if c in ("principal", "principal_account") else
-                  (F.lit("role") if c == "principal_type" else F.lit(None)).alias(c) for c in CONTEXT_COLUMNS]),
-        allowMissingColumns=True)
-    changes, origins = workload_context(context_rows.toArrow())
+    changes, origins = workload_context(context_rows(events).toArrow())
     rows = _by_identity(events)
     if partitions:
         rows = rows.repartition(partitions, "identity")

@@ -24,8 +24,8 @@ import orjson
 import pyarrow as pa
 
 from nhiwatch.detect.runner import identity_infos
-from nhiwatch.spark.engine import OUTPUT_DDL, OUTPUT_SCHEMA, Shared, judge_identity, peer_profiles
-from nhiwatch.spark.job import PARSED_SCHEMA, _by_identity, _parse_partition
+from nhiwatch.spark.engine import OUTPUT_DDL, OUTPUT_SCHEMA, Shared, judge_identity, peer_profiles, workload_context
+from nhiwatch.spark.job import PARSED_SCHEMA, _by_identity, _parse_partition, context_rows
 
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
 def _peer_states(state_dir: Path | None) -> list[tuple[str, str]]:
@@ -84,7 +84,13 @@ def start(spark, path: str, out: Path, checkpoint: Path, *, inventory_home: Path
         seen = set(orjson.loads(accounts_file.read_bytes())) if accounts_file.exists() else set()
         seen |= {r[0] for r in events.select("account_id").distinct().collect() if r[0]}
         accounts_file.write_bytes(orjson.dumps(sorted(seen)))
-        shared = spark.sparkContext.broadcast(Shared(infos, frozenset(seen | inventory_accounts), peers, 0))
+        # Deploys and key origins: this batch's context rows kept beside the state (rewritten on a replay),
+        # read back with every earlier batch's.
+        context_rows(events).write.mode("overwrite").parquet(str(out / "context" / f"batch={batch_id:09d}"))
+        context = spark.read.parquet(str(out / "context")).where(f"batch <= {batch_id}").drop("batch")
+        changes, origins = workload_context(context.toArrow())
+        shared = spark.sparkContext.broadcast(Shared(infos, frozenset(seen | inventory_accounts), peers, 0,
+                                                     changes, origins))
 
         def judge_from_state(events_table: pa.Table, state_table: pa.Table) -> pa.Table:
             if events_table.num_rows == 0:

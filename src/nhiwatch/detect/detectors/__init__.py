@@ -21,6 +21,7 @@ from nhiwatch.detect.detectors.lateral_movement import LateralMovement
 from nhiwatch.detect.detectors.mass_deletion import MassDeletion
 from nhiwatch.detect.detectors.new_assumer import NewAssumer
 from nhiwatch.detect.detectors.novel_api import NovelApi
+from nhiwatch.detect.detectors.off_cloud_use import OffCloudUse
 from nhiwatch.detect.detectors.persistence import Persistence
 from nhiwatch.detect.detectors.privilege_escalation import PrivilegeEscalation
 from nhiwatch.detect.detectors.resource_shared_externally import ResourceSharedExternally
@@ -35,7 +36,7 @@ from nhiwatch.detect.detectors.web_identity_subject import NewWebIdentitySubject
 from nhiwatch.detect.detectors.workload_outside_runtime import WorkloadOutsideRuntime
 
 DETECTORS: tuple[Detector, ...] = tuple(cls() for cls in (
-    WorkloadOutsideRuntime, InstanceCredentialsElsewhere, UnfamiliarContext, AttackToolAgent, NewWebIdentitySubject,
+    WorkloadOutsideRuntime, InstanceCredentialsElsewhere, OffCloudUse, UnfamiliarContext, AttackToolAgent, NewWebIdentitySubject,
     InitialAccess,
     RootUsage, Enumeration, AccessDeniedProbing, DiscoveryFirstUse, CredentialAccess, BulkSecretAccess,
     IamPermissionChange, PrivilegeEscalation, Persistence, LateralMovement, RoleChainCrossAccount, NewAssumer, DefenseEvasion,

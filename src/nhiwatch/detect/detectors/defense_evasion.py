@@ -15,4 +15,6 @@ class DefenseEvasion(SensitiveFirstUse):
     guardduty = ('Stealth:IAMUser/CloudTrailLoggingDisabled', 'DefenseEvasion:IAMUser/AnomalousBehavior', 'Stealth:IAMUser/PasswordPolicyChange', 'Stealth:S3/ServerAccessLoggingDisabled')
     description = ("The first call of a defense-evasion API (docs/detectors.md lists them) by an identity, or by its "
                    "peer group while it is young. High for weight-3 APIs on a stable identity, medium for weight 2; "
-                   "one level up from a new network with a new client, one down when the call failed.")
+                   "one level up from a new network with a new client, one down when the call failed; low from the "
+                   "usual network and client (any weight for the workload's own runtime-marked code); low without "
+                   "history or peers, except calls that blind defences.")

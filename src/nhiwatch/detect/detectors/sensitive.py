@@ -53,8 +53,8 @@ class SensitiveFirstUse(Detector):
             level -= 1  # an attempt that failed: still worth knowing, less urgent
         if not look.profile.mature and look.peers is None and ev.api not in BLINDING:
             level = min(level, 1)  # cold start with no history and no peers: context, not an alert storm
-        if look.actor in ("workload", "aws-agent") and look.usual_context:
-            level = min(level, 1)  # its own code from its usual place: a release, not someone else's hands
+        if look.usual_context and (entry.weight <= 2 or look.actor in ("workload", "aws-agent")):
+            level = min(level, 1)  # from its usual network with its usual client: a release, not someone else's hands
         if level <= 0:
             return
         strength = min(1.0, 0.35 * entry.weight * (0.5 + stability) + 0.15 * len(context))

@@ -94,7 +94,7 @@ def _final_severity(detector: Detector, hit: Hit, look: Look) -> tuple[str, Hit]
     info = look.info
     rank = severity_rank(hit.severity)
     if detector.behavioural and info.human:
-        rank = min(rank, 1)  # people vary by nature; nhiwatch watches workloads
+        rank = 0  # people vary by nature; nhiwatch watches workloads (their steps still count in sequences)
     if look.actor == Actor.SERVICE and not detector.judges_service_calls:
         rank = min(rank, 1)  # an AWS service acting with the identity is not someone else holding it
     if look.key_test and detector.behavioural:
@@ -211,6 +211,13 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
                         # This detector already alerted on this context and that finding is open: later
                         # hits are its continuation, worth seeing but not a new page.
                         severity = "low"
+                    rank = severity_rank(severity)
+                    if (rank >= 1 or hit.evidence.get("cold_start")) and detector.id != SEQUENCE_ID \
+                            and actor is not Actor.SERVICE:
+                        profile.push_step(ev.t, detector.tactic, detector.id,
+                                          detector.id in HOSTILE_DETECTORS or bool(hit.evidence.get("hostile")))
+                    if rank == 0 and "expected_change" not in hit.evidence:
+                        continue  # context for sequences, not a finding: nobody needs to read it
                     key = (detector.id, hit.key)
                     item = open_items.get(key)
                     if item is not None and ev.t - item.last_t > MERGE_US:
@@ -225,12 +232,8 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
                     if severity_rank(severity) > severity_rank(item.severity):
                         item.severity, item.hit = severity, hit
                     item.strength = max(item.strength, hit.strength)
-                    rank = severity_rank(severity)
                     if rank >= 2 and actor is not Actor.SERVICE:
                         raised.append(detector.id)
-                    if rank >= 1 and detector.id != SEQUENCE_ID and actor is not Actor.SERVICE:
-                        profile.push_step(ev.t, detector.tactic, detector.id,
-                                          detector.id in HOSTILE_DETECTORS or bool(hit.evidence.get("hostile")))
         if raised or held:
             profile.hold(context, ev.t, raised)
         learn(profile, ev, net, wide_net, agent, actor, facets=not (raised or held))

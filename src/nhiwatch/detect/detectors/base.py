@@ -105,7 +105,7 @@ class Look:
         profile = self.profile if self.profile.mature or self.peers is None else self.peers
         whose = "it" if profile is self.profile else "its peer group"
         if profile.n == 0:
-            return "It has no history yet."
+            return "Normally: nothing yet, it has no history."
         apis = [a for a, _ in profile.top("api", 4)]
         nets = [n for n, _ in profile.top("net", 2)]
         regions = [r for r, _ in profile.top("region", 2)]

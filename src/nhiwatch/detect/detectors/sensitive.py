@@ -51,11 +51,12 @@ class SensitiveFirstUse(Detector):
             level = min(3, level + 1)  # a new API from a new place with a new client: someone else's hands
         if ev.error:
             level -= 1  # an attempt that failed: still worth knowing, less urgent
-        if not look.profile.mature and look.peers is None and ev.api not in BLINDING:
-            level = min(level, 1)  # cold start with no history and no peers: context, not an alert storm
+        cold = not look.profile.mature and look.peers is None and ev.api not in BLINDING
+        if cold:
+            level = 0  # no history and no peers: nothing to deviate from; a step for sequences, not a finding
         if look.usual_context and (entry.weight <= 2 or look.actor in ("workload", "aws-agent")):
             level = min(level, 1)  # from its usual network with its usual client: a release, not someone else's hands
-        if level <= 0:
+        if level <= 0 and not cold:
             return
         strength = min(1.0, 0.35 * entry.weight * (0.5 + stability) + 0.15 * len(context))
         yield Hit(LEVELS[level], strength,
@@ -63,5 +64,5 @@ class SensitiveFirstUse(Detector):
                   + (f", and it failed with {ev.error}" if ev.error else "") + f": {look.what()}. "
                   f"{look.normally()}",
                   {"api": ev.api, "weight": entry.weight, "stability": round(stability, 2),
-                   "new_context": context, "error": ev.error},
+                   "new_context": context, "error": ev.error, "cold_start": cold},
                   key=ev.api, mitre=entry.mitre, stratus=entry.stratus)

@@ -24,7 +24,8 @@ import orjson
 from nhiwatch.correlate.graph import Edge, KeyOrigin, edges_touching, key_origins
 from nhiwatch.detect.engine import iso_us
 from nhiwatch.detect.finding import SEVERITIES, severity_rank
-from nhiwatch.detect.features import network_of
+from nhiwatch.detect.actor import SERVICE_AGENTS
+from nhiwatch.detect.features import agent_family, network_class, network_of, runtime_of
 from nhiwatch.store.db import Store
 
 HOUR_US = 3_600_000_000
@@ -106,9 +107,11 @@ def _load_facts(store: Store) -> list[_Fact]:
             for fact in by_event[event_id]:
                 if key:
                     fact.keys.add(key)
-                if kind in ("ipv4", "ipv6") and address and not network_of(address, kind)[0].startswith("private:"):
+                # Evidence only an attacker's machine would share: an address no cloud publishes (a cloud,
+                # NAT or Lambda fleet address is shared by strangers) and a client that names no AWS runtime.
+                if kind in ("ipv4", "ipv6") and address and network_class(network_of(address, kind)[0]) == "internet":
                     fact.addresses.add(address)
-                if agent:
+                if agent and not runtime_of(agent_family(agent)) and not SERVICE_AGENTS.match(agent):
                     fact.agents.add(agent)
     return facts
 
@@ -148,7 +151,9 @@ def correlate(store: Store) -> dict:
         by_identity[fact.identity].append(i)
 
     def near(identity: str, t: int) -> list[int]:
-        return [j for j in by_identity.get(identity, []) if _distance(facts[j], t) <= LINK_WINDOW_US]
+        """The identity's alerts (medium+) around t: context below medium never pulls another identity in."""
+        return [j for j in by_identity.get(identity, []) if _distance(facts[j], t) <= LINK_WINDOW_US
+                and severity_rank(facts[j].finding["severity"]) >= 2]
 
     # the same identity, again within a day
     for indices in by_identity.values():
@@ -166,9 +171,15 @@ def correlate(store: Store) -> dict:
             origin = origins.get(key)
             if origin is None or origin.issuer == fact.identity:
                 continue
-            pivots[i].add(origin.issuer)
+            # A long-term key (a rotation job's, stolen later) explains where the credentials came from; its
+            # maker joins only when it alerted itself around the hand-out. Session credentials are short-lived:
+            # whoever obtained them, shortly before, is part of the chain.
+            long_term = origin.api == "iam:CreateAccessKey"
+            if _distance(fact, origin.t) > LINK_WINDOW_US or long_term and not near(origin.issuer, origin.t):
+                continue
             links[i].append(Link("key-lineage", origin.issuer, fact.identity, origin.t, origin.event_id,
                                  f"{origin.api} by {origin.issuer} returned {key}, used by {fact.identity}"))
+            pivots[i].add(origin.issuer)
             for j in near(origin.issuer, origin.t):
                 union.join(i, j)
 
@@ -198,7 +209,8 @@ def correlate(store: Store) -> dict:
             for a_pos, a in enumerate(indices):
                 for b in indices[a_pos + 1:]:
                     fa, fb = facts[a], facts[b]
-                    if fa.identity != fb.identity and _distance(fa, fb.first) <= LINK_WINDOW_US:
+                    if fa.identity != fb.identity and _distance(fa, fb.first) <= LINK_WINDOW_US and min(
+                            severity_rank(fa.finding["severity"]), severity_rank(fb.finding["severity"])) >= 2:
                         union.join(a, b)
                         links[a].append(Link(kind, fa.identity, fb.identity, fb.first, None, value))
 

@@ -54,6 +54,10 @@ def actor_of(ev: Ev, agent_family: str) -> Actor:
     agent = ev.agent or ""
     if SERVICE_AGENTS.match(agent) and aws_owned(ev.ip):
         return Actor.SERVICE
+    if agent.startswith("awslambda-worker") and ev.api.startswith("logs:"):
+        # The Lambda worker only ever writes the function's logs; trusted even from an address newer than
+        # the shipped ranges, since a log write is all a forged agent would get.
+        return Actor.SERVICE
     if ev.api == "kms:Decrypt" and ev.params and LAMBDA_ENV_CONTEXT in ev.params and aws_owned(ev.ip):
         return Actor.SERVICE  # the Lambda runtime decrypting the function's environment at cold start
     if HOST_AGENTS.search(agent):

@@ -29,8 +29,10 @@ def detectors_markdown() -> str:
              "- **Deploys**: for a day after a deploy of the identity's workload (function code or configuration, "
              "task definition, stack change, trust update), a new call from its usual network and client is "
              "expected change: info, linked to the deploy event.",
-             "- **Key tests**: a new access key used by its maker, from where it was made, within a day, is capped "
-             "at low.",
+             "- **Key tests**: a new access key used by its maker, from where it was made, within a day (a rotation "
+             "job checking the key it made) raises nothing.",
+             "- **Quiet context**: a hit that ends at info (a first call on an identity with no history or peers, "
+             "a person's behaviour) is no finding; it still counts as a step of an attack sequence.",
              "- **People**: capped at low on behavioural detectors (nhiwatch watches workloads).",
              "- **Risk**: medium is raised to high on identities whose posture risk is high or critical.",
              "- **No poisoning**: an event behind a medium+ finding, and every later event from the same network "

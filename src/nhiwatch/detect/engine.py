@@ -98,7 +98,7 @@ def _final_severity(detector: Detector, hit: Hit, look: Look) -> tuple[str, Hit]
     if look.actor == Actor.SERVICE and not detector.judges_service_calls:
         rank = min(rank, 1)  # an AWS service acting with the identity is not someone else holding it
     if look.key_test and detector.behavioural:
-        rank = min(rank, 1)  # the key's maker trying it out from where it made it (a rotation's check)
+        rank = 0  # the key's maker trying it out from where it made it (a rotation's check): nothing to read
     if info.prior and detector.tactic == "discovery" and is_read(look.ev.name):
         rank = min(rank, 1)  # AWS's service roles and known vendors' scanners sweep read-only APIs by design
     if look.change and detector.change_aware and look.usual_context and rank > 0:
@@ -124,7 +124,7 @@ def _close(item: _Open, info: IdentityInfo) -> Finding:
         first_seen=iso_us(item.first_t), last_seen=iso_us(item.last_t), event_ids=item.event_ids,
         mitre=sorted(set(detector.mitre) | set(item.hit.mitre)),
         stratus=sorted(set(item.hit.stratus) or set(detector.stratus)), explanation=item.hit.explanation,
-        evidence=evidence, tactic=detector.tactic)
+        evidence=evidence, tactic=item.hit.tactic or detector.tactic)
 
 
 def learn(profile: Profile, ev: Ev, net: str, wide_net: str, agent: str, actor: Actor = Actor.TOOL,
@@ -214,7 +214,7 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
                     rank = severity_rank(severity)
                     if (rank >= 1 or hit.evidence.get("cold_start")) and detector.id != SEQUENCE_ID \
                             and actor is not Actor.SERVICE:
-                        profile.push_step(ev.t, detector.tactic, detector.id,
+                        profile.push_step(ev.t, hit.tactic or detector.tactic, detector.id,
                                           detector.id in HOSTILE_DETECTORS or bool(hit.evidence.get("hostile")))
                     if rank == 0 and "expected_change" not in hit.evidence:
                         continue  # context for sequences, not a finding: nobody needs to read it

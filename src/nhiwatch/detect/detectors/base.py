@@ -145,6 +145,7 @@ class Hit:
     key: str = ""                   # hits of a detector with the same key close in time become one finding
     mitre: tuple[str, ...] = ()
     stratus: tuple[str, ...] = ()
+    tactic: str | None = None       # when the call's tactic differs from the detector's own
 
 
 class Detector:

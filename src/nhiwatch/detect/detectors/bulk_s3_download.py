@@ -16,7 +16,9 @@ class BulkS3Download(Detector):
     mitre = ("T1530",)
     guardduty = ("Exfiltration:S3/AnomalousBehavior",)
     description = (f"At least {MIN_OBJECTS} GetObject calls in 15 minutes across at least 2 buckets, including a "
-                   "bucket the identity never read. Medium; high from a new network.")
+                   "bucket the identity never read. Medium; high from a new network; low on an identity still learning; "
+                   "info within a day of a deploy of its workload from its usual network and client.")
+    change_aware = True
     routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
@@ -30,7 +32,7 @@ class BulkS3Download(Detector):
         new_buckets = [b for b in buckets if profile.count("resource", b) <= len([w for w in gets if w[4] == b])]
         if len(buckets) < 2 or not new_buckets:
             return
-        severity = "high" if look.new.get("net") else "medium"
+        severity = "low" if not profile.mature else "high" if look.new.get("net") else "medium"
         yield Hit(severity, 0.7, f"{look.info.arn} downloaded {len(gets) + 1} objects from {len(buckets)} buckets in "
                   f"15 minutes, {len(new_buckets)} of them new to it: {look.what()}. {look.normally()}",
                   {"objects": len(gets) + 1, "buckets": sorted(buckets)[:20], "new_buckets": sorted(new_buckets)[:20]},

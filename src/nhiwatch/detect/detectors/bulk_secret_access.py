@@ -23,7 +23,9 @@ class BulkSecretAccess(Detector):
                "aws.credential-access.ssm-retrieve-securestring-parameters")
     guardduty = ("CredentialAccess:IAMUser/AnomalousBehavior",)
     description = (f"At least {MIN_DISTINCT} different secrets or parameters (or a BatchGetSecretValue) in 15 "
-                   "minutes, more than twice as many as the identity ever read before. High.")
+                   "minutes, more than twice as many as the identity ever read before. High from a new network or client, medium "
+                   "from the usual ones, low on an identity still learning (its first start-up reads its whole "
+                   "configuration).")
     routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
@@ -40,6 +42,9 @@ class BulkSecretAccess(Detector):
         batch = ev.api == "secretsmanager:BatchGetSecretValue" and not profile.knows("api", ev.api)
         if not batch and (len(recent) < MIN_DISTINCT or len(recent) <= 2 * known):
             return
-        yield Hit("high", min(1.0, len(recent) / 10), f"{look.info.arn} read {len(recent)} different secrets or "
+        # A young identity's first start-up reads its whole configuration; someone else's hands show in
+        # a new network or client.
+        severity = "low" if not profile.mature else "medium" if look.usual_context else "high"
+        yield Hit(severity, min(1.0, len(recent) / 10), f"{look.info.arn} read {len(recent)} different secrets or "
                   f"parameters in 15 minutes (it had read {known} before): {look.what()}. {look.normally()}",
                   {"distinct_recent": len(recent), "known_before": known, "batch": batch}, key="secrets")

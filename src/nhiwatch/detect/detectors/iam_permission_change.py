@@ -24,6 +24,8 @@ OTHER = frozenset({"iam:SetDefaultPolicyVersion", "iam:AddUserToGroup", "iam:Cre
                    "iam:PutUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary",
                    "iam:DeleteRolePermissionsBoundary"})
 APIS = POLICY_WRITES | ATTACHES | TRUST_WRITES | CREDENTIALS | OTHER
+# New principals, credentials and trust are persistence; the rest changes what principals may do.
+PERSISTENCE = CREDENTIALS | {"iam:CreateRole", "iam:CreateUser", "iam:UpdateAssumeRolePolicy"}
 # AWS managed policies that give full or IAM-wide control (AWS documentation of job-function policies).
 ADMIN_POLICIES = frozenset({"AdministratorAccess", "IAMFullAccess", "AdministratorAccess-Amplify",
                             "AdministratorAccess-AWSElasticBeanstalk", "AWSOrganizationsFullAccess",
@@ -168,4 +170,5 @@ class IamPermissionChange(Detector):
                   {"api": ev.api, "grants": verdict.what, "target": verdict.target, "dangerous": verdict.dangerous,
                    "actor": str(look.actor), "hostile": verdict.dangerous and look.actor != Actor.SERVICE
                    or (severity == "high" and ev.api in CREDENTIALS)},
-                  key=f"{ev.api}|{verdict.target}")
+                  key=f"{ev.api}|{verdict.target}",
+                  tactic="persistence" if ev.api in PERSISTENCE else "privilege-escalation")

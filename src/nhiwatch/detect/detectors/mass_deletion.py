@@ -16,7 +16,8 @@ class MassDeletion(Detector):
     mitre = ("T1485",)
     stratus = ("aws.impact.s3-ransomware-batch-deletion", "aws.impact.s3-ransomware-individual-deletion")
     description = (f"At least {MIN_DELETES} Delete/Terminate calls in 15 minutes from an identity whose deletes "
-                   "so far are under 1% of its calls. High.")
+                   "so far are under 1% of its calls. High from a new network or client, medium from the usual ones "
+                   "(a teardown), low on an identity still learning (a cleanup job's first run).")
     routine = True
 
     def check(self, look: Look) -> Iterable[Hit]:
@@ -30,6 +31,7 @@ class MassDeletion(Detector):
                       if api.split(":", 1)[1].startswith(("Delete", "Terminate")))
         if history > 0.01 * max(profile.n, 1):
             return
-        yield Hit("high", 0.8, f"{look.info.arn} deleted {len(deletes) + 1} resources in 15 minutes "
+        severity = "low" if not profile.mature else "medium" if look.usual_context else "high"
+        yield Hit(severity, 0.8, f"{look.info.arn} deleted {len(deletes) + 1} resources in 15 minutes "
                                f"({', '.join(sorted({w[1] for w in deletes})[:5])}): {look.what()}. {look.normally()}",
                   {"deletes": len(deletes) + 1}, key="deletion")

@@ -36,12 +36,12 @@ def trails(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("stratus")
     for name in FILES:
         shutil.copy(STRATUS / name, folder / name)
-    secrets = folder / FILES[0]
-    records = json.loads(secrets.read_text())
-    for record in records:
-        record["userAgent"] = AGENT
-        record["sourceIPAddress"] = "1.2.3.4"
-    secrets.write_text(json.dumps(records))
+    for hostile in (folder / FILES[0], folder / FILES[4]):  # secrets read, then the trail stopped (high)
+        records = json.loads(hostile.read_text())
+        for record in records:
+            record["userAgent"] = AGENT
+            record["sourceIPAddress"] = "1.2.3.4"
+        hostile.write_text(json.dumps(records))
     admin = folder / FILES[1]
     records = json.loads(admin.read_text())
     for record in records:
@@ -127,7 +127,7 @@ def test_printed_summary_is_ordered_and_event_text_is_literal(trails, tmp_path):
     assert len(printed) == min(10, sum(1 for _, s, _ in ranked if s in ALERTING)) and keys == sorted(keys)
     assert keys[0] == min(_order_key(s, score) for _, s, score in ranked)
     # what came from the events prints as written: markup is not applied, control characters are shown
-    assert "[bold]evil[" in top_part  # the user agent, in the bulk-secret-access explanation
+    assert "[bold]evil[" in top_part  # the user agent, in the stopped trail's explanation
     assert "user/[red]mallory" in top_part
     assert "\x1b" not in out and "\\x1b[2j[bold]evil[" in out
     assert f"nhiwatch findings list --home {home}" in out

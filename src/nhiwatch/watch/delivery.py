@@ -220,6 +220,10 @@ class Outbox:
             raise
         if dead:
             status.dead += len(result.ids)
+        if result.error.permanent:
+            # These findings can never be delivered; the next ones may be: no reason to wait for them.
+            status.next_attempt = 0.0
+            return 0
         delay = min(self.max_backoff, self.backoff * 2 ** (status.consecutive_failures - 1))
         status.next_attempt = time.monotonic() + delay * random.uniform(0.8, 1.2)
         return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from functools import lru_cache
 
 from nhiwatch.detect.features import runtime_of
 from nhiwatch.detect.profile import Ev
@@ -47,20 +48,26 @@ def aws_owned(ip: str | None) -> bool:
     return owner is not None and owner.provider == "aws"
 
 
+@lru_cache(maxsize=65536)
+def _agent_marks(agent: str) -> tuple[bool, bool, bool]:
+    """(an AWS service's agent, the Lambda worker's, an AWS agent on a host): per distinct agent string."""
+    return bool(SERVICE_AGENTS.match(agent)), agent.startswith("awslambda-worker"), bool(HOST_AGENTS.search(agent))
+
+
 def actor_of(ev: Ev, agent_family: str) -> Actor:
     """Who made this call with the identity's credentials."""
     if ev.invoked_by or ev.ip_kind in ("aws_service", "aws_internal"):
         return Actor.SERVICE
-    agent = ev.agent or ""
-    if SERVICE_AGENTS.match(agent) and aws_owned(ev.ip):
+    service_agent, lambda_worker, host_agent = _agent_marks(ev.agent or "")
+    if service_agent and aws_owned(ev.ip):
         return Actor.SERVICE
-    if agent.startswith("awslambda-worker") and ev.api.startswith("logs:"):
+    if lambda_worker and ev.api.startswith("logs:"):
         # The Lambda worker only ever writes the function's logs; trusted even from an address newer than
         # the shipped ranges, since a log write is all a forged agent would get.
         return Actor.SERVICE
     if ev.api == "kms:Decrypt" and ev.params and LAMBDA_ENV_CONTEXT in ev.params and aws_owned(ev.ip):
         return Actor.SERVICE  # the Lambda runtime decrypting the function's environment at cold start
-    if HOST_AGENTS.search(agent):
+    if host_agent:
         return Actor.AGENT
     if runtime_of(agent_family):
         return Actor.CODE

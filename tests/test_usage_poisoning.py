@@ -308,3 +308,28 @@ def test_a_suggestion_carries_the_denies_it_needs(poisoned):
     policy, left_out = suggest_policy([use], perms)
     assert left_out == []
     assert policy["Statement"][1] == {"Effect": "Deny", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::vault/*"}
+
+
+def test_a_new_users_flow_inventory_load_then_analyze_keeps_the_attack_out(store, tmp_path):
+    """`inventory load` first, then `analyze` without --iam, as a new user runs it: the detection run
+    itself holds the attacker's calls out of the usage it leaves behind."""
+    from nhiwatch.detect.analyze import analyze
+
+    save_sources(store, [read_source(HAND_MADE / "authorization-details.json"),
+                         read_source(HAND_MADE / "credential-report.csv")], "test")
+    rebuild(store, AS_OF)
+    trail = Trail()
+    task = _role("ecs-api-task")
+    for n in range(3):
+        trail.add(task, "secretsmanager.amazonaws.com", "GetSecretValue", f"2026-05-2{n}T08:00:00Z", {"secretId": SECRET})
+    pacu = {"agent": "pacu/1.0 (attacker)", "ip": "203.0.113.66"}
+    trail.add(task, "ssm.amazonaws.com", "GetParametersByPath", "2026-05-28T03:00:00Z", {"path": "/"}, **pacu)
+    trail.add(task, "iam.amazonaws.com", "ListRoles", "2026-05-28T03:02:00Z", **pacu)
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": trail.records}))
+    result = analyze(store, [str(tmp_path / "trail.json")])
+    assert any(f.severity in ("high", "critical") and f.identity["arn"].endswith(":role/ecs-api-task")
+               for f in result.findings)
+    usage = get_identity(store, "ecs-api-task").usage
+    used = {u["action"] for u in usage["used"]}
+    assert "secretsmanager:GetSecretValue" in used
+    assert not used & {"ssm:GetParametersByPath", "iam:ListRoles"} and usage["held_out_calls"] == 2

@@ -60,8 +60,11 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
         store.release_memory()
     detect, findings = run(store, learn_until=learn_until)
     store.release_memory()
-    if iam and any(f.severity in ("medium", "high", "critical") for f in findings):
-        # Usage and the suggested policies leave out the events behind the findings just raised.
+    loaded = bool(iam) or (store.has_table("iam_sources") and
+                           store.con.execute("SELECT count(*) FROM iam_sources").fetchone()[0] > 0)
+    if loaded and any(f.severity in ("medium", "high", "critical") for f in findings):
+        # Usage and the suggested policies (from IAM loaded now or by `inventory load` before) leave out
+        # the events behind the findings just raised.
         rebuild(store, as_of)
         store.release_memory()
     suppressed = apply_suppressions(store, suppressions or [], [f.id for f in findings])

@@ -149,19 +149,24 @@ class IamPermissionChange(Detector):
             return
         verdict = assess(ev.api, ev.params, look.info.arn, look.info.account_id, look.known_accounts)
         new_api, usual = look.new.get("api", False), look.usual_context
+        # With no history and no peers every place is "new": only what the write does can alarm.
+        cold = not look.profile.mature and look.peers is None
+        on_self = verdict.target is None or verdict.what.endswith(("itself", "on itself"))
         if look.actor == Actor.SERVICE:
             severity = "medium" if verdict.dangerous else "low" if new_api else None
         elif verdict.dangerous:
             severity = "high"
         elif ev.api in CREDENTIALS:
-            if not usual:
+            if cold:
+                severity = "high" if on_self else "medium"  # a stolen key minting its own spare is classic
+            elif not usual:
                 severity = "high"
             elif look.actor == Actor.CODE:
                 severity = "low"  # a workload's own code from its usual place: key rotation
             else:
                 severity = "medium" if new_api and ev.api != "iam:CreateAccessKey" else "low"
         else:
-            severity = "medium" if new_api and not usual else "low" if new_api else None
+            severity = "medium" if new_api and not usual and not cold else "low" if new_api else None
         if severity is None:
             return
         by = f" through {ev.invoked_by or 'an AWS service'}" if look.actor == Actor.SERVICE else ""

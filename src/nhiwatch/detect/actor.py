@@ -75,14 +75,3 @@ def actor_of(ev: Ev, agent_family: str) -> Actor:
         return Actor.CONSOLE
     return Actor.TOOL
 
-
-def service_name(ev: Ev) -> str:
-    """The AWS service behind a service actor's call, for explanations."""
-    if ev.invoked_by:
-        return ev.invoked_by
-    if ev.ip_kind == "aws_service" and ev.ip:
-        return ev.ip
-    agent = ev.agent or ""
-    if agent.startswith("awslambda-worker") or (ev.api == "kms:Decrypt" and LAMBDA_ENV_CONTEXT in (ev.params or "")):
-        return "lambda.amazonaws.com"
-    return agent.split(" ", 1)[0][:60] or "AWS"

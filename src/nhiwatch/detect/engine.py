@@ -187,7 +187,7 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
         raised: list[str] = []  # detectors that alerted (medium+) on this event
         if ev.t >= ctx.learn_until_us:
             look = Look(ev, profile, info, net, wide_net, agent, ctx.peers, known_accounts=ctx.known_accounts,
-                        actor=actor, change=ctx.change_at(ev.t), held=held)
+                        actor=actor, change=ctx.change_at(ev.t))
             origin = ctx.key_origins.get(ev.key) if ev.key and ev.key.startswith("AKIA") else None
             look.key_test = (origin is not None and 0 <= ev.t - origin.t < KEY_TEST_US and origin.net == net
                              and origin.agent == agent and origin.creator != ev.identity)

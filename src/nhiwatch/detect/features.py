@@ -105,7 +105,7 @@ def network_class(net: str) -> str:
         return head
     if head in ("service", "aws-internal"):
         return "service"
-    if net in ("none",) or head == "host":
+    if net == "none" or head == "host":
         return "none"
     return "internet"
 

@@ -70,7 +70,6 @@ class Look:
     known_accounts: frozenset[str] = frozenset()   # the organisation's accounts, as far as nhiwatch knows
     actor: str = "tool"                            # who acted (detect/actor.py Actor values)
     change: tuple[int, str, str] | None = None     # a deploy of this workload in the last day: (t, event id, what)
-    held: bool = False                             # the event's context is behind an open finding
     key_test: bool = False                         # a new access key used by its maker, from where it made it
 
     @property

@@ -35,8 +35,9 @@ MAX_PARAMS = 200_000  # characters of request parameters read; a bigger document
 
 class Verdict(NamedTuple):
     dangerous: bool
-    what: str          # what the write does, for people
+    what: str           # what the write does, for people
     target: str | None  # the user, role or group written
+    on_self: bool       # the caller wrote on itself
 
 
 def _name_of(arn: str) -> str:
@@ -96,31 +97,31 @@ def assess(api: str, params_text: str | None, caller: str, own_account: str | No
         try:
             permissions = PermissionSet(statements_of(params.get("policyDocument"), "written"))
         except PolicyError:
-            return Verdict(on_self, f"an unreadable policy{self_note}", target)
+            return Verdict(on_self, f"an unreadable policy{self_note}", target, on_self)
         if permissions.is_admin():
-            return Verdict(True, f"a policy granting full admin (*:*){self_note}", target)
+            return Verdict(True, f"a policy granting full admin (*:*){self_note}", target, on_self)
         wild = permissions.service_wildcards()
         if "iam" in wild:
-            return Verdict(True, f"a policy granting iam:* {self_note}".rstrip(), target)
+            return Verdict(True, f"a policy granting iam:* {self_note}".rstrip(), target, on_self)
         methods = [e.method.title for e in escalations(permissions)]
         if methods:
-            return Verdict(True, f"a policy granting an escalation method ({methods[0]}){self_note}", target)
-        return Verdict(on_self, f"a scoped policy{self_note}", target)
+            return Verdict(True, f"a policy granting an escalation method ({methods[0]}){self_note}", target, on_self)
+        return Verdict(on_self, f"a scoped policy{self_note}", target, on_self)
     if api in ATTACHES:
         policy = str(params.get("policyArn") or "")
         if policy.startswith("arn:aws:iam::aws:policy/") and _name_of(policy) in ADMIN_POLICIES:
-            return Verdict(True, f"the AWS managed {_name_of(policy)}{self_note}", target)
-        return Verdict(on_self, f"the policy {policy[-120:] or 'unnamed'}{self_note}", target)
+            return Verdict(True, f"the AWS managed {_name_of(policy)}{self_note}", target, on_self)
+        return Verdict(on_self, f"the policy {policy[-120:] or 'unnamed'}{self_note}", target, on_self)
     if api in TRUST_WRITES:
         document = params.get("policyDocument") or params.get("assumeRolePolicyDocument")
         if document is None:
-            return Verdict(on_self, f"a role{self_note}", target)
+            return Verdict(on_self, f"a role{self_note}", target, on_self)
         dangerous, what = _trust_verdict(document, own_account, known_accounts)
-        return Verdict(dangerous or on_self, what + self_note, target)
+        return Verdict(dangerous or on_self, what + self_note, target, on_self)
     if api in CREDENTIALS:
         kind = "an access key" if api == "iam:CreateAccessKey" else "a console password"
-        return Verdict(False, f"{kind} for {'itself' if on_self else target or 'a user'}", target)
-    return Verdict(on_self, f"{api.split(':', 1)[1]}{self_note}", target)
+        return Verdict(False, f"{kind} for {'itself' if on_self else target or 'a user'}", target, on_self)
+    return Verdict(on_self, f"{api.split(':', 1)[1]}{self_note}", target, on_self)
 
 
 class IamPermissionChange(Detector):
@@ -151,14 +152,13 @@ class IamPermissionChange(Detector):
         new_api, usual = look.new.get("api", False), look.usual_context
         # With no history and no peers every place is "new": only what the write does can alarm.
         cold = not look.profile.mature and look.peers is None
-        on_self = verdict.target is None or verdict.what.endswith(("itself", "on itself"))
         if look.actor == Actor.SERVICE:
             severity = "medium" if verdict.dangerous else "low" if new_api else None
         elif verdict.dangerous:
             severity = "high"
         elif ev.api in CREDENTIALS:
             if cold:
-                severity = "high" if on_self else "medium"  # a stolen key minting its own spare is classic
+                severity = "high" if verdict.on_self else "medium"  # a stolen key minting its own spare is classic
             elif not usual:
                 severity = "high"
             elif look.actor == Actor.CODE:

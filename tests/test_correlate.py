@@ -188,3 +188,161 @@ def test_automatic_mode_does_only_what_the_policy_allows(linked, tmp_path):
     org_ops = [d for d in decisions if "org-ops-access" in d["identity"] and d["action"] != "notify"]
     assert org_ops and all("protected" in (d["skipped"] or "") for d in org_ops)
     assert all(d["skipped"] for d in decisions if not d["allowed"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Evidence strangers share never links: hand-made events, findings inserted as detection would.
+
+from nhiwatch.correlate.evidence import common_client, placeholder_key, unlinkable_address  # noqa: E402
+from nhiwatch.detect.finding import finding_id  # noqa: E402
+
+ACCOUNT = "111122223333"
+ATTACKER_IP = "185.220.101.7"  # a public address no provider publishes
+PLAIN_CLI = "aws-cli/2.13.5 Python/3.11.4"
+OWN_CLIENT = ("Boto3/1.28.57 md/Botocore#1.31.57 ua/2.0 os/linux#6.5.0 lang/python#3.11.5 Botocore/1.31.57 "
+              "exfil-kit/0.3")
+REAL_KEY = "ASIAQ7MZK3PX2W5RTB4N"
+
+
+def _who(name: str, key: str) -> dict:
+    if name.startswith("role/"):
+        role = name.split("/", 1)[1]
+        return {"type": "AssumedRole", "principalId": f"AROAEXAMPLE{role.upper()[:9]}:s1",
+                "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/s1", "accountId": ACCOUNT, "accessKeyId": key,
+                "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": f"AROAEXAMPLE{role.upper()[:9]}",
+                                                     "arn": f"arn:aws:iam::{ACCOUNT}:{name}", "accountId": ACCOUNT,
+                                                     "userName": role}}}
+    user = name.split("/", 1)[1]
+    return {"type": "IAMUser", "principalId": f"AIDAEXAMPLE{user.upper()[:9]}", "arn": f"arn:aws:iam::{ACCOUNT}:{name}",
+            "accountId": ACCOUNT, "accessKeyId": key, "userName": user}
+
+
+def _call(event_id: str, name: str, minute: int, ip: str, agent: str = PLAIN_CLI, key: str = "AKIAZ3HQ7MW2XK5PRT4N",
+          event: str = "ListBuckets", source: str = "s3.amazonaws.com", response: dict | None = None) -> dict:
+    return {"eventVersion": "1.08", "userIdentity": _who(name, key), "eventTime": f"2026-03-01T12:{minute:02d}:00Z",
+            "eventSource": source, "eventName": event, "awsRegion": "us-east-1", "sourceIPAddress": ip,
+            "userAgent": agent, "requestParameters": None, "responseElements": response, "requestID": event_id,
+            "eventID": event_id, "readOnly": event.startswith("List"), "eventType": "AwsApiCall",
+            "managementEvent": True, "recipientAccountId": ACCOUNT}
+
+
+def _incidents(tmp_path: Path, records: list[dict], alerts: dict[str, list[str]]) -> list[dict]:
+    """Ingest the records, raise a high finding per identity on the given event ids, correlate."""
+    from conftest import ingest
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": records}))
+    with Store(tmp_path / "home") as store:
+        assert ingest(store, tmp_path / "trail.json").accepted == len(records)
+        for name, event_ids in alerts.items():
+            arn = f"arn:aws:iam::{ACCOUNT}:{name}"
+            stamp = "2026-03-01T12:00:00Z"
+            finding = {"id": finding_id("unfamiliar-context", arn, event_ids[0]), "detector": "unfamiliar-context",
+                       "title": "test", "severity": "high", "score": 70,
+                       "identity": {"arn": arn, "type": name.split("/")[0], "account_id": ACCOUNT}, "session": None,
+                       "first_seen": stamp, "last_seen": stamp, "event_ids": event_ids, "mitre": [], "stratus": [],
+                       "explanation": "", "evidence": {}, "tactic": "discovery", "incident_id": None,
+                       "schema_version": 1}
+            store.con.execute("""INSERT INTO findings (id, detector, severity, score, identity, account_id, first_seen,
+                                 last_seen, status, finding) VALUES (?, ?, 'high', 70, ?, ?, ?, ?, 'open', ?)""",
+                              [finding["id"], finding["detector"], arn, ACCOUNT, stamp, stamp, json.dumps(finding)])
+        correlate(store)
+        return list_incidents(store, min_severity="info", status=None)
+
+
+def _groups(incidents: list[dict]) -> list[set[str]]:
+    return sorted(({i.rsplit(":", 1)[1] for i in x["identities"]} for x in incidents), key=len, reverse=True)
+
+
+def test_a_rare_public_address_links_two_identities(tmp_path):
+    pair = [_call("a1", "user/ci-bot", 0, ATTACKER_IP), _call("b1", "role/app", 5, ATTACKER_IP)]
+    incidents = _incidents(tmp_path, pair, {"user/ci-bot": ["a1"], "role/app": ["b1"]})
+    assert _groups(incidents) == [{"user/ci-bot", "role/app"}]
+    assert {link["kind"] for link in incidents[0]["links"]} == {"shared-address"}  # the plain CLI did not link
+
+
+@pytest.mark.parametrize("address", ["3.80.0.10",  # an AWS EC2 pool
+                                     "10.1.2.3", "100.64.3.4",  # private, carrier-grade NAT
+                                     "203.0.113.50", "2001:db8::7",  # documentation
+                                     "1.2.3.4", "111.111.111.111"])  # placeholders
+def test_a_cloud_private_or_placeholder_address_links_nobody(tmp_path, address):
+    incidents = _incidents(tmp_path, [_call("a1", "user/ci-bot", 0, address), _call("b1", "role/app", 5, address)],
+                           {"user/ci-bot": ["a1"], "role/app": ["b1"]})
+    assert _groups(incidents) == [{"user/ci-bot"}, {"role/app"}]
+    assert unlinkable_address(address)
+
+
+def test_an_address_the_crowd_uses_in_normal_traffic_is_a_nat(tmp_path):
+    crowd = [_call(f"c{n}", f"user/person-{n}", 10 + n, ATTACKER_IP) for n in range(2)]  # no findings of their own
+    pair = [_call("a1", "user/ci-bot", 0, ATTACKER_IP), _call("b1", "role/app", 5, ATTACKER_IP)]
+    incidents = _incidents(tmp_path, pair + crowd, {"user/ci-bot": ["a1"], "role/app": ["b1"]})
+    assert _groups(incidents) == [{"user/ci-bot"}, {"role/app"}]
+
+
+def test_a_client_of_its_own_links_and_a_common_client_does_not(tmp_path):
+    # cloud addresses (not evidence), so only the client can link
+    own = _incidents(tmp_path / "own", [_call("a1", "user/ci-bot", 0, "3.80.0.10", OWN_CLIENT),
+                                        _call("b1", "role/app", 5, "3.80.0.11", OWN_CLIENT)],
+                     {"user/ci-bot": ["a1"], "role/app": ["b1"]})
+    assert _groups(own) == [{"user/ci-bot", "role/app"}] and own[0]["links"][0]["kind"] == "shared-client"
+    for n, agent in enumerate((PLAIN_CLI, "aws-sdk-go/1.44.298 (go1.20.5; linux; amd64)", "console.amazonaws.com",
+                               "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/125.0",
+                               "Boto3/1.28.57 md/Botocore#1.31.57 ua/2.0 os/linux#6.5.0 lang/python#3.11.5 "
+                               "Botocore/1.31.57", "SampleUserAgent")):
+        common = _incidents(tmp_path / str(n), [_call("a1", "user/ci-bot", 0, "3.80.0.10", agent),
+                                                _call("b1", "role/app", 5, "3.80.0.11", agent)],
+                            {"user/ci-bot": ["a1"], "role/app": ["b1"]})
+        assert _groups(common) == [{"user/ci-bot"}, {"role/app"}], agent
+        assert common_client(agent), agent
+
+
+def _handout(key: str) -> list[dict]:
+    """A user obtains session credentials (the AssumeRole names no role, so no graph edge) that a role uses."""
+    creds = {"credentials": {"accessKeyId": key, "sessionToken": "x", "expiration": "Mar 1, 2026 1:00:00 PM"}}
+    return [_call("a1", "user/ci-bot", 0, "3.80.0.10", event="AssumeRole", source="sts.amazonaws.com",
+                  response=creds),
+            _call("b1", "role/app", 5, "3.80.0.11", key=key)]
+
+
+def test_key_lineage_links_through_a_real_key_only(tmp_path):
+    real = _incidents(tmp_path / "real", _handout(REAL_KEY), {"user/ci-bot": ["a1"], "role/app": ["b1"]})
+    assert _groups(real) == [{"user/ci-bot", "role/app"}]
+    assert [link["kind"] for link in real[0]["links"]] == ["key-lineage"]
+    for n, key in enumerate(("1111", "ASIA1111111111111111", "ASIAIOSFODNN7EXAMPLE", "ASIAQWERQWERQWERQWER",
+                             "SAMPLE_ACCESS_KEY")):
+        fake = _incidents(tmp_path / str(n), _handout(key), {"user/ci-bot": ["a1"], "role/app": ["b1"]})
+        assert _groups(fake) == [{"user/ci-bot"}, {"role/app"}], key
+        assert placeholder_key(key), key
+
+
+def test_a_key_id_many_identities_sign_with_is_no_lineage(tmp_path):
+    others = [_call(f"c{n}", f"role/other-{n}", 10 + n, "3.80.0.12", key=REAL_KEY) for n in range(2)]
+    incidents = _incidents(tmp_path, _handout(REAL_KEY) + others, {"user/ci-bot": ["a1"], "role/app": ["b1"]})
+    assert _groups(incidents) == [{"user/ci-bot"}, {"role/app"}]
+
+
+def test_another_identitys_event_with_the_same_id_is_not_evidence(tmp_path):
+    # Test data reuses event ids: role/app's finding names "1", and so does an unrelated event of user/other
+    # from the attacker's address that user/ci-bot also called from.
+    records = [_call("1", "role/app", 0, "45.134.26.9"), _call("1", "user/other", 1, ATTACKER_IP),
+               _call("2", "user/ci-bot", 5, ATTACKER_IP)]
+    incidents = _incidents(tmp_path, records, {"role/app": ["1"], "user/ci-bot": ["2"]})
+    assert _groups(incidents) == [{"role/app"}, {"user/ci-bot"}]
+
+
+def test_placeholder_and_synthetic_values_are_recognised():
+    for key in ("AKIAIOSFODNN7EXAMPLE", "AKIAI123456789EXAMPLE", "ASIA-MOCKACCESSKEYID-1", "REDACTED",
+                "AKIAABCDEFGH23456789", "ASIA0000000000000000"):
+        assert placeholder_key(key), key
+    for key in (REAL_KEY, "AKIAZ3HQ7MW2XK5PRT4N", "ASIA57JLR4M2ZZDJUXY3"):
+        assert placeholder_key(key) is None, key
+    for address in ("12.12.12.12", "4.3.2.1", "192.168.1.10", "127.0.0.1", "fd00::1", "not-an-ip"):
+        assert unlinkable_address(address), address
+    assert "cloud" in unlinkable_address("3.80.0.10")
+    assert unlinkable_address(ATTACKER_IP) is None
+    assert common_client("aws-cli/2.13.5 Python/3.11.4 Linux/6.3.0-kali1-amd64 exe/x86_64.kali.2023") is None
+    assert common_client("Boto3/1.26.0 Python/3.9 app/payroll-etl") is None  # an app id of its own
+    assert common_client("acme-inventory-sync/1.4") is None
+    assert common_client("python-requests/2.28.0") and common_client("aws-cli/2.13.0 Python/3.11.4 Linux/5.10.0 "
+                                                                      "exe/x86_64.ubuntu.22 prompt/off "
+                                                                      "command/s3.ls")

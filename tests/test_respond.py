@@ -271,6 +271,7 @@ def test_cli_is_a_dry_run_until_told_and_undo_is_recorded(org, tmp_path):
     shown = json.loads(dry.stdout)
     assert shown["dry_run"] and shown["calls"][0]["method"] == "put_role_policy"
     assert "aws iam put-role-policy --role-name orders-worker-role" in shown["cli"][0]
+    assert shown["cli"][0].endswith(f"# account {org['account']}")  # the account is named in what is printed
     assert _inline(iam, role["RoleName"]) == []  # nothing changed
     done = subprocess.run([*base, "run", "revoke-sessions", "--identity", role["Arn"], "--reason", "incident 7",
                            "--execute", "--home", str(home), "--json"], capture_output=True, text=True)
@@ -283,6 +284,9 @@ def test_cli_is_a_dry_run_until_told_and_undo_is_recorded(org, tmp_path):
     assert [a["id"] for a in listed["actions"]] == [action["id"]]
     assert subprocess.run([*base, "undo", action["id"], "--home", str(home)], capture_output=True).returncode == 0
     assert _inline(iam, role["RoleName"]) == [REVOKE_POLICY]  # undo is a dry-run too until --execute
+    undo_plan = json.loads(subprocess.run([*base, "undo", action["id"], "--home", str(home), "--json"],
+                                          capture_output=True, text=True).stdout)
+    assert undo_plan["cli"] and all(c.endswith(f"# account {org['account']}") for c in undo_plan["cli"])
     undone = subprocess.run([*base, "undo", action["id"], "--execute", "--home", str(home), "--json"],
                             capture_output=True, text=True)
     assert undone.returncode == 0, undone.stderr
@@ -329,3 +333,169 @@ def test_response_doc_is_generated_from_the_actions():
     from nhiwatch.respond.docs import response_markdown
 
     assert (REPO / "docs" / "response.md").read_text() == response_markdown()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Blast radius: AWS-managed roles, identities without an alert of their own, the account in every command.
+
+from nhiwatch.correlate.incidents import _save as save_incidents  # noqa: E402
+from nhiwatch.detect.finding import finding_id  # noqa: E402
+from nhiwatch.respond.actions import Call  # noqa: E402
+from nhiwatch.respond.executor import guard  # noqa: E402
+from nhiwatch.respond.managed import aws_managed  # noqa: E402
+from nhiwatch.respond.playbooks import plan_incident  # noqa: E402
+
+ACCOUNT = "111122223333"
+MANAGED = {
+    "service-linked": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+    "Identity Center": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/us-west-2/"
+                       "AWSReservedSSO_DevAdmin_635426549a280cc6",
+    "Identity Center ": f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_ReadOnly_0123456789abcdef",  # path lost
+    "Control Tower": f"arn:aws:iam::{ACCOUNT}:role/AWSControlTowerExecution",
+    "Control Tower ": f"arn:aws:iam::{ACCOUNT}:role/aws-controltower-AdministratorExecutionRole",
+    "StackSets": f"arn:aws:iam::{ACCOUNT}:role/AWSCloudFormationStackSetExecutionRole",
+    "StackSets ": f"arn:aws:iam::{ACCOUNT}:role/AWSCloudFormationStackSetAdministrationRole",
+    "StackSets  ": f"arn:aws:iam::{ACCOUNT}:role/stacksets-exec-0123456789abcdef0123456789abcdef",
+    "Organizations access role": f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole",
+}
+ORG_ACCESS = MANAGED["Organizations access role"]
+ORDINARY = f"arn:aws:iam::{ACCOUNT}:role/orders-worker-role"
+
+
+@pytest.mark.parametrize("what", sorted(MANAGED))
+def test_aws_managed_roles_are_refused_by_the_guard_and_the_executor(tmp_path, what):
+    target = Target.from_arn(MANAGED[what], "AROAEXAMPLEROLEID000")
+    reason = aws_managed(target)
+    assert reason and what.strip().split()[0].lower() in reason.lower()
+    with pytest.raises(Refused, match="is (a|an|the) "):
+        guard(target, own_arn=None, protected=[])
+    with Store(tmp_path / "home") as store:
+        def no_aws(_account):  # refused before any session is asked for
+            raise AssertionError("AWS was reached")
+
+        responder = Responder(store, no_aws, own_arn="arn:aws:iam::123456789012:user/x")
+        for kind in ("revoke-sessions", "quarantine"):
+            with pytest.raises(Refused):
+                responder.execute(ACTIONS[kind].plan(target, {}), reason="t")
+        assert store.con.execute("SELECT count(*) FROM actions").fetchone()[0] == 0
+
+
+def test_the_organization_access_role_only_when_allowed_explicitly():
+    target = Target.from_arn(ORG_ACCESS, "AROAEXAMPLEROLEID000")
+    assert aws_managed(target) and aws_managed(target, allow_org_access=True) is None
+    guard(target, own_arn=None, protected=[], allow_org_access=True)  # no refusal
+    for other in (k for k in MANAGED if "Organizations" not in k):  # the flag lifts nothing else
+        assert aws_managed(Target.from_arn(MANAGED[other]), allow_org_access=True)
+    for ordinary in (ORDINARY, f"arn:aws:iam::{ACCOUNT}:user/svc-bot", f"arn:aws:iam::{ACCOUNT}:role/MyStackSetRole",
+                     f"arn:aws:iam::{ACCOUNT}:role/service-role/controltower-report-lambda"):
+        assert aws_managed(Target.from_arn(ordinary)) is None, ordinary
+
+
+def _finding(arn: str, severity: str = "high", detector: str = "unfamiliar-context") -> dict:
+    return {"id": finding_id(detector, arn, severity), "detector": detector, "severity": severity,
+            "identity": {"arn": arn, "account_id": arn.split(":")[4]}, "event_ids": ["e-" + arn[-8:]],
+            "first_seen": "2026-03-01T12:00:00Z", "last_seen": "2026-03-01T12:00:00Z", "title": "t", "score": 70,
+            "tactic": "discovery"}
+
+
+def _incident(identities: list[str], findings: list[dict], pivots: list[str] | None = None) -> dict:
+    return {"id": "inc-0123456789abcdef", "severity": "critical", "identities": identities, "pivots": pivots or [],
+            "findings": findings, "finding_ids": [f["id"] for f in findings], "links": [], "tactics": ["discovery"],
+            "first_seen": "2026-03-01T12:00:00Z", "last_seen": "2026-03-01T12:00:00Z"}
+
+
+def test_a_playbook_skips_aws_managed_roles_and_identities_without_their_own_alert(tmp_path):
+    low_only = f"arn:aws:iam::{ACCOUNT}:user/okta"  # joined, with nothing above low of its own
+    pivot = f"arn:aws:iam::{ACCOUNT}:user/ci-key"  # only handed out credentials
+    subject = "token.actions.githubusercontent.com:repo:acme/app:ref:refs/heads/main"
+    identities = [ORDINARY, *MANAGED.values(), low_only, pivot, subject]
+    findings = [_finding(arn) for arn in (ORDINARY, *MANAGED.values(), subject)] + [_finding(low_only, "low")]
+    with Store(tmp_path / "home") as store:
+        proposals = plan_incident(store, _incident(identities, findings, [pivot]))
+        allowed = plan_incident(store, _incident(identities, findings, [pivot]), allow_org_access=True)
+    by_identity: dict[str, list] = {}
+    for p in proposals:
+        by_identity.setdefault(p.identity, []).append(p)
+    assert set(by_identity) == set(identities)  # nobody silently dropped
+    for what, arn in MANAGED.items():
+        (only,) = by_identity[arn]
+        assert only.kind == "skip" and only.plan is None and only.skipped.startswith("AWS-managed: "), what
+        assert only.refused == f"skipped: {only.skipped}" and only.to_dict()["skipped"] == only.skipped
+        assert only.account == ACCOUNT
+    for arn, reason in ((low_only, "no medium+ finding of its own"), (pivot, "handed out credentials"),
+                        (subject, "not an IAM user or role")):
+        (only,) = by_identity[arn]
+        assert only.kind == "skip" and reason in only.skipped, (arn, only.skipped)
+    assert {p.kind for p in by_identity[ORDINARY]} == {"revoke-sessions", "quarantine"}
+    assert all(p.plan and p.plan.calls and p.refused is None for p in by_identity[ORDINARY])
+    # allowed explicitly, the Organizations access role is acted on like any role; the rest stay skipped
+    acted = {p.identity for p in allowed if p.plan is not None and p.plan.calls}
+    assert acted == {ORDINARY, ORG_ACCESS}
+
+
+def test_automatic_mode_never_runs_on_managed_roles_and_honours_the_org_access_flag(tmp_path):
+    from nhiwatch.respond.service import auto_respond
+
+    identities = [ORDINARY, *MANAGED.values()]
+    incident = _incident(identities, [_finding(arn) for arn in identities])
+    incident.update(score=90, status="open", accounts=[ACCOUNT])
+    everything = '[[allow]]\nactions = ["revoke-sessions", "quarantine"]\nmin_severity = "low"\n'
+    for allow_flag in (False, True):
+        policy_file = tmp_path / f"policy-{allow_flag}.toml"
+        policy_file.write_text(f"allow_organization_access_role = {str(allow_flag).lower()}\n" + everything)
+        with Store(tmp_path / f"home-{allow_flag}") as store:
+            for f in incident["findings"]:
+                store.con.execute("""INSERT INTO findings (id, detector, severity, score, identity, account_id,
+                                     first_seen, last_seen, status, finding)
+                                     VALUES (?, ?, ?, 70, ?, ?, ?, ?, 'open', ?)""",
+                                  [f["id"], f["detector"], f["severity"], f["identity"]["arn"], ACCOUNT,
+                                   f["first_seen"], f["last_seen"], json.dumps(f)])
+            save_incidents(store, [{k: v for k, v in incident.items() if k != "findings"}])
+            decisions = [d.to_dict() for d in auto_respond(store, load_policy(policy_file), responder=None).decisions]
+        would_run = {d["identity"] for d in decisions if d["allowed"] and not d["skipped"]}
+        assert would_run == ({ORDINARY, ORG_ACCESS} if allow_flag else {ORDINARY})
+        for d in decisions:
+            if d["identity"] not in would_run:
+                assert d["action"] == "skip" and d["skipped"].startswith("skipped: AWS-managed: ")
+
+
+def test_the_org_access_flag_in_the_policy_file_is_validated(tmp_path):
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text("allow_organization_access_role = true\n")
+    assert load_policy(policy_file).allow_organization_access_role is True
+    policy_file.write_text('protected = []\n')
+    assert load_policy(policy_file).allow_organization_access_role is False
+    policy_file.write_text('allow_organization_access_role = "yes"\n')
+    with pytest.raises(PolicyError, match="true or false"):
+        load_policy(policy_file)
+
+
+def test_every_printed_command_names_its_account():
+    role = Target.from_arn(f"arn:aws:iam::{ACCOUNT}:role/app-role", "AROAEXAMPLEROLEID000")
+    user = Target.from_arn("arn:aws:iam::444455556666:user/svc-bot")
+    options = {"key": "AKIAZ3HQ7MW2XK5PRT4N", "session": "s-1", "cidrs": ["203.0.113.0/24"],
+               "subjects": ["repo:acme/app:ref:refs/heads/main"],
+               "trust": _trust({"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}"},
+                               "sts:AssumeRoleWithWebIdentity")}
+    before = {"policy": "{}", "status": "Active", "login_profile": True, "attached": False, "trust": options["trust"]}
+    printed = 0
+    for action in ACTIONS.values():
+        for target in (role, user):
+            try:
+                plan = action.plan(target, options)
+            except ActionError:
+                continue
+            for call in plan.calls + action.undo(plan, before, plan.calls):
+                for shown in (call, call.redacted(), Call.from_dict(call.to_dict())):
+                    assert shown.account == target.account_id
+                    assert shown.cli().endswith(f"  # account {target.account_id}"), shown.cli()
+                    printed += 1
+    assert printed >= 30
+    assert Call("iam", "get_role", {"RoleName": "x"}).cli().endswith("# account UNKNOWN: check before running")
+
+
+def test_the_command_line_refuses_an_identity_center_role_even_in_a_dry_run(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nhiwatch", "respond", "run", "quarantine", "--identity",
+                           MANAGED["Identity Center"], "--home", str(tmp_path / "home"), "--json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "Identity Center" in done.stdout + done.stderr

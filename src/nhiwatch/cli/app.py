@@ -3,7 +3,7 @@
 Exit codes (stable, for scripts):
   0  success
   1  fatal error (store unusable, unexpected failure)
-  2  usage error (bad option, path that matches nothing)
+  2  usage error (bad option, path that matches nothing, unknown id)
   3  finished, but some input could not be read (or, with --strict, some records were quarantined)
   4  the store is in use by another nhiwatch process
 """
@@ -21,9 +21,11 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from nhiwatch import __version__
-from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail, open_store
+from nhiwatch.cli.common import (Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail, json_emitted,
+                                 open_store, plain, styled)
 
 
 app = typer.Typer(
@@ -33,7 +35,8 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
-    epilog="Exit codes: 0 ok, 1 fatal error, 2 usage error, 3 partial (unreadable input), 4 store busy.",
+    epilog="Exit codes: 0 ok, 1 fatal error, 2 usage error (also an unknown id), 3 partial (unreadable input), "
+           "4 store busy. With --json, an error is also a JSON object on stdout: {\"error\": ..., \"exit_code\": N}.",
 )
 
 def _version(value: bool) -> None:
@@ -126,20 +129,21 @@ def ingest(
 
 def _print_ingest(summary) -> None:
     totals = summary.totals()
-    line = (f"[bold]{totals['files']}[/] files: [green]{totals['accepted']} accepted[/], "
-            f"{totals['duplicate']} duplicate, [yellow]{totals['quarantined']} quarantined[/], "
-            f"{totals['files_skipped']} files skipped, [red]{totals['files_with_errors']} with errors[/]")
-    console.print(line)
+    console.print(styled((str(totals["files"]), "bold"), " files: ", (f"{totals['accepted']} accepted", "green"),
+                         f", {totals['duplicate']} duplicate, ", (f"{totals['quarantined']} quarantined", "yellow"),
+                         f", {totals['files_skipped']} files skipped, ",
+                         (f"{totals['files_with_errors']} with errors", "red")))
     problems = [f for f in summary.per_file if f["error"] or f["quarantined"]]
     if problems:
         table = Table("file", "format", "records", "quarantined", "problem", title="files needing attention")
-        for f in problems[:30]:
-            table.add_row(f["path"], f["format"], str(f["records"]), str(f["quarantined"]), f["error"] or "")
+        for f in problems[:30]:  # a path or a parser's message may quote anything: plain text
+            table.add_row(plain(f["path"]), plain(f["format"]), str(f["records"]), str(f["quarantined"]),
+                          plain(f["error"] or ""))
         console.print(table)
         if len(problems) > 30:
             console.print(f"... and {len(problems) - 30} more (see --json)")
     if totals["skipped_reasons"]:
-        console.print("skipped: " + ", ".join(f"{k} ({v})" for k, v in totals["skipped_reasons"].items()))
+        console.print("skipped: " + ", ".join(f"{plain(k)} ({v})" for k, v in totals["skipped_reasons"].items()))
     if totals["quarantined"]:
         console.print("see the quarantined records with: nhiwatch quarantine")
 
@@ -155,21 +159,21 @@ def stats(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(data)
         return
-    console.print(f"[bold]{data['events']}[/] events from {data['first_event']} to {data['last_event']} "
-              f"in {data['accounts']} accounts, {data['regions']} regions, {data['source_files']} files")
+    console.print(styled((str(data["events"]), "bold"), f" events from {data['first_event']} to {data['last_event']} "
+                         f"in {data['accounts']} accounts, {data['regions']} regions, {data['source_files']} files"))
     table = Table("identity type", "identities", title=f"{data['identities']} identities")
     for kind, count in data["identities_by_type"].items():
-        table.add_row(kind, str(count))
+        table.add_row(plain(kind), str(count))
     console.print(table)
     table = Table("event source", "events", title="top event sources")
-    for row in data["top_event_sources"]:
-        table.add_row(row["event_source"], str(row["events"]))
+    for row in data["top_event_sources"]:  # eventSource is the caller's text
+        table.add_row(plain(row["event_source"]), str(row["events"]))
     console.print(table)
     if data["quality_flags"]:
-        console.print("quality flags: " + ", ".join(f"{k} ({v})" for k, v in data["quality_flags"].items()))
+        console.print("quality flags: " + ", ".join(f"{plain(k)} ({v})" for k, v in data["quality_flags"].items()))
     console.print(f"quarantined records: {data['quarantined']}")
     for row in data["quarantine_reasons"]:
-        console.print(f"  {row['records']:>6}  {row['reason']}", highlight=False)
+        console.print(f"  {row['records']:>6}  {plain(row['reason'])}")
 
 
 @app.command()
@@ -189,10 +193,11 @@ def quarantine(
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        console.print(f"[bold]{row['source_file']}[/] {row['locator']}: {row['reason']}", highlight=False)
+    for row in rows:  # the file name, the locator and the reason may all quote hostile text
+        console.print(styled((plain(row["source_file"]), "bold"), " ", plain(row["locator"]), ": ",
+                             plain(row["reason"])))
         if raw:
-            console.print(row["raw"][:2000], highlight=False, markup=False)
+            console.print(row["raw"][:2000])  # its own lines kept; controls escaped by the console
 
 
 @app.command()
@@ -270,10 +275,10 @@ def simulate(
     if as_json:
         emit_json(summary.__dict__)
     elif not quiet:
-        console_summary = (f"[bold]{summary.events:,}[/] events, {summary.files:,} files, {summary.accounts} accounts, "
-                           f"{summary.nhis} non-human identities, {summary.scenarios} attacks in {summary.seconds} s "
-                           f"({summary.events_per_second:,} events/s) -> {out}")
-        console.print(console_summary)
+        console.print(styled((f"{summary.events:,}", "bold"),
+                             f" events, {summary.files:,} files, {summary.accounts} accounts, "
+                             f"{summary.nhis} non-human identities, {summary.scenarios} attacks in {summary.seconds} s "
+                             f"({summary.events_per_second:,} events/s) -> {plain(out)}"))
 
 
 @app.command()
@@ -389,13 +394,24 @@ def evaluate(
     if as_json:
         emit_json(report.as_dict())
         return
-    console.print(render_table(report))
+    console.print(_own_markup(render_table(report)))
     for table in render_noise_tables(report):
         console.print(table)
     for line in summary_lines(report):
-        console.print(line, highlight=False)
+        console.print(line)
     for problem in report.problems:
-        err.print(f"[yellow]note:[/] {problem}", highlight=False)
+        err.print(styled(("note:", "yellow"), " ", problem))
+
+
+_OWN_MARKUP = {"[green]yes[/]": Text("yes", style="green"), "[red]no[/]": Text("no", style="red")}
+
+
+def _own_markup(table: Table) -> Table:
+    """The scoring table marks "detected" with markup of its own; the console prints strings as text,
+    so those cells (and only those: the others hold identities from the events) become styled Text."""
+    for column in table.columns:
+        column._cells = [_OWN_MARKUP.get(c, c) if isinstance(c, str) else c for c in column._cells]
+    return table
 
 
 @app.command()
@@ -431,7 +447,7 @@ def demo(
         if home is None:
             shutil.rmtree(store_home, ignore_errors=True)
     config = replace(DEMO_CONFIG, seed=seed, days=days, scale=scale)
-    say = (lambda message: None) if (quiet or as_json) else (lambda message: err.print(f"[dim]{message}[/]"))
+    say = (lambda message: None) if (quiet or as_json) else (lambda message: err.print(styled((message, "dim"))))
     try:
         data = run_demo(out, store_home, config=config, say=say)
     except StoreBusy as exc:
@@ -445,36 +461,38 @@ def demo(
         return
     table = Table("attack", "compromised identity", "start (UTC)", title="attacks injected")
     for s in data["labels"]["scenarios"]:
-        table.add_row(s["id"], s["principal"], s["start"])
+        table.add_row(plain(s["id"]), plain(s["principal"]), plain(s["start"]))
     console.print(table)
     inventory = data["inventory"]
     table = Table("risk", "type", "non-human identity", "why", title="riskiest non-human identities")
     for r in inventory["riskiest"][:6]:
-        table.add_row(f"{r['risk']} {r['level']}", r["type"], r["arn"], "; ".join(r["reasons"][:2]))
+        table.add_row(f"{r['risk']} {r['level']}", plain(r["type"]), plain(r["arn"]),
+                      "; ".join(plain(x) for x in r["reasons"][:2]))
     console.print(table)
     evaluation = data["evaluation"]
     table = Table("attack", "detected", "first alert after", "detectors", title="detection on the injected attacks")
     for s in evaluation["scenarios"]:
         delay = s["time_to_first_alert_seconds"]
-        table.add_row(s["id"], "[green]yes[/]" if s["detected"] else "[red]no[/]",
-                      "—" if delay is None else f"{delay:.0f} s", ", ".join(s["detectors"]))
+        table.add_row(plain(s["id"]), Text("yes", style="green") if s["detected"] else Text("no", style="red"),
+                      "—" if delay is None else f"{delay:.0f} s", ", ".join(plain(d) for d in s["detectors"]))
     console.print(table)
     table = Table("severity", "incident", "identities", "tactics", "response it would take (dry-run)",
                   title="incidents: findings joined along the identity graph")
-    for i in data["incidents"][:10]:
-        table.add_row(i["severity"], f"{i['id']}\n{i['title'][:70]}", "\n".join(i["identities"]),
-                      " -> ".join(i["tactics"]),
-                      "\n".join(f"{p['action']} on {p['identity'].rsplit('/', 1)[-1]}" for p in i["response"]))
+    for i in data["incidents"][:10]:  # one value per line in a cell; each value is plain
+        table.add_row(plain(i["severity"]), f"{plain(i['id'])}\n{plain(i['title'], 70)}",
+                      "\n".join(plain(x) for x in i["identities"]), " -> ".join(plain(x) for x in i["tactics"]),
+                      "\n".join(f"{plain(p['action'])} on {plain(p['identity'].rsplit('/', 1)[-1])}"
+                                for p in i["response"]))
     console.print(table)
     per_1000 = evaluation["false_alerts_per_1000_identity_days"]
     console.print(f"{sum(s['detected'] for s in evaluation['scenarios'])}/{len(evaluation['scenarios'])} attacks "
                   f"caught at medium or above; {evaluation['false_alerts']} false alerts "
-                  f"({per_1000:.2f} per 1,000 identity-days); findings: {out / 'findings.jsonl'}", highlight=False)
+                  f"({per_1000:.2f} per 1,000 identity-days); findings: {out / 'findings.jsonl'}")
     console.print(f"report: {out / 'report.html'}   store: {store_home}   ({data['seconds']} s)")
     console.print(f"explore it: nhiwatch incidents list --home {store_home}; nhiwatch respond plan INCIDENT --home "
                   f"{store_home}; nhiwatch findings list --home {store_home}; nhiwatch inventory list --home "
                   f"{store_home}; nhiwatch posture --home {store_home}; nhiwatch baseline show ARN --home {store_home}")
-    console.print(f"dashboard: nhiwatch serve --home {store_home}", highlight=False)
+    console.print(f"dashboard: nhiwatch serve --home {store_home}")
     if serve_after is None:
         serve_after = sys.stdin.isatty() and sys.stdout.isatty() and typer.confirm(
             "start the dashboard on this data now?", default=False)
@@ -484,14 +502,48 @@ def demo(
         serve(home=store_home)
 
 
+# Typer's usage errors (it carries its own copy of click): the base class of its BadParameter.
+_UsageErrors = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for --json (options end at "--")."""
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+def _json_error(message: str, code: int) -> None:
+    """With --json, a failure is a JSON object on stdout too (unless a document was already written there)."""
+    if not json_emitted():
+        emit_json({"error": message, "exit_code": int(code)})
+
+
 def main() -> None:
+    as_json = _wants_json(sys.argv[1:])
     try:
-        app(prog_name="nhiwatch")
+        # Not standalone: click's usage errors come back here, so --json can carry them as well.
+        code = app(prog_name="nhiwatch", standalone_mode=False)
+    except _UsageErrors as exc:  # a usage error (bad option value, missing argument): exit 2
+        if as_json and type(exc).__name__ != "NoArgsIsHelpError":
+            _json_error(exc.format_message(), exc.exit_code)
+        try:
+            from typer import rich_utils
+
+            rich_utils.rich_format_error(exc)  # as typer prints it when standalone
+        except ImportError:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("Aborted!")
+        sys.exit(int(Exit.FATAL))
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # a bug or an environment problem: one clear line, not a stack trace
-        err.print(f"[bold red]fatal:[/] {type(exc).__name__}: {exc}", highlight=False)
+        message = f"{type(exc).__name__}: {exc}"
+        if as_json:
+            _json_error(message, Exit.FATAL)
+        err.print(styled(("fatal:", "bold red"), " ", message))  # the message may quote an event or a path
         if os.environ.get("NHIWATCH_DEBUG"):
             raise
         sys.exit(int(Exit.FATAL))
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import orjson
 import typer
-from rich.markup import escape
-from rich.console import Console
+
+from nhiwatch.cli.safe_text import SafeConsole, json_visible, plain, styled  # noqa: F401  (plain: for the commands)
 
 
 class Exit(IntEnum):
@@ -21,9 +21,10 @@ class Exit(IntEnum):
     BUSY = 4
 
 
-# Piped output is read by people too: do not squeeze tables to 80 columns there.
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
+# Piped output is read by people too: do not squeeze tables to 80 columns there. Both consoles print
+# strings as text (no markup, no emoji, control characters escaped): see safe_text.
+console = SafeConsole(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = SafeConsole(stderr=True)
 
 HomeOpt = Annotated[Optional[Path], typer.Option(
     "--home", envvar="NHIWATCH_HOME", help="Store folder (default ./.nhiwatch, or $NHIWATCH_HOME).",
@@ -35,29 +36,72 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and n
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
-def time_option(value: Optional[str], option: str, as_json: bool):
-    """An ISO-8601 time option, or a usage error naming the option."""
-    from nhiwatch.inventory.model import parse_time
+TIME_HELP = "an ISO-8601 time such as 2026-03-08T00:00:00Z or a date such as 2026-03-08 (UTC)"
 
+
+def parse_time_text(value: str):
+    """An ISO-8601 time or date (UTC unless it says otherwise), or None when it is not one."""
+    from datetime import datetime, timezone
+
+    text = value.strip()
+    if not text or not text[:1].isdigit():
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def check_time(value: Optional[str]) -> Optional[str]:
+    """Typer callback of every time option: a bad time is a usage error (exit 2) before anything runs."""
+    if value is not None and parse_time_text(value) is None:
+        raise typer.BadParameter(f"{value!r} is not {TIME_HELP}")
+    return value
+
+
+def time_option(value: Optional[str], option: str, as_json: bool):
+    """An ISO-8601 time option as a UTC datetime, or a usage error naming the option."""
     if value is None:
         return None
-    parsed = parse_time(value)
+    parsed = parse_time_text(value)
     if parsed is None:
-        raise fail(f"{option} must be an ISO-8601 time such as 2026-03-08T00:00:00Z, not {value!r}", Exit.USAGE,
-                   as_json)
+        raise fail(f"{option} must be {TIME_HELP}, not {value!r}", Exit.USAGE, as_json)
     return parsed
 
 
+def iso_z(when) -> str:
+    """A time as the store writes it (2026-03-08T00:00:00Z), so text comparisons with stored times hold."""
+    from datetime import timezone
+
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Emitted:
+    json = False  # whether this process already wrote a JSON document on stdout
+
+
 def emit_json(data: object) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    _Emitted.json = True
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate from an event: the standard library escapes it
+        import json
+
+        text = json.dumps(data, indent=2, default=str)
+    sys.stdout.write(json_visible(text) + "\n")
     sys.stdout.flush()
+
+
+def json_emitted() -> bool:
+    return _Emitted.json
 
 
 def fail(message: str, code: Exit, as_json: bool = False) -> typer.Exit:
     if as_json:
         emit_json({"error": message, "exit_code": int(code)})
-    # The message is text, not markup: "nhiwatch[spark]" or "local[2]" must print as written.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    # The message may quote a path or an event: it is text ("nhiwatch[spark]", "local[2]" print as written).
+    err.print(styled(("error:", "bold red"), " ", message))
     return typer.Exit(int(code))
 
 

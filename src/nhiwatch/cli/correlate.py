@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from nhiwatch.cli.common import SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, console, emit_json, fail, open_store
+from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, console, emit_json, fail, open_store, plain,
+                                 styled)
 
 incidents_app = typer.Typer(help="Incidents: findings joined by real links between identities.",
                             no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,10 +46,10 @@ def print_incidents(rows: list[dict]) -> None:
     if not rows:
         return
     table = Table("severity", "first seen", "identities", "tactics", "findings", "title", "id")
-    for x in rows:
-        table.add_row(f"[{SEVERITY_STYLE[x['severity']]}]{x['severity']}[/]", x["first_seen"],
-                      str(len(x["identities"])), " -> ".join(x["tactics"]), str(len(x["finding_ids"])),
-                      x["title"][:110], x["id"])
+    for x in rows:  # a title names identities from the events: plain
+        table.add_row(Text(x["severity"], style=SEVERITY_STYLE.get(x["severity"], "")), plain(x["first_seen"]),
+                      str(len(x["identities"])), " -> ".join(plain(t) for t in x["tactics"]),
+                      str(len(x["finding_ids"])), plain(x["title"], 110), plain(x["id"]))
     console.print(table)
 
 
@@ -67,29 +69,31 @@ def show_incident(incident_id: Annotated[str, typer.Argument(help="Incident id (
     if as_json:
         emit_json(incident)
         return
-    style = SEVERITY_STYLE[incident["severity"]]
-    console.print(f"[{style}]{incident['severity']}[/] [bold]{incident['title']}[/] (score {incident['score']}, "
-                  f"{incident['status']})", highlight=False)
-    console.print(f"{incident['first_seen']} .. {incident['last_seen']} · " + "; ".join(incident["severity_reasons"]),
-                  highlight=False)
-    console.print("identities: " + ", ".join(incident["identities"])
-                  + (f" (pivots: {', '.join(incident['pivots'])})" if incident["pivots"] else ""), highlight=False)
+    style = SEVERITY_STYLE.get(incident["severity"], "")
+    console.print(styled((incident["severity"], style), " ", (plain(incident["title"]), "bold"),
+                         f" (score {incident['score']}, {plain(incident['status'])})"))
+    console.print(f"{incident['first_seen']} .. {incident['last_seen']} · "
+                  + "; ".join(plain(r) for r in incident["severity_reasons"]))
+    console.print("identities: " + ", ".join(plain(i) for i in incident["identities"])
+                  + (f" (pivots: {', '.join(plain(i) for i in incident['pivots'])})" if incident["pivots"] else ""))
     if incident["addresses"]:
-        console.print("from: " + ", ".join(incident["addresses"]), highlight=False)
+        console.print("from: " + ", ".join(plain(a) for a in incident["addresses"]))
     timeline = Table("time", "what", "identity", "detail")
     for entry in incident["timeline"]:
-        what = (f"[{SEVERITY_STYLE[entry['severity']]}]{entry['severity']}[/] {entry['tactic']}"
-                if entry["kind"] == "finding" else entry["kind"])
-        timeline.add_row(entry["time"], what, entry["identity"], entry["title"][:120])
+        what = (styled((entry["severity"], SEVERITY_STYLE.get(entry["severity"], "")), f" {plain(entry['tactic'])}")
+                if entry["kind"] == "finding" else plain(entry["kind"]))
+        timeline.add_row(plain(entry["time"]), what, plain(entry["identity"]), plain(entry["title"], 120))
     console.print(timeline)
     radius = incident["blast_radius"]
     if radius.get("known"):
+        def names(values: list) -> str:
+            return ", ".join(plain(v) for v in values)
+
         console.print("blast radius: "
                       + "; ".join(part for part in (
-                          f"admin: {', '.join(radius['admin'])}" if radius["admin"] else "",
-                          f"can escalate: {', '.join(radius['can_escalate'])}" if radius["can_escalate"] else "",
-                          f"data: {', '.join(radius['data_access'][:12])}" if radius["data_access"] else "")
-                          if part) or "blast radius: no admin, escalation or data access in the inventory",
-                      highlight=False)
+                          f"admin: {names(radius['admin'])}" if radius["admin"] else "",
+                          f"can escalate: {names(radius['can_escalate'])}" if radius["can_escalate"] else "",
+                          f"data: {names(radius['data_access'][:12])}" if radius["data_access"] else "")
+                          if part) or "blast radius: no admin, escalation or data access in the inventory")
     else:
         console.print("blast radius: unknown (load the IAM inventory: nhiwatch inventory load)")

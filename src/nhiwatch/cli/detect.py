@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -9,13 +10,12 @@ from typing import Annotated, Optional
 
 import orjson
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail,
-                                 open_store, time_option)
+from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, check_time, console, emit_json,
+                                 err, fail, iso_z, open_store, plain, styled, time_option)
 
 findings_app = typer.Typer(help="Behavioural findings: list, show, resolve.", no_args_is_help=True,
                            context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,7 +26,9 @@ def analyze(
         help="CloudTrail files, folders or globs to ingest first (none: judge what the store holds).",
         show_default=False)] = None,
     learn_until: Annotated[Optional[str], typer.Option(
-        help="A known-clean period: events before this time only teach (bootstrap from archived history).")] = None,
+        callback=check_time,
+        help="A known-clean period: events before this time only teach (bootstrap from archived history); "
+             "ISO-8601.")] = None,
     iam: Annotated[Optional[list[str]], typer.Option(
         help="IAM exports (authorization details, credential reports) for posture-aware severities.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the new findings to this file.")] = None,
@@ -85,13 +87,13 @@ def analyze(
     if as_json:
         emit_json(report)
     elif not quiet:
-        console.print(f"judged [bold]{detect.events:,}[/] events of {detect.identities:,} identities in "
-                      f"{detect.seconds} s: {len(emitted)} new findings ("
-                      + ", ".join(f"{detect.by_severity.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
-                      + f"), {result.suppressed} suppressed" + (f" -> {escape(str(out))}" if out else ""),
-                      highlight=False)
+        console.print(styled("judged ", (f"{detect.events:,}", "bold"),
+                             f" events of {detect.identities:,} identities in {detect.seconds} s: {len(emitted)} new "
+                             "findings (" + ", ".join(f"{detect.by_severity.get(s, 0)} {s}"
+                                                      for s in ("critical", "high", "medium", "low"))
+                             + f"), {result.suppressed} suppressed" + (f" -> {plain(out)}" if out else "")))
         for problem in result.problems[:20]:
-            err.print(f"[yellow]problem:[/] {escape(problem)}", highlight=False)
+            err.print(styled(("problem:", "yellow"), " ", plain(problem)))
         print_summary(summary)
     if result.problems:
         raise typer.Exit(int(Exit.PARTIAL))
@@ -102,9 +104,8 @@ def _print_findings(rows: list[dict]) -> None:
         return
     table = Table("severity", "first seen", "detector", "identity", "what", "id")
     for f in rows:  # Text cells: an ARN or explanation from the events is never read as markup
-        table.add_row(Text(f["severity"], style=SEVERITY_STYLE[f["severity"]]), Text(f["first_seen"]),
-                      Text(f["detector"]), Text(_plain(f["identity"]["arn"])), Text(_plain(f["explanation"], 160)),
-                      Text(f["id"]))
+        table.add_row(Text(plain(f["severity"]), style=SEVERITY_STYLE.get(f["severity"], "")), plain(f["first_seen"]),
+                      plain(f["detector"]), _plain(f["identity"]["arn"]), _plain(f["explanation"], 160), plain(f["id"]))
     console.print(table)
 
 
@@ -115,11 +116,9 @@ TOP_DETECTORS, TOP_INCIDENTS, TOP_FINDINGS, EXPLANATION_CHARS = 10, 5, 10, 200
 
 
 def _plain(text: object, limit: int | None = None) -> str:
-    """Text from the events made safe for a terminal: control characters shown escaped, whitespace runs
-    as one space, cut at `limit` characters. (Markup is handled by printing it as Text.)"""
-    value = " ".join(str(text or "").split())
-    value = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
-    return value if limit is None or len(value) <= limit else value[:limit - 1] + "…"
+    """Text from the events for one line: runs of spaces, tabs and line breaks as one space, every other
+    control character shown escaped, cut at `limit` characters."""
+    return plain(" ".join(re.split(r"[ \t\n]+", str(text or ""))).strip(), limit)
 
 
 def summarize(store, *, new: int, home: Path) -> dict:
@@ -193,7 +192,7 @@ def _counts(counts: dict[str, int]) -> str:
 def print_summary(summary: dict) -> None:
     """The summary as lines of Text: nothing from the events is ever read as markup."""
     def line(*parts: str | tuple[str, str]) -> None:
-        console.print(Text.assemble(*parts), highlight=False, soft_wrap=True)
+        console.print(styled(*parts), soft_wrap=True)
 
     def sev(severity: str) -> tuple[str, str]:
         return f"{severity:<8}", SEVERITY_STYLE.get(severity, "")
@@ -237,7 +236,9 @@ def list_findings(
     detector: Annotated[Optional[str], typer.Option(help="Only this detector id.")] = None,
     identity: Annotated[Optional[str], typer.Option(help="Only identities whose ARN contains this.")] = None,
     status: Annotated[str, typer.Option(help="open, benign, resolved, suppressed or all.")] = "open",
-    since: Annotated[Optional[str], typer.Option(help="Only findings first seen at or after this time.")] = None,
+    since: Annotated[Optional[str], typer.Option(callback=check_time, help="Only findings first seen at or after "
+                                                 "this time (ISO-8601, e.g. 2026-03-08 or 2026-03-08T12:00:00Z).")
+                     ] = None,
     limit: Annotated[int, typer.Option(min=0, help="At most this many (0: all).")] = 100,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
@@ -253,10 +254,13 @@ def list_findings(
         raise fail(f"unknown detector {detector!r} (nhiwatch findings detectors lists them)", Exit.USAGE, as_json)
     if status not in ("open", "benign", "resolved", "suppressed", "all"):
         raise fail("--status must be open, benign, resolved, suppressed or all", Exit.USAGE, as_json)
+    # first_seen is stored as ISO text: compare with the same form, whatever form was given
+    since_at = time_option(since, "--since", as_json)
     store = open_store(home, as_json, read_only=True)
     try:
         total, rows = query(store, min_severity=min_severity, detector=detector, identity=identity,
-                            status=None if status == "all" else status, since=since, limit=limit or None)
+                            status=None if status == "all" else status, since=iso_z(since_at) if since_at else None,
+                            limit=limit or None)
     finally:
         store.close()
     if as_json:
@@ -282,15 +286,17 @@ def show_finding(finding_id: Annotated[str, typer.Argument(help="Finding id (nw-
     if as_json:
         emit_json(finding)
         return
-    console.print(f"[{SEVERITY_STYLE[finding['severity']]}]{finding['severity']}[/] [bold]{finding['title']}[/] "
-                  f"({finding['detector']}, score {finding['score']}, {finding['status']})")
-    console.print(f"identity {finding['identity']['arn']} ({finding['identity']['type']}) session "
-                  f"{finding['session']}", highlight=False)
+    console.print(styled((plain(finding["severity"]), SEVERITY_STYLE.get(finding["severity"], "")), " ",
+                         (plain(finding["title"]), "bold"),
+                         f" ({plain(finding['detector'])}, score {finding['score']}, {plain(finding['status'])})"))
+    console.print(f"identity {plain(finding['identity']['arn'])} ({plain(finding['identity']['type'])}) session "
+                  f"{plain(finding['session'] or 'none')}")
     console.print(f"{finding['first_seen']} .. {finding['last_seen']} · ATT&CK {', '.join(finding['mitre'])}"
-                  + (f" · Stratus {', '.join(finding['stratus'])}" if finding["stratus"] else ""), highlight=False)
-    console.print(finding["explanation"], highlight=False)
-    console.print(orjson.dumps(finding["evidence"], option=orjson.OPT_INDENT_2).decode(), highlight=False)
-    console.print(f"{len(finding['event_ids'])} events: " + ", ".join(finding["event_ids"][:10]), highlight=False)
+                  + (f" · Stratus {', '.join(finding['stratus'])}" if finding["stratus"] else ""))
+    console.print(plain(finding["explanation"]))
+    # JSON escapes control characters; the console escapes the invisible ones JSON leaves (bidi, ...)
+    console.print(orjson.dumps(finding["evidence"], option=orjson.OPT_INDENT_2).decode())
+    console.print(f"{len(finding['event_ids'])} events: " + ", ".join(plain(e) for e in finding["event_ids"][:10]))
 
 
 @findings_app.command("resolve")
@@ -314,7 +320,7 @@ def resolve_finding(
     if as_json:
         emit_json(result)
     else:
-        console.print(f"{finding_id}: {result['status']}" + (
+        console.print(f"{plain(finding_id)}: {result['status']}" + (
             f", {result['events_taught']} events taught to the baseline" if benign else ""))
 
 
@@ -333,7 +339,7 @@ def detectors(as_json: JsonOpt = False, markdown: Annotated[bool, typer.Option(
         return
     table = Table("id", "tactic", "ATT&CK", "what", title=f"{len(rows)} detectors")
     for r in rows:
-        table.add_row(r["id"], r["tactic"], ", ".join(r["mitre"]), r["description"])
+        table.add_row(r["id"], r["tactic"], ", ".join(r["mitre"]), r["description"])  # our own text
     console.print(table)
 
 
@@ -355,13 +361,13 @@ def show_baseline(reference: Annotated[str, typer.Argument(help="Identity ARN (o
     if as_json:
         emit_json(data)
         return
-    console.print(f"[bold]{identity}[/]", highlight=False)
-    console.print(data["summary"], highlight=False)
-    for facet, values in data["top"].items():
+    console.print(styled((plain(identity), "bold")))
+    console.print(plain(data["summary"]))
+    for facet, values in data["top"].items():  # user agents, buckets, keys, networks: the caller's text
         if values:
-            console.print(f"  {facet}: " + ", ".join(f"{v['value']} ({v['count']:,}, since {v['first_seen'][:10]})"
-                                                     for v in values), highlight=False)
+            console.print(f"  {facet}: " + ", ".join(f"{plain(v['value'])} ({v['count']:,}, since "
+                                                     f"{plain(v['first_seen'][:10])})" for v in values))
     console.print("  hour x weekday (UTC, calls):")
     for day, row in zip(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), data["heatmap"]):
         console.print(f"    {day} " + "".join(" .:-=+*#%@"[min(9, (c * 9 + data['heat_max'] - 1) // data['heat_max'])]
-                                              if data["heat_max"] else " " for c in row), highlight=False)
+                                              if data["heat_max"] else " " for c in row))

@@ -11,15 +11,16 @@ from typing import Annotated, Optional
 import orjson
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail,
-                                 open_store, time_option)
+from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, check_time, console, emit_json, err,
+                                 fail, open_store, plain, styled, time_option)
 
 inventory_app = typer.Typer(help="The identity inventory: load IAM exports or read IAM live, list, show.",
                             no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
 AsOfOpt = Annotated[Optional[str], typer.Option(
-    "--as-of", help="Judge ages (key age, unused for N days) at this UTC time, e.g. 2026-03-31T00:00:00Z "
+    "--as-of", callback=check_time, help="Judge ages (key age, unused for N days) at this UTC time, e.g. 2026-03-31T00:00:00Z "
                     "(default: now, or the time of the previous load).")]
 def _live_sources(profile, role_name, account, accounts_file, external_id, problems, say):
     from nhiwatch.inventory import live
@@ -76,7 +77,7 @@ def load(
         raise fail("give files or folders, or --live (not both)", Exit.USAGE, as_json)
     when = time_option(as_of, "--as-of", as_json)
     problems: list[str] = []
-    say = (lambda m: None) if quiet or as_json else (lambda m: err.print(f"[dim]{m}[/]"))
+    say = (lambda m: None) if quiet or as_json else (lambda m: err.print(styled((plain(m), "dim"))))
     if live:
         try:
             sources = _live_sources(profile, role_name, account, accounts_file, external_id, problems, say)
@@ -120,13 +121,14 @@ def load(
     if as_json:
         emit_json(summary)
     elif not quiet:
-        console.print(f"[bold]{len(identities)}[/] identities in {len({i.account_id for i in identities})} accounts: "
-                      + ", ".join(f"{v} {k}" for k, v in sorted(summary["by_category"].items())), highlight=False)
+        console.print(styled((str(len(identities)), "bold"),
+                             f" identities in {len({i.account_id for i in identities})} accounts: "
+                             + ", ".join(f"{v} {plain(k)}" for k, v in sorted(summary["by_category"].items()))))
         console.print("risk: " + ", ".join(f"{summary['by_risk'].get(level, 0)} {level}"
                                            for level in ("critical", "high", "medium", "low")) +
-                      f"; {summary['posture_findings']} posture findings (nhiwatch posture)", highlight=False)
-        for problem in problems[:40]:
-            err.print(f"[yellow]problem:[/] {problem}", highlight=False)
+                      f"; {summary['posture_findings']} posture findings (nhiwatch posture)")
+        for problem in problems[:40]:  # a problem quotes a file name or a value from it
+            err.print(styled(("problem:", "yellow"), " ", plain(problem)))
         if len(problems) > 40:
             err.print(f"... and {len(problems) - 40} more (see --json)")
     if problems:
@@ -197,20 +199,22 @@ def list_(
         emit_json({"total": total, "identities": rows})
         return
     if as_csv:
+        # CSV has no escapes: piped, the values are exact; on a terminal, control characters show escaped
+        clean = plain if sys.stdout.isatty() else (lambda value: value)
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(LIST_COLUMNS)
         for row in rows:
-            writer.writerow(["" if row[c] is None else row[c] for c in LIST_COLUMNS])
+            writer.writerow(["" if row[c] is None else clean(row[c]) for c in LIST_COLUMNS])
         return
     table = Table("risk", "type", "category", "account", "name", "detail", "last active", "key age", "findings",
                   "owner", title=f"{len(rows)} of {total} identities")
-    for row in rows:
+    for row in rows:  # names, details and owners (tags) are account text: plain
         style = SEVERITY_STYLE.get(row["risk_level"], "")
-        table.add_row(f"[{style}]{row['risk_score']} {row['risk_level']}[/]", row["nhi_type"], row["category"],
-                      row["account_id"], row["name"], (row["type_detail"] or "")[:60],
-                      (row["last_active"] or "never")[:10],
+        table.add_row(Text(f"{row['risk_score']} {plain(row['risk_level'])}", style=style), plain(row["nhi_type"]),
+                      plain(row["category"]), plain(row["account_id"]), plain(row["name"]),
+                      plain(row["type_detail"] or "", 60), plain(row["last_active"] or "never")[:10],
                       "" if row["oldest_key_days"] is None else f"{row['oldest_key_days']} d", str(row["findings"]),
-                      row["owner"] or "")
+                      plain(row["owner"] or ""))
     console.print(table)
 
 
@@ -240,54 +244,60 @@ def show(
 
 
 def _print_identity(identity) -> None:
+    """Names, tags, policy names, evidence and creators come from the account and its CloudTrail: every
+    one is plain text; the labels are our styling."""
     out = console.print
+    p = plain
     style = SEVERITY_STYLE.get(identity.risk_level, "")
-    out(f"[bold]{identity.arn}[/]", highlight=False)
-    out(f"{identity.nhi_type} ({identity.type_detail}) · {identity.category} · "
-        f"risk [{style}]{identity.risk_score} {identity.risk_level}[/]", highlight=False)
-    out(f"created {identity.created or 'unknown'} · last active {identity.last_active or 'never seen'}"
-        + (f" ({identity.last_active_source})" if identity.last_active_source else "")
-        + f" · owner {identity.owner or 'untagged'}" + (f" · team {identity.team}" if identity.team else ""),
-        highlight=False)
-    out("[bold]why this type[/]")
+    out(styled((p(identity.arn), "bold")))
+    out(styled(f"{p(identity.nhi_type)} ({p(identity.type_detail)}) · {p(identity.category)} · risk ",
+               (f"{identity.risk_score} {p(identity.risk_level)}", style)))
+    out(f"created {p(identity.created or 'unknown')} · last active {p(identity.last_active or 'never seen')}"
+        + (f" ({p(identity.last_active_source)})" if identity.last_active_source else "")
+        + f" · owner {p(identity.owner or 'untagged')}" + (f" · team {p(identity.team)}" if identity.team else ""))
+    out(styled(("why this type", "bold")))
     for line in identity.evidence:
-        out(f"  - {line}", highlight=False)
+        out(f"  - {p(line)}")
     if identity.origin:
-        out("[bold]origin[/]")
+        out(styled(("origin", "bold")))
         if identity.origin.get("creator"):
-            out(f"  created by {identity.origin['creator']} at {identity.origin['created_at']} "
-                f"(event {identity.origin['event_id']})", highlight=False)
+            out(f"  created by {p(identity.origin['creator'])} at {p(identity.origin['created_at'])} "
+                f"(event {p(identity.origin['event_id'])})")
         for key in identity.origin.get("keys", []):
-            out(f"  access key {key['key_id']} created by {key['creator']} at {key['created_at']}", highlight=False)
-    out(f"[bold]risk {identity.risk_score}[/] = " + " + ".join(
-        f"{r.counted} {r.factor} ({r.text})" for r in identity.risk_reasons if r.counted) if identity.risk_reasons else
-        "[bold]risk 0[/]: nothing raises it", highlight=False)
+            out(f"  access key {p(key['key_id'])} created by {p(key['creator'])} at {p(key['created_at'])}")
+    if identity.risk_reasons:
+        out(styled((f"risk {identity.risk_score}", "bold"), " = " + " + ".join(
+            f"{r.counted} {p(r.factor)} ({p(r.text)})" for r in identity.risk_reasons if r.counted)))
+    else:
+        out(styled(("risk 0", "bold"), ": nothing raises it"))
     if identity.findings:
         table = Table("severity", "check", "OWASP", "detail", title="posture findings")
         for f in identity.findings:
-            table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.check, ",".join(f.owasp), f.detail)
+            table.add_row(Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")), f.check, ",".join(f.owasp),
+                          p(f.detail))
         out(table)
     caps = identity.capabilities
     if caps.get("privesc"):
-        out("[bold]escalation methods[/]: " + ", ".join(caps["privesc"]), highlight=False)
+        out(styled(("escalation methods", "bold"), ": " + ", ".join(p(x) for x in caps["privesc"])))
     if identity.policies:
-        out("[bold]policies[/]: " + ", ".join(
-            f"{p.name} ({p.kind}{' via ' + p.via if p.via else ''}{'' if p.readable else ', unreadable'})"
-            for p in identity.policies), highlight=False)
+        out(styled(("policies", "bold"), ": " + ", ".join(
+            f"{p(x.name)} ({p(x.kind)}{' via ' + p(x.via) if x.via else ''}{'' if x.readable else ', unreadable'})"
+            for x in identity.policies)))
     if identity.boundary:
-        out(f"[bold]permission boundary[/]: {identity.boundary}", highlight=False)
+        out(styled(("permission boundary", "bold"), f": {p(identity.boundary)}"))
     for key in identity.keys:
-        out(f"  key {key.slot}: {'active' if key.active else 'inactive'}, created {key.created or '?'}, "
-            f"last used {key.last_used or 'never'}" + (f" ({key.last_used_service})" if key.last_used_service else ""),
-            highlight=False)
+        out(f"  key {key.slot}: {'active' if key.active else 'inactive'}, created {p(key.created or '?')}, "
+            f"last used {p(key.last_used or 'never')}" + (f" ({p(key.last_used_service)})"
+                                                          if key.last_used_service else ""))
     if identity.usage:
         usage = identity.usage
-        out(f"[bold]used versus granted[/]: {usage['used_actions']} actions used of {usage['granted_patterns']} "
-            f"granted patterns; unused grants: {', '.join(usage['unused_grants'][:12]) or 'none'}", highlight=False)
+        out(styled(("used versus granted", "bold"),
+                   f": {usage['used_actions']} actions used of {usage['granted_patterns']} granted patterns; "
+                   f"unused grants: {', '.join(p(x) for x in usage['unused_grants'][:12]) or 'none'}"))
         out("suggested least-privilege policy:")
-        out(orjson.dumps(usage["suggested_policy"], option=orjson.OPT_INDENT_2).decode(), highlight=False)
+        out(orjson.dumps(usage["suggested_policy"], option=orjson.OPT_INDENT_2).decode())
     for problem in identity.problems:
-        err.print(f"[yellow]note:[/] {problem}", highlight=False)
+        err.print(styled(("note:", "yellow"), " ", p(problem)))
 
 
 def posture(
@@ -324,9 +334,10 @@ def posture(
     shown = rows[:limit] if limit else rows
     table = Table("severity", "check", "OWASP", "NIST", "identity", "type", "detail",
                   title=f"{len(rows)} posture findings at {min_severity} or above")
-    for r in shown:
-        table.add_row(f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]", r["check_id"], ",".join(r["owasp"]),
-                      ",".join(r["nist"]), r["arn"], r["nhi_type"], r["detail"])
+    for r in shown:  # the ARN and the detail quote the account's names: plain
+        table.add_row(Text(r["severity"], style=SEVERITY_STYLE.get(r["severity"], "")), r["check_id"],
+                      ",".join(r["owasp"]), ",".join(r["nist"]), plain(r["arn"]), plain(r["nhi_type"]),
+                      plain(r["detail"]))
     console.print(table)
     if len(rows) > len(shown):
         console.print(f"... and {len(rows) - len(shown)} more (--limit 0 or --json)")

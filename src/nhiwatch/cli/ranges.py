@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail
+from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail, plain, styled
 
 ranges_app = typer.Typer(help="Whose network an IP address is in (cloud and hosting providers' published "
                               "ranges), and refreshing those ranges.",
@@ -86,7 +85,7 @@ def ranges_update(
             emit_json({**report, "error": "no source could be fetched", "exit_code": int(Exit.FATAL)})
         else:
             _print_update(results)
-            err.print("[bold red]error:[/] no source could be fetched; the snapshot is unchanged", highlight=False)
+            err.print(styled(("error:", "bold red"), " no source could be fetched; the snapshot is unchanged"))
         raise typer.Exit(int(Exit.FATAL))
 
     blob = netranges.build_snapshot(fetched, previous=previous.blob,
@@ -99,9 +98,9 @@ def ranges_update(
                    "providers": info["providers"], "exit_code": int(code)})
     elif not quiet:
         _print_update(results)
-        console.print(f"saved {escape(str(path))}: {sum(info['providers'].values()):,} prefixes"
-                      + (f"; [yellow]{len(failed)} failed, previous data kept: {', '.join(failed)}[/]"
-                         if failed else ""), highlight=False)
+        console.print(styled(f"saved {plain(path)}: {sum(info['providers'].values()):,} prefixes",
+                             (f"; {len(failed)} failed, previous data kept: {', '.join(failed)}" if failed else "",
+                              "yellow")))
     if code:
         raise typer.Exit(int(code))
 
@@ -109,11 +108,11 @@ def ranges_update(
 def _print_update(results: dict[str, dict]) -> None:
     table = Table("source", "status", "prefixes", "from / problem", title="IP ranges")
     for source, r in results.items():
-        if r["status"] == "updated":
-            table.add_row(source, "[green]updated[/]", f"{r['prefixes']:,}", escape(r["url"]))
+        if r["status"] == "updated":  # a URL and a server's error message are text
+            table.add_row(source, styled(("updated", "green")), f"{r['prefixes']:,}", plain(r["url"]))
         else:
-            table.add_row(source, "[red]failed[/]", f"{r['kept_prefixes']:,} kept",
-                          escape(f"{r['url']}: {r['error']}"))
+            table.add_row(source, styled(("failed", "red")), f"{r['kept_prefixes']:,} kept",
+                          plain(f"{r['url']}: {r['error']}"))
     console.print(table)
 
 
@@ -141,13 +140,12 @@ def ranges_show(
         emit_json({"ip": ip, "owner": owner._asdict() if owner else None, "pool": owner.pool if owner else None,
                    "snapshot": {"path": snapshot.path, "origin": snapshot.origin, "date": snapshot.date}})
     elif owner:
-        console.print(f"{escape(ip)}: [bold]{escape(owner.pool)}[/] (provider {owner.provider}"
-                      f"{', service ' + owner.service if owner.service else ''}"
-                      f"{', region ' + owner.region if owner.region else ''}; snapshot {snapshot.date})",
-                      highlight=False)
+        console.print(styled(f"{plain(ip)}: ", (plain(owner.pool), "bold"),
+                             f" (provider {plain(owner.provider)}"
+                             f"{', service ' + plain(owner.service) if owner.service else ''}"
+                             f"{', region ' + plain(owner.region) if owner.region else ''}; snapshot {snapshot.date})"))
     else:
-        console.print(f"{escape(ip)}: in no published provider range (snapshot {snapshot.date}, "
-                      f"{snapshot.origin})", highlight=False)
+        console.print(f"{plain(ip)}: in no published provider range (snapshot {snapshot.date}, {snapshot.origin})")
 
 
 @ranges_app.command("info")
@@ -162,13 +160,13 @@ def ranges_info(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(info)
         return
-    console.print(f"snapshot: {escape(info['path'])} ({info['origin']}), date {info['date']}; "
-                  f"{info['prefixes']['ipv4']:,} IPv4 and {info['prefixes']['ipv6']:,} IPv6 prefixes", highlight=False)
+    console.print(f"snapshot: {plain(info['path'])} ({info['origin']}), date {info['date']}; "
+                  f"{info['prefixes']['ipv4']:,} IPv4 and {info['prefixes']['ipv6']:,} IPv6 prefixes")
     if info.get("warning"):
-        err.print(f"[yellow]warning:[/] {escape(info['warning'])}", highlight=False)
+        err.print(styled(("warning:", "yellow"), " ", plain(info["warning"])))
     table = Table("source", "provider", "prefixes", "retrieved", "published", "url")
     for source, meta in sorted(info["sources"].items()):
         table.add_row(source, meta["provider"], f"{meta['prefixes']:,}", meta.get("retrieved") or "",
-                      meta.get("published") or "", escape(meta["url"] + (f" (via {meta['via']})"
-                                                                        if meta.get("via") else "")))
+                      meta.get("published") or "", plain(meta["url"] + (f" (via {meta['via']})"
+                                                                       if meta.get("via") else "")))
     console.print(table)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, console, emit_json, fail, open_store
+from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, console, emit_json, fail, open_store, plain, styled
 
 respond_app = typer.Typer(
     help="Contain: revoke sessions, deactivate keys, quarantine, fence. Every command is a dry-run that prints "
@@ -36,29 +36,30 @@ def _responder(store, profile, role_name, external_id, protected, as_json, mode=
 
 
 def _print_plan(proposals) -> None:
+    # identities, reasons and AWS's messages quote the events: plain text in our styling
     for p in proposals:
-        state = f"[red]refused:[/] {p.refused}" if p.refused else (p.plan.summary if p.plan else "")
-        console.print(f"[bold]{p.kind}[/] on {p.identity} — {p.why}", highlight=False)
-        console.print(f"    {state}", highlight=False)
+        state = styled(("refused:", "red"), " ", plain(p.refused)) if p.refused else \
+            styled(plain(p.plan.summary) if p.plan else "")
+        console.print(styled((plain(p.kind), "bold"), f" on {plain(p.identity)} — {plain(p.why)}"))
+        console.print(styled("    ", state))
         if p.plan is not None and not p.refused:
             _print_calls(p.plan.calls)
 
 
 def _print_calls(calls) -> None:
     for call in calls:
-        console.print(f"    $ {call.cli()}", highlight=False, soft_wrap=True)
+        console.print(f"    $ {plain(call.cli())}", soft_wrap=True)
 
 
 def _print_record(record: dict, secret: str | None = None) -> None:
     colour = {"executed": "green", "undone": "green", "failed": "red", "partial": "red", "undo-failed": "red"}
-    console.print(f"{record['id']}: {record['kind']} on {record['identity']} -> "
-                  f"[{colour.get(record['status'], 'yellow')}]{record['status']}[/]", highlight=False)
+    console.print(styled(f"{plain(record['id'])}: {plain(record['kind'])} on {plain(record['identity'])} -> ",
+                         (plain(record["status"]), colour.get(record["status"], "yellow"))))
     error = record.get("error") or (record.get("undo") or {}).get("error")
     if error:
-        console.print(f"    AWS said: {error}", highlight=False)
+        console.print(f"    AWS said: {plain(error)}")
     if secret:
-        console.print(f"    new one-time console password (shown once, must be changed at sign-in): {secret}",
-                      highlight=False)
+        console.print(f"    new one-time console password (shown once, must be changed at sign-in): {plain(secret)}")
 
 
 @respond_app.command("plan")
@@ -78,7 +79,7 @@ def plan(incident_id: Annotated[str, typer.Argument(help="Incident id (inc-...).
         emit_json({"incident_id": incident["id"], "severity": incident["severity"], "dry_run": True,
                    "actions": [p.to_dict() for p in proposals]})
         return
-    console.print(f"response plan for {incident['id']} ({incident['severity']}): {incident['title']}", highlight=False)
+    console.print(f"response plan for {plain(incident['id'])} ({incident['severity']}): {plain(incident['title'])}")
     _print_plan(proposals)
     console.print("dry-run: nothing was changed. Run one action with `nhiwatch respond run ... --execute`, or "
                   f"`nhiwatch respond incident {incident['id']} --approve` to confirm each.")
@@ -122,7 +123,7 @@ def run_action(
             emit_json({"dry_run": True, "action": action, "identity": identity, "summary": plan.summary,
                        "calls": [c.to_dict() for c in plan.calls], "cli": [c.cli() for c in plan.calls]})
         else:
-            console.print(f"[bold]{action}[/] on {identity}: {plan.summary}", highlight=False)
+            console.print(styled((plain(action), "bold"), f" on {plain(identity)}: {plain(plan.summary)}"))
             _print_calls(plan.calls)
             console.print("dry-run: nothing was changed; add --execute to make the change.")
         return
@@ -227,7 +228,8 @@ def auto(
         for d in result.decisions:
             verdict = "allowed" if d.allowed and not d.skipped else (d.skipped or "not allowed")
             outcome = d.record["status"] if d.record else ("would run" if d.allowed and not d.skipped else "")
-            table.add_row(d.incident_id, d.proposal.kind, d.proposal.identity, verdict, outcome)
+            table.add_row(plain(d.incident_id), plain(d.proposal.kind), plain(d.proposal.identity), plain(verdict),
+                          plain(outcome))
         console.print(table)
         if not execute:
             console.print("dry-run: nothing was changed; add --execute to make the allowed changes.")
@@ -251,8 +253,8 @@ def list_actions(identity: Annotated[Optional[str], typer.Option(help="Only acti
         return
     table = Table("id", "when", "action", "identity", "status", "mode", "by", "reason")
     for r in rows:
-        table.add_row(r["id"], r["created_at"][:19], r["kind"], r["identity"], r["status"], r["mode"], r["actor"],
-                      (r.get("reason") or "")[:60])
+        table.add_row(*(plain(v) for v in (r["id"], r["created_at"][:19], r["kind"], r["identity"], r["status"],
+                                           r["mode"], r["actor"])), plain(r.get("reason") or "", 60))
     console.print(table)
 
 
@@ -274,7 +276,7 @@ def show_action(action_id: Annotated[str, typer.Argument(help="Action id (act-..
     if as_json:
         emit_json(record)
     else:
-        console.print(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode(), highlight=False)
+        console.print(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())  # JSON: controls escaped
 
 
 @respond_app.command("undo")
@@ -284,13 +286,18 @@ def undo(action_id: Annotated[str, typer.Argument(help="Action id (act-...).")],
          home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Put back what an action changed, from the state it recorded before."""
     from nhiwatch.respond.actions import ACTIONS, ActionError, Call
-    from nhiwatch.respond.executor import get_action, plan_of
+    from nhiwatch.respond.executor import get_action, plan_of, undoable
 
     store = open_store(home, as_json, read_only=not execute)
     try:
         record = get_action(store, action_id)
-        if record is None:
+        if record is None:  # an unknown id is a usage error (exit 2), whatever the credentials
             raise fail(f"no action {action_id} (nhiwatch respond list)", Exit.USAGE, as_json)
+        if execute:
+            try:
+                undoable(store, action_id)  # nothing to undo: said before AWS is asked
+            except ActionError as exc:
+                raise fail(str(exc), Exit.USAGE, as_json) from None
         if not execute:
             calls = ACTIONS[record["kind"]].undo(plan_of(record), record["before"] or {},
                                                  [Call.from_dict(c) for c in record["done"]])
@@ -299,7 +306,8 @@ def undo(action_id: Annotated[str, typer.Argument(help="Action id (act-...).")],
                 emit_json({"dry_run": True, "action_id": action_id, "status": record["status"],
                            "calls": [c.to_dict() for c in shown], "cli": [c.cli() for c in shown]})
             else:
-                console.print(f"undo {action_id} ({record['kind']} on {record['identity']}, {record['status']}):")
+                console.print(f"undo {plain(action_id)} ({plain(record['kind'])} on {plain(record['identity'])}, "
+                              f"{plain(record['status'])}):")
                 _print_calls(shown)
                 if not shown:
                     console.print("    nothing to put back")

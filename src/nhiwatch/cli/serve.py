@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import orjson
 import typer
 
-from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, console, fail, open_store
+from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, console, fail, open_store, plain
 
 
 def _tokens(token: list[str], token_file: Optional[Path], as_json: bool) -> list[str]:
@@ -120,11 +120,11 @@ def serve(
                                            "watching": watcher is not None}).decode() + "\n")
             sys.stdout.flush()
         else:
-            console.print(f"nhiwatch dashboard on {url}" + (" (and watching)" if watcher else ""), highlight=False)
+            console.print(f"nhiwatch dashboard on {plain(url)}" + (" (and watching)" if watcher else ""))
             if generated:
-                console.print(f"open {url}?token={generated} to be able to act (approve, undo); "
-                              "this token lasts until the server stops", highlight=False)
-            console.print("Ctrl-C to stop", highlight=False)
+                console.print(f"open {plain(url)}?token={generated} to be able to act (approve, undo); "
+                              "this token lasts until the server stops")
+            console.print("Ctrl-C to stop")
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
     if watcher_thread is not None:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, QuietOpt, console, emit_json, err, fail, open_store, \
-    time_option
+from nhiwatch.cli.common import (Exit, HomeOpt, JsonOpt, QuietOpt, check_time, console, emit_json, err, fail,
+                                 open_store, plain, styled, time_option)
 
 spark_app = typer.Typer(help="The same engine on Apache Spark, for an organisation's whole CloudTrail "
                              "(needs the extra: pip install 'nhiwatch\\[spark]', and Java 17+).",
@@ -37,7 +37,7 @@ def spark_analyze(
                                                            "inventory load); without it, identities are typed "
                                                            "from CloudTrail alone.", show_default=False)] = None,
     learn_until: Annotated[Optional[str], typer.Option(help="Events before this time only teach (ISO-8601).",
-                                                       show_default=False)] = None,
+                                                       callback=check_time, show_default=False)] = None,
     master: Annotated[Optional[str], typer.Option(help="Spark master, e.g. local[4]; leave out under "
                                                        "spark-submit.", show_default=False)] = None,
     partitions: Annotated[Optional[int], typer.Option(min=1, help="Identity partitions (default: "
@@ -59,7 +59,7 @@ def spark_analyze(
     if missing:
         raise fail(f"no such path: {', '.join(missing)}", Exit.USAGE, as_json)
     if not quiet and not as_json:
-        err.print(f"[dim]starting Spark ({master or 'from spark-submit'})...[/]")
+        err.print(styled((f"starting Spark ({plain(master or 'from spark-submit')})...", "dim")))
     spark = spark_session(master, partitions=partitions)
     spark.sparkContext.setLogLevel("ERROR")
     try:
@@ -71,9 +71,8 @@ def spark_analyze(
     elif not quiet:
         console.print(f"{summary.events:,} events ({summary.duplicates:,} duplicates, {summary.quarantined:,} "
                       f"quarantined) from {summary.files:,} files; {summary.identities:,} identities; "
-                      f"{summary.findings:,} findings {summary.by_severity}", highlight=False)
-        console.print(f"seconds: {summary.seconds}; output: {out} (load it: nhiwatch spark load {out})",
-                      highlight=False)
+                      f"{summary.findings:,} findings {summary.by_severity}")
+        console.print(f"seconds: {summary.seconds}; output: {plain(out)} (load it: nhiwatch spark load {plain(out)})")
 
 
 @spark_app.command("load")
@@ -103,7 +102,7 @@ def spark_load(
         emit_json(result)
     else:
         console.print(f"loaded {result['profiles']:,} baselines and {result['findings_added']:,} new findings"
-                      + (f"; {result['incidents']} incidents" if "incidents" in result else ""), highlight=False)
+                      + (f"; {result['incidents']} incidents" if "incidents" in result else ""))
 
 
 @spark_app.command("watch")
@@ -143,7 +142,8 @@ def spark_watch(
         query = stream.start(spark, path, out, checkpoint, inventory_home=inventory, state_dir=state,
                              files_per_trigger=files_per_trigger, once=once, interval_seconds=interval)
         if not quiet and not as_json:
-            err.print(f"[dim]watching {path} (Ctrl-C to stop)...[/]" if not once else f"[dim]judging {path}...[/]")
+            err.print(styled((f"watching {plain(path)} (Ctrl-C to stop)..." if not once else f"judging {plain(path)}...",
+                              "dim")))
         try:
             query.awaitTermination()
         except KeyboardInterrupt:
@@ -156,5 +156,4 @@ def spark_watch(
     if as_json:
         emit_json(result)
     elif not quiet:
-        console.print(f"{len(findings):,} findings so far; {len(states):,} identities with a baseline; {out}",
-                      highlight=False)
+        console.print(f"{len(findings):,} findings so far; {len(states):,} identities with a baseline; {plain(out)}")

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nhiwatch.cli.common import Exit, HomeOpt, JsonOpt, console, emit_json, fail, open_store, time_option
+from nhiwatch.cli.common import (Exit, HomeOpt, JsonOpt, check_time, console, emit_json, fail, open_store, plain, styled,
+                                 time_option)
 
 config_app = typer.Typer(help="The watch configuration file.", no_args_is_help=True,
                          context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,23 +64,23 @@ def check(
         if as_json:
             emit_json({"valid": False, "problems": exc.problems})
         else:
-            for problem in exc.problems:
-                console.print(f"[red]problem:[/] {problem}", highlight=False)
+            for problem in exc.problems:  # a problem quotes the file's values
+                console.print(styled(("problem:", "red"), " ", plain(problem)))
         raise typer.Exit(int(Exit.USAGE)) from None
     problems = reach(config) if connect else []
     described = config.describe()
     if as_json:
         emit_json({"valid": not problems, "problems": problems, "config": described})
     else:
-        console.print(f"{config_file}: {len(config.sources)} sources, {len(config.sinks)} sinks")
+        console.print(f"{plain(config_file)}: {len(config.sources)} sources, {len(config.sinks)} sinks")
         for source in described["sources"]:
-            console.print(f"  source {source['type']:<14} {source['name']}", highlight=False)
+            console.print(f"  source {plain(source['type']):<14} {plain(source['name'])}")
         for sink in described["sinks"]:
-            console.print(f"  sink   {sink['type']:<14} {sink['target']} (>= {sink['min_severity']})", highlight=False)
+            console.print(f"  sink   {plain(sink['type']):<14} {plain(sink['target'])} (>= {plain(sink['min_severity'])})")
         for problem in problems:
-            console.print(f"[red]problem:[/] {problem}", highlight=False)
+            console.print(styled(("problem:", "red"), " ", plain(problem)))
         if not problems:
-            console.print("[green]ok[/]" + (" (every source and sink reached)" if connect else ""))
+            console.print(styled(("ok", "green"), " (every source and sink reached)" if connect else ""))
     if problems:
         raise typer.Exit(int(Exit.USAGE))
 
@@ -104,7 +105,7 @@ def watch(
                                                         "(and to the file's sinks that do not set it).",
                                                         show_default=False)] = None,
     learn_until: Annotated[Optional[str], typer.Option(help="Events before this time only teach (ISO-8601).",
-                                                       show_default=False)] = None,
+                                                       callback=check_time, show_default=False)] = None,
     once: Annotated[bool, typer.Option(help="Take what the sources have now, deliver it, and exit.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option(min=0, help="Stop after this long.",
                                                          show_default=False)] = None,
@@ -121,6 +122,10 @@ def watch(
     from nhiwatch.watch.sources import SourceFatal
     from nhiwatch.watch.watcher import Watcher, WatchFatal, log_line
 
+    from nhiwatch.detect.finding import SEVERITIES
+
+    if min_severity is not None and min_severity not in SEVERITIES:  # also when no sink would check it
+        raise fail(f"--min-severity must be one of {', '.join(SEVERITIES)}, not {min_severity!r}", Exit.USAGE, as_json)
     learn_time = time_option(learn_until, "--learn-until", as_json)
     try:
         config = build_config(config_file, s3, sqs, intake, intake_secret_env, lookup_events, lookup_days, sink,

@@ -14,6 +14,7 @@ except ImportError:  # a platform without the wheel still works, more slowly
 
 ZlibError = _zlib.error
 MAX_WBITS = _zlib.MAX_WBITS
+crc32 = _zlib.crc32
 
 
 def gzip_compress(data: bytes, level: int = 6) -> bytes:
@@ -24,3 +25,10 @@ def gzip_compress(data: bytes, level: int = 6) -> bytes:
 def gzip_decompressor():
     """A streaming inflater for gzip members (16 + MAX_WBITS: expect a gzip header)."""
     return _zlib.decompressobj(16 + _zlib.MAX_WBITS)
+
+
+def raw_inflater():
+    """A streaming inflater for bare deflate data (no header, no check): reads what a damaged gzip
+    member still holds. Both libraries' inflaters take max_length and keep unconsumed_tail, so output
+    can be drawn in bounded steps."""
+    return _zlib.decompressobj(-_zlib.MAX_WBITS)

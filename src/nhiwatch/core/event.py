@@ -46,6 +46,7 @@ QUALITY_FLAGS = {
     "time_in_future": "eventTime is more than a day after ingestion",
     "account_from_path": "no account in the record: taken from the S3 key or envelope",
     "no_user_identity": "the record has no userIdentity",
+    "repaired_values": "values JSON cannot carry (NaN, Infinity, a lone UTF-16 surrogate) were stored as null / U+FFFD",
 }
 
 _RESOURCE = pa.struct([("type", pa.string()), ("name", pa.string())])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nhiwatch.correlate.evidence import placeholder_key
 from nhiwatch.store.db import Store
 
 MODIFYING_APIS = {
@@ -124,7 +125,7 @@ class KeyOrigin:
 
 def key_origins(store: Store, keys: list[str]) -> dict[str, KeyOrigin]:
     """Where each access key id came from, for the keys that were handed out in the recorded history."""
-    keys = sorted({k for k in keys if k})
+    keys = sorted({k for k in keys if placeholder_key(k) is None})  # a sample key id traces to nobody
     if not keys:
         return {}
     rows = store.con.execute(f"""

@@ -7,6 +7,9 @@ Two findings belong to one incident when, close enough in time,
 - an edge of the identity graph joins the identities (assumes, cross-account, creates-key,
   modifies, passes-role, web-identity);
 - they come from the same public address, or carry the same rare client fingerprint.
+Evidence strangers share never links (see evidence.py): cloud, private and placeholder addresses, an
+address many identities without findings use (a NAT or proxy), placeholder or shared key ids, common
+clients.
 An identity that only handed out the credentials (the leaked key that assumed the roles) joins the
 incident as a pivot even when it raised nothing itself. Every incident keeps the links that made it,
 so the join is as explainable as the findings.
@@ -21,11 +24,10 @@ from datetime import datetime
 
 import orjson
 
+from nhiwatch.correlate.evidence import common_client, placeholder_key, unlinkable_address
 from nhiwatch.correlate.graph import Edge, KeyOrigin, edges_touching, key_origins
 from nhiwatch.detect.engine import iso_us
 from nhiwatch.detect.finding import SEVERITIES, severity_rank
-from nhiwatch.detect.actor import SERVICE_AGENTS
-from nhiwatch.detect.features import agent_family, network_class, network_of, runtime_of
 from nhiwatch.store.db import Store
 
 HOUR_US = 3_600_000_000
@@ -33,6 +35,10 @@ LINK_WINDOW_US = 12 * HOUR_US  # how far apart two identities' findings may be a
 SAME_IDENTITY_GAP_US = 24 * HOUR_US
 SHARED_ADDRESS_MAX_IDENTITIES = 10  # an address more identities use is a shared egress, not a link
 SHARED_AGENT_MAX_IDENTITIES = 3
+# An address that this many identities with no finding at all also use is a NAT or proxy egress: the
+# crowd behind it is unrelated, so sharing it with an attacker's victims proves nothing.
+NAT_BYSTANDERS = 2
+SHARED_KEY_MAX_IDENTITIES = 2  # a real key id signs for one identity; one many sign with is a placeholder
 # Kill-chain order, for telling how far an incident progressed.
 TACTIC_ORDER = ("initial-access", "discovery", "credential-access", "privilege-escalation", "persistence",
                 "lateral-movement", "defense-evasion", "execution", "collection", "exfiltration", "impact")
@@ -100,29 +106,38 @@ def _load_facts(store: Store) -> list[_Fact]:
             by_event[event_id].append(fact)
     if by_event:
         cursor = store.con.cursor()
-        cursor.execute("""SELECT event_id, access_key_id, source_ip, source_ip_kind, user_agent FROM events
+        cursor.execute("""SELECT event_id, principal, access_key_id, source_ip, source_ip_kind, user_agent FROM events
                           WHERE event_id IN (SELECT unnest(?))""", [list(by_event)])
         rows = iter(lambda: cursor.fetchmany(10_000), [])
-        for event_id, key, address, kind, agent in (row for chunk in rows for row in chunk):
+        for event_id, principal, key, address, kind, agent in (row for chunk in rows for row in chunk):
             for fact in by_event[event_id]:
-                if key:
+                # Event ids are not unique in every source (test data reuses "1"): only the finding's own
+                # identity's events are its evidence.
+                if principal != fact.identity:
+                    continue
+                # Evidence only an attacker's machine would share (evidence.py says why the rest is not).
+                if key and placeholder_key(key) is None:
                     fact.keys.add(key)
-                # Evidence only an attacker's machine would share: an address no cloud publishes (a cloud,
-                # NAT or Lambda fleet address is shared by strangers) and a client that names no AWS runtime.
-                if kind in ("ipv4", "ipv6") and address and network_class(network_of(address, kind)[0]) == "internet":
+                if kind in ("ipv4", "ipv6") and unlinkable_address(address) is None:
                     fact.addresses.add(address)
-                if agent and not runtime_of(agent_family(agent)) and not SERVICE_AGENTS.match(agent):
+                if agent and common_client(agent) is None:
                     fact.agents.add(agent)
     return facts
 
 
-def _rare(store: Store, column: str, values: set[str], limit: int) -> set[str]:
-    """The values of a column (an address, a client) that few identities use."""
+def _rare(store: Store, column: str, values: set[str], limit: int, involved: set[str] | None = None) -> set[str]:
+    """The values of a column (an address, a client, a key) that few identities use. With involved (the
+    identities with findings), also fewer than NAT_BYSTANDERS others: a value the unrelated crowd uses in
+    its normal traffic is an egress, not one machine."""
     if not values:
         return set()
+    crowd = "true"
+    if involved is not None:
+        crowd = f"count(DISTINCT principal) FILTER (WHERE NOT list_contains(?, principal)) < {NAT_BYSTANDERS}"
     rows = store.con.execute(f"""SELECT {column} FROM events WHERE {column} IN (SELECT unnest(?))
-                                 GROUP BY {column} HAVING count(DISTINCT principal) <= ?""",
-                             [sorted(values), limit]).fetchall()
+                                 GROUP BY {column} HAVING count(DISTINCT principal) <= ? AND {crowd}""",
+                             [sorted(values), limit] + ([sorted(involved)] if involved is not None else [])
+                             ).fetchall()
     return {value for (value,) in rows}
 
 
@@ -164,8 +179,13 @@ def correlate(store: Store) -> dict:
                 union.join(a, b)
             reach = max(reach, facts[b].last)
 
-    # key lineage: the finding's calls were made with credentials another identity obtained
-    origins: dict[str, KeyOrigin] = key_origins(store, [k for f in facts for k in f.keys])
+    # key lineage: the finding's calls were made with credentials another identity obtained. A key id
+    # that several identities sign with is not one credential (anonymised or sample data): no lineage.
+    all_keys = {k for f in facts for k in f.keys}
+    own_keys = _rare(store, "access_key_id", all_keys, SHARED_KEY_MAX_IDENTITIES)
+    for fact in facts:
+        fact.keys &= own_keys
+    origins: dict[str, KeyOrigin] = key_origins(store, sorted(own_keys))
     for i, fact in enumerate(facts):
         for key in sorted(fact.keys):
             origin = origins.get(key)
@@ -197,6 +217,7 @@ def correlate(store: Store) -> dict:
                 links[sources[0]].append(Link(edge.kind, edge.src, edge.dst, edge.t, edge.event_id, edge.detail))
 
     # shared public address or rare client fingerprint, across identities
+    involved = set(by_identity)
     for attribute, column, limit, kind in (("addresses", "source_ip", SHARED_ADDRESS_MAX_IDENTITIES, "shared-address"),
                                            ("agents", "user_agent", SHARED_AGENT_MAX_IDENTITIES, "shared-client")):
         holders: dict[str, list[int]] = defaultdict(list)
@@ -204,7 +225,7 @@ def correlate(store: Store) -> dict:
             for value in getattr(fact, attribute):
                 holders[value].append(i)
         shared = {v: idx for v, idx in holders.items() if len({facts[i].identity for i in idx}) > 1}
-        for value in _rare(store, column, set(shared), limit):
+        for value in _rare(store, column, set(shared), limit, involved if kind == "shared-address" else None):
             indices = sorted(shared[value], key=lambda j: facts[j].first)
             for a_pos, a in enumerate(indices):
                 for b in indices[a_pos + 1:]:

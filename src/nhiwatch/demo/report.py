@@ -1,9 +1,15 @@
-"""A self-contained HTML report of a demo run: no external assets, opens from disk anywhere."""
+"""A self-contained HTML report of a demo run: no external assets, opens from disk anywhere.
+
+Every value comes from the events or the simulation and is text: `_e` escapes it for element content
+and quoted attributes alike, and shows control and bidi characters as visible escapes. The report
+makes no link from a value, so a `javascript:` URL in an event stays text."""
 
 from __future__ import annotations
 
 import html
 from datetime import datetime, timezone
+
+from nhiwatch.cli.safe_text import visible
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2430;padding:0 1rem}
@@ -16,7 +22,8 @@ th{background:#f6f8fa;font-weight:600} .cards{display:flex;gap:1rem;flex-wrap:wr
 
 
 def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
+    # quote=True: also safe inside the single-quoted attributes below
+    return html.escape(visible(value, newlines=True), quote=True)
 
 
 def _table(headers: list[str], rows: list[list[object]], raw_cols: set[int] = frozenset()) -> str:

@@ -38,6 +38,7 @@ class RecordContext(NamedTuple):
     locator: str
     account: str | None = None  # from the S3 key or an EventBridge envelope
     region: str | None = None
+    quality: tuple[str, ...] = ()  # flags the reader adds (repaired_values)
 
 
 def classify_source_ip(value: str | None, cache: dict[str, str] = {}) -> str:  # noqa: B006 - shared cache on purpose
@@ -137,6 +138,8 @@ class EventBatch:
             quality.append("time_not_utc_z")
         if micros > self.now_micros + _DAY_MICROS:
             quality.append("time_in_future")
+        if ctx.quality:
+            quality.extend(ctx.quality)
 
         user_identity = get("userIdentity")
         if user_identity is None:

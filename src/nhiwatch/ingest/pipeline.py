@@ -8,12 +8,10 @@ kept does not depend on timing, and at most `window` files are in flight, which 
 from __future__ import annotations
 
 import glob
-import multiprocessing
 import os
 import queue
 import threading
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -21,7 +19,8 @@ from typing import Callable, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nhiwatch.ingest.formats import Bad, FileOutcome, FileScanner, raw_text
+from nhiwatch.core.workers import worker_pool
+from nhiwatch.ingest.formats import Bad, FileOutcome, FileScanner, clean_text, displayable, raw_text
 from nhiwatch.ingest.normalize import BadRecord, EventBatch
 from nhiwatch.store.db import Store, now_micros
 
@@ -84,9 +83,49 @@ class IngestSummary:
 
 
 def _walk(folder: Path) -> list[Path]:
-    """Files below a folder, leaving out hidden files and folders (.git, .nhiwatch, .DS_Store)."""
-    return [p for p in folder.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    """Files below a folder, leaving out hidden files and folders (.git, .nhiwatch, .DS_Store).
+
+    Symbolic links to folders are followed once: a folder already read (by its device and inode) is
+    not entered again, and the link itself is listed instead, so that reading it reports the loop
+    or the second way to the same folder; a broken link is listed too, and reading it says so."""
+    found: list[Path] = []
+    try:
+        root = os.stat(folder)
+    except OSError:
+        return [folder]
+    seen = {(root.st_dev, root.st_ino)}
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name, reverse=True)
+        except OSError:
+            found.append(current)  # unreadable folder: reading it reports why
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                if entry.is_file() or entry.is_symlink():  # a broken link is listed to be reported
+                    found.append(path)
+                continue
+            try:
+                info = os.stat(entry.path)
+            except OSError:
+                found.append(path)
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key in seen:
+                found.append(path)  # a link back into a folder read already: reported when read
+                continue
+            seen.add(key)
+            stack.append(path)
+    return found
 
 
 def expand_paths(paths: Iterable[str], exclude: Path | None = None) -> list[Path]:
@@ -101,7 +140,7 @@ def expand_paths(paths: Iterable[str], exclude: Path | None = None) -> list[Path
         path = Path(raw).expanduser()
         if path.is_dir():
             candidates = _walk(path)
-        elif path.is_file():
+        elif path.is_file() or path.is_symlink():  # a broken link is reported when read
             candidates = [path]
         elif glob.has_magic(raw):
             matches = [Path(p) for p in glob.glob(os.path.expanduser(raw), recursive=True)]
@@ -134,6 +173,13 @@ def take_record(item, batch: EventBatch, bad: list[tuple[str, str, str, str]], s
     return None
 
 
+def _failed(scanner: FileScanner, exc: Exception) -> str:
+    """Record an unexpected failure while reading a file as the file's error; the records before it stay."""
+    problem = clean_text(f"reading stopped by an internal error: {type(exc).__name__}: {exc}"[:500])
+    scanner.outcome.error = problem if scanner.outcome.error is None else f"{scanner.outcome.error}; {problem}"
+    return problem
+
+
 def scan_files(paths: Iterable[Path], now: int, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
     """Read files into chunks of normalized events and quarantined records.
 
@@ -146,7 +192,15 @@ def scan_files(paths: Iterable[Path], now: int, chunk_rows: int = CHUNK_ROWS) ->
     for path in paths:
         scanner = FileScanner(path)
         outcome = scanner.outcome
-        for item in scanner.records():
+        records = scanner.records()
+        while True:
+            try:
+                item = next(records, None)
+            except Exception as exc:  # a reader bug must cost this file, not the run
+                _failed(scanner, exc)
+                break
+            if item is None:
+                break
             take_record(item, batch, bad, scanner)
             if batch.rows >= chunk_rows:
                 yield Chunk(batch.to_table(), bad, finished)
@@ -255,7 +309,7 @@ class Ingestor:
         """Ingest; on_file is called as each file has been read (for progress)."""
         files = files if files is not None else expand_paths(paths, exclude=self.store.home)
         now = now_micros()
-        summary = IngestSummary(run_id=self.store.begin_run([str(p) for p in paths]),
+        summary = IngestSummary(run_id=self.store.begin_run([displayable(str(p)) for p in paths]),
                                 keep_all_files=self.keep_all_files)
         writer = _Writer(self.store, summary, self.flush_rows)
 
@@ -289,8 +343,7 @@ class Ingestor:
 
     def _run_parallel(self, files: list[Path], now: int, take: Callable[[Iterable[Chunk]], None]) -> None:
         window = self.workers * 2
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+        with worker_pool(self.workers) as pool:
             queue: deque = deque()
             groups = iter(_groups(files))
 
@@ -349,7 +402,15 @@ def parse_items(entries: list[tuple[str, str, bytes, dict | None]], now: int
         scanner = FileScanner(Path(display), display, data=data)
         quarantined_before, rows_before = len(bad), batch.rows
         reason = None
-        for record in scanner.records():
+        records = scanner.records()
+        while True:
+            try:
+                record = next(records, None)
+            except Exception as exc:  # a reader bug must cost this item, not the watcher
+                reason = reason or _failed(scanner, exc)
+                break
+            if record is None:
+                break
             problem = take_record(record, batch, bad, scanner)
             reason = reason or problem
         if scanner.outcome.skipped and scanner.outcome.records == 0:

@@ -52,32 +52,35 @@ class Target:
 
 @dataclass(frozen=True)
 class Call:
-    """One AWS API call, as boto3 makes it (client method and keyword arguments)."""
+    """One AWS API call, as boto3 makes it (client method and keyword arguments), in one account."""
 
     service: str
     method: str
     params: dict[str, Any]
+    account: str | None = None  # IAM names are per account: a call means nothing without it
 
     def to_dict(self) -> dict:
-        return {"service": self.service, "method": self.method, "params": self.params}
+        return {"service": self.service, "method": self.method, "params": self.params, "account": self.account}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Call":
-        return cls(data["service"], data["method"], data["params"])
+        return cls(data["service"], data["method"], data["params"], data.get("account"))
 
     def redacted(self) -> "Call":
         """The call as it may be shown and stored: a password it sets is never kept."""
         return Call(self.service, self.method, {k: ("<one-time password, shown once>" if k == "Password" else v)
-                                                for k, v in self.params.items()})
+                                                for k, v in self.params.items()}, self.account)
 
     def cli(self) -> str:
-        """The same call as an AWS CLI command line, for people who read dry-runs."""
+        """The same call as an AWS CLI command line, for people who read dry-runs. The CLI has no account
+        flag: the trailing comment names the account whose credentials must run it."""
         args = []
         for key, value in self.params.items():
             flag = "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", key).lower()
             text = value if isinstance(value, str) else json.dumps(value)
             args.append(f"{flag} '{text}'" if any(c in text for c in " {}\"[]") else f"{flag} {text}")
-        return f"aws {self.service} {self.method.replace('_', '-')} " + " ".join(args)
+        account = f"account {self.account}" if self.account else "account UNKNOWN: check before running"
+        return f"aws {self.service} {self.method.replace('_', '-')} " + " ".join(args) + f"  # {account}"
 
 
 @dataclass
@@ -118,14 +121,15 @@ def _inline_get(iam: Any, target: Target, name: str) -> str | None:
 
 def _inline_put(target: Target, name: str, document: str) -> Call:
     who = {"RoleName": target.name} if target.kind == "role" else {"UserName": target.name}
-    return Call("iam", f"put_{target.kind}_policy", {**who, "PolicyName": name, "PolicyDocument": document})
+    return Call("iam", f"put_{target.kind}_policy", {**who, "PolicyName": name, "PolicyDocument": document},
+                target.account_id)
 
 
 def _inline_restore(target: Target, name: str, before: str | None) -> list[Call]:
     if before is not None:
         return [_inline_put(target, name, before)]
     who = {"RoleName": target.name} if target.kind == "role" else {"UserName": target.name}
-    return [Call("iam", f"delete_{target.kind}_policy", {**who, "PolicyName": name})]
+    return [Call("iam", f"delete_{target.kind}_policy", {**who, "PolicyName": name}, target.account_id)]
 
 
 class Action:
@@ -212,7 +216,8 @@ class DeactivateKey(Action):
         if not key or not key.startswith("AKIA"):
             raise ActionError("deactivate-key needs the user's long-term access key id (AKIA..., --key)")
         return Plan(self.kind, target, [Call("iam", "update_access_key",
-                                             {"UserName": target.name, "AccessKeyId": key, "Status": "Inactive"})],
+                                             {"UserName": target.name, "AccessKeyId": key, "Status": "Inactive"},
+                                             target.account_id)],
                     f"set access key {key} of {target.name} to Inactive", {"key": key})
 
     def snapshot(self, iam: Any, plan: Plan) -> dict:
@@ -226,7 +231,7 @@ class DeactivateKey(Action):
         if not done:
             return []
         return [Call("iam", "update_access_key", {"UserName": plan.target.name, "AccessKeyId": plan.options["key"],
-                                                  "Status": before["status"]})]
+                                                  "Status": before["status"]}, plan.target.account_id)]
 
 
 class DisableConsole(Action):
@@ -236,7 +241,8 @@ class DisableConsole(Action):
 
     def plan(self, target: Target, options: dict) -> Plan:
         self.check(target, options)
-        return Plan(self.kind, target, [Call("iam", "delete_login_profile", {"UserName": target.name})],
+        return Plan(self.kind, target, [Call("iam", "delete_login_profile", {"UserName": target.name},
+                                             target.account_id)],
                     f"delete the login profile of {target.name}; undo sets a new one-time password")
 
     def snapshot(self, iam: Any, plan: Plan) -> dict:
@@ -255,7 +261,7 @@ class DisableConsole(Action):
         alphabet = string.ascii_letters + string.digits + "!@#%^*-_=+"
         password = "".join(secrets.choice(alphabet) for _ in range(20)) + "aA1!"
         return [Call("iam", "create_login_profile", {"UserName": plan.target.name, "Password": password,
-                                                     "PasswordResetRequired": True})]
+                                                     "PasswordResetRequired": True}, plan.target.account_id)]
 
 
 class Quarantine(Action):
@@ -266,7 +272,7 @@ class Quarantine(Action):
         self.check(target, options)
         who = {"RoleName": target.name} if target.kind == "role" else {"UserName": target.name}
         return Plan(self.kind, target, [Call("iam", f"attach_{target.kind}_policy",
-                                             {**who, "PolicyArn": QUARANTINE_POLICY})],
+                                             {**who, "PolicyArn": QUARANTINE_POLICY}, target.account_id)],
                     f"attach {QUARANTINE_POLICY.rsplit('/', 1)[-1]} to {target.name}: denies creating users, keys, "
                     "roles and instances, changing IAM, and reading or deleting data")
 
@@ -284,7 +290,8 @@ class Quarantine(Action):
             return []  # it was there before us: leave it
         target = plan.target
         who = {"RoleName": target.name} if target.kind == "role" else {"UserName": target.name}
-        return [Call("iam", f"detach_{target.kind}_policy", {**who, "PolicyArn": QUARANTINE_POLICY})]
+        return [Call("iam", f"detach_{target.kind}_policy", {**who, "PolicyArn": QUARANTINE_POLICY},
+                     target.account_id)]
 
 
 class NetworkFence(InlinePolicyAction):
@@ -342,7 +349,8 @@ class TightenOidcTrust(Action):
         if not changed:
             raise ActionError(f"{target.arn} trusts no OIDC provider")
         return Plan(self.kind, target, [Call("iam", "update_assume_role_policy", {
-            "RoleName": target.name, "PolicyDocument": json.dumps(document, separators=(",", ":"))})],
+            "RoleName": target.name, "PolicyDocument": json.dumps(document, separators=(",", ":"))},
+            target.account_id)],
                     f"trust only the baseline subjects {', '.join(subjects)} in {target.name}'s web-identity trust",
                     {"subjects": subjects})
 
@@ -354,7 +362,7 @@ class TightenOidcTrust(Action):
         if not done:
             return []
         return [Call("iam", "update_assume_role_policy", {"RoleName": plan.target.name,
-                                                          "PolicyDocument": before["trust"]})]
+                                                          "PolicyDocument": before["trust"]}, plan.target.account_id)]
 
 
 class Notify(Action):

@@ -19,8 +19,12 @@ def response_markdown() -> str:
              "hand.", "",
              "Every action is a dry-run until `--execute` (or `--approve`): the dry-run prints the exact calls. "
              "Before changing anything an action records the state it will change; undo "
-             "(`nhiwatch respond undo ACTION_ID --execute`) writes that state back. Service-linked roles, the "
-             "identity nhiwatch runs as and protected identities are refused. The IAM permissions this needs are "
+             "(`nhiwatch respond undo ACTION_ID --execute`) writes that state back. Every printed command ends with "
+             "`# account ...`: the account whose credentials must run it. AWS-managed roles (service-linked, "
+             "`AWSReservedSSO_*`, Control Tower, StackSets, and `OrganizationAccountAccessRole` unless the policy "
+             "sets `allow_organization_access_role`), identities with no medium+ finding of their own in the "
+             "incident, the identity nhiwatch runs as and protected identities are listed as skipped or refused, "
+             "never changed. The IAM permissions this needs are "
              "in `policies/nhiwatch-respond.json` (monitoring only: `policies/nhiwatch-monitor.json`).", "",
              "| action | applies to | what it does | example call | undo |", "|---|---|---|---|---|"]
     undo_text = {"revoke-sessions": "the inline policy is deleted, or the one it replaced is written back",
@@ -34,7 +38,9 @@ def response_markdown() -> str:
     for kind, action in ACTIONS.items():
         target = role if "role" in action.applies_to else user
         calls = action.plan(target, options).calls
-        example = f"`{calls[0].cli()[:140]}{'...' if len(calls[0].cli()) > 140 else ''}`" if calls else "(none)"
+        command, account = calls[0].cli().rsplit("  # ", 1) if calls else ("", "")
+        # long documents are cut, the account never
+        example = f"`{command[:140]}{'...' if len(command) > 140 else ''}  # {account}`" if calls else "(none)"
         lines.append(f"| `{kind}` | {', '.join(action.applies_to)} | {action.title} | {example} | {undo_text[kind]} |")
     return "\n".join(lines) + "\n"
 

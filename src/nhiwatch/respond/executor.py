@@ -18,16 +18,22 @@ import orjson
 
 from nhiwatch.inventory.live import plain, problem
 from nhiwatch.respond.actions import ACTIONS, ActionError, Call, Plan, Target
+from nhiwatch.respond.managed import aws_managed
 from nhiwatch.store.db import Store
 
 
+class UnknownAction(ActionError, LookupError):
+    """No recorded action has this id (the API answers 404, the command line exit 2)."""
+
+
 class Refused(ActionError):
-    """The guard said no: a service-linked role, nhiwatch's own identity, or a protected identity."""
+    """The guard said no: an AWS-managed role, nhiwatch's own identity, or a protected identity."""
 
 
-def guard(target: Target, *, own_arn: str | None, protected: list[str]) -> None:
-    if target.service_linked:
-        raise Refused(f"{target.arn} is a service-linked role: AWS owns it and session revocation does not apply")
+def guard(target: Target, *, own_arn: str | None, protected: list[str], allow_org_access: bool = False) -> None:
+    managed = aws_managed(target, allow_org_access=allow_org_access)
+    if managed:
+        raise Refused(f"{target.arn} is {managed}")
     if own_arn and _same_identity(target, own_arn):
         raise Refused(f"{target.arn} is the identity nhiwatch itself runs as")
     for pattern in protected:
@@ -59,12 +65,13 @@ class Responder:
     """Runs plans against AWS through boto3 and keeps the audit trail in the store."""
 
     def __init__(self, store: Store, session_for: Callable[[str], Any], *, protected: list[str] | None = None,
-                 own_arn: str | None = None, mode: str = "manual") -> None:
+                 own_arn: str | None = None, mode: str = "manual", allow_org_access: bool = False) -> None:
         self.store = store
         self.session_for = session_for  # account id -> boto3 session able to change IAM there
         self.protected = protected or []
         self.own_arn = own_arn
         self.mode = mode
+        self.allow_org_access = allow_org_access
 
     def _iam(self, account: str) -> Any:
         return self.session_for(account).client("iam")
@@ -76,8 +83,9 @@ class Responder:
             orjson.dumps(record).decode()])
 
     def execute(self, plan: Plan, *, reason: str, incident_id: str | None = None,
-                finding_ids: list[str] | None = None) -> Outcome:
-        guard(plan.target, own_arn=self.own_arn, protected=self.protected)
+                finding_ids: list[str] | None = None, allow_org_access: bool | None = None) -> Outcome:
+        allow = self.allow_org_access if allow_org_access is None else allow_org_access
+        guard(plan.target, own_arn=self.own_arn, protected=self.protected, allow_org_access=allow)
         action = ACTIONS[plan.kind]
         now = datetime.now(timezone.utc)
         digest = hashlib.blake2b(f"{plan.kind}|{plan.target.arn}|{now.isoformat()}".encode(), digest_size=6).hexdigest()
@@ -117,11 +125,7 @@ class Responder:
             self._save(record)
 
     def undo(self, action_id: str) -> Outcome:
-        record = get_action(self.store, action_id)
-        if record is None:
-            raise ActionError(f"no action {action_id}")
-        if record["status"] not in ("executed", "partial", "undo-failed"):
-            raise ActionError(f"action {action_id} is {record['status']}: nothing to undo")
+        record = undoable(self.store, action_id)
         plan = plan_of(record)
         done = [Call.from_dict(c) for c in record["done"]]
         calls = ACTIONS[record["kind"]].undo(plan, record["before"] or {}, done)
@@ -143,6 +147,17 @@ class Responder:
         record["status"] = "undone" if record["undo"]["error"] is None else "undo-failed"
         self._save(record)
         return Outcome(record, secret if record["status"] == "undone" else None)
+
+
+def undoable(store: Store, action_id: str) -> dict:
+    """The record of an action that can be undone. Asked before any AWS session is made, so an unknown
+    id is said to be unknown (UnknownAction), not "no credentials"."""
+    record = get_action(store, action_id)
+    if record is None:
+        raise UnknownAction(f"no action {action_id} (nhiwatch respond list)")
+    if record["status"] not in ("executed", "partial", "undo-failed"):
+        raise ActionError(f"action {action_id} is {record['status']}: nothing to undo")
+    return record
 
 
 def plan_of(record: dict) -> Plan:

@@ -8,8 +8,10 @@ The choice follows the identity's kind and what was seen:
 - a role: deny the one session when only one was used, else revoke every older session; fence a
   workload with stable networks to them when the calls came from elsewhere; limit a CI/CD role's
   web-identity trust to its known subjects when a new subject assumed it;
-- an identity that only handed out the credentials (a pivot) gets the same treatment, as the root cause;
-- root, service-linked roles and incidents below medium: notify only.
+- root and incidents below medium: notify only.
+Skipped, and listed as skipped with the reason (never silently dropped): AWS-managed roles (managed.py),
+identities with no medium+ finding of their own in the incident (a pivot that only handed out the
+credentials is named for a person to review, not changed), and principals that are not IAM users or roles.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nhiwatch.correlate.incidents import us_of
 from nhiwatch.detect.finding import severity_rank
 from nhiwatch.detect.profile import Profile
 from nhiwatch.respond.actions import ACTIONS, ActionError, Plan, Target
+from nhiwatch.respond.managed import aws_managed
 from nhiwatch.store.db import Store
 
 WORKLOAD_TYPES = ("instance-profile-role", "service-role")  # roles a service runs as: their networks are stable
@@ -42,10 +45,12 @@ class Proposal:
     why: str
     refused: str | None = None
     finding_ids: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why nothing is planned on this identity (kind "skip"); also in refused
+    account: str | None = None
 
     def to_dict(self) -> dict:
-        out = {"identity": self.identity, "action": self.kind, "why": self.why, "refused": self.refused,
-               "finding_ids": self.finding_ids}
+        out = {"identity": self.identity, "account": self.account, "action": self.kind, "why": self.why,
+               "refused": self.refused, "skipped": self.skipped, "finding_ids": self.finding_ids}
         if self.plan is not None:
             out["summary"] = self.plan.summary
             out["calls"] = [c.to_dict() for c in self.plan.calls]
@@ -62,10 +67,12 @@ def known_identity(store: Store, arn: str) -> Identity | None:
         return None
 
 
-def _event_facts(store: Store, event_ids: list[str]) -> tuple[set[str], set[str]]:
-    """Long-term keys and role sessions the events used."""
-    rows = store.con.execute("SELECT DISTINCT access_key_id, session FROM events WHERE event_id IN (SELECT unnest(?))",
-                             [event_ids]).fetchall() if event_ids else []
+def _event_facts(store: Store, arn: str, event_ids: list[str]) -> tuple[set[str], set[str]]:
+    """Long-term keys and role sessions the identity's events used (event ids are not unique in every
+    source: another identity's event of the same id is not this one's evidence)."""
+    rows = store.con.execute("""SELECT DISTINCT access_key_id, session FROM events
+                                WHERE event_id IN (SELECT unnest(?)) AND principal = ?""",
+                             [event_ids, arn]).fetchall() if event_ids else []
     keys = {k for k, _ in rows if k and k.startswith("AKIA")}
     sessions = {s for _, s in rows if s}
     return keys, sessions
@@ -87,12 +94,20 @@ def _baseline(store: Store, arn: str, before: str) -> tuple[list[str], list[str]
 
 def _propose(kind: str, target: Target, options: dict, why: str, findings: list[str]) -> Proposal:
     try:
-        return Proposal(target.arn, kind, ACTIONS[kind].plan(target, options), why, finding_ids=findings)
+        return Proposal(target.arn, kind, ACTIONS[kind].plan(target, options), why, finding_ids=findings,
+                        account=target.account_id)
     except ActionError as error:
-        return Proposal(target.arn, kind, None, why, refused=str(error), finding_ids=findings)
+        return Proposal(target.arn, kind, None, why, refused=str(error), finding_ids=findings,
+                        account=target.account_id)
 
 
-def plan_incident(store: Store, incident: dict) -> list[Proposal]:
+def _skip(arn: str, account: str | None, why: str, reason: str, findings: list[str]) -> Proposal:
+    # "refused" too, so every consumer that acts only on unrefused plans (CLI, dashboard, auto) passes it by
+    return Proposal(arn, "skip", None, why, refused=f"skipped: {reason}", finding_ids=findings, skipped=reason,
+                    account=account)
+
+
+def plan_incident(store: Store, incident: dict, *, allow_org_access: bool = False) -> list[Proposal]:
     findings_by_identity: dict[str, list[dict]] = {}
     for finding in incident.get("findings") or []:
         findings_by_identity.setdefault(finding["identity"]["arn"], []).append(finding)
@@ -103,20 +118,33 @@ def plan_incident(store: Store, incident: dict) -> list[Proposal]:
     for arn in incident["identities"]:
         findings = findings_by_identity.get(arn, [])
         ids = [f["id"] for f in findings]
+        detectors = {f["detector"] for f in findings}
+        why_base = (", ".join(sorted(detectors)) if detectors else
+                    "handed out the credentials the other identities misused")
         try:
             known = known_identity(store, arn)
             target = Target.from_arn(arn, known.unique_id if known else None)
         except ActionError:
-            continue  # a web-identity or SAML subject, another account: named in the incident, not acted on
-        detectors = {f["detector"] for f in findings}
-        why_base = (", ".join(sorted(detectors)) if detectors else
-                    "handed out the credentials the other identities misused")
-        if not alerting or target.kind == "root" or target.service_linked:
-            reason = ("root is changed by its owner, not by API" if target.kind == "root" else
-                      "service-linked roles belong to AWS" if target.service_linked else "incident below medium")
+            # a web-identity or SAML subject: named in the incident, nothing of it to change in IAM
+            proposals.append(_skip(arn, None, why_base, "not an IAM user or role: nothing to change in IAM", ids))
+            continue
+        managed = aws_managed(target, allow_org_access=allow_org_access)
+        if managed:
+            proposals.append(_skip(arn, target.account_id, why_base, f"AWS-managed: {managed}", ids))
+            continue
+        # Only an identity's own alerts justify changing it: one joined by a link alone (a pivot, or a
+        # wrong join) is named for a person to review.
+        if alerting and not any(severity_rank(f["severity"]) >= severity_rank("medium") for f in findings):
+            pivot = arn in (incident.get("pivots") or []) or not findings
+            proposals.append(_skip(arn, target.account_id, why_base, "no medium+ finding of its own in this incident"
+                                   + (": it handed out credentials the others used; review it" if pivot else ""),
+                                   ids))
+            continue
+        if not alerting or target.kind == "root":
+            reason = "root is changed by its owner, not by API" if target.kind == "root" else "incident below medium"
             proposals.append(_propose("notify", target, {"why": reason}, reason, ids))
             continue
-        keys, sessions = _event_facts(store, [e for f in findings for e in f["event_ids"]])
+        keys, sessions = _event_facts(store, arn, [e for f in findings for e in f["event_ids"]])
         keys |= pivot_keys.get(arn, set())
         if target.kind == "user":
             for key in sorted(keys):
@@ -152,13 +180,13 @@ def plan_incident(store: Store, incident: dict) -> list[Proposal]:
 def _pivot_keys(store: Store, incident: dict) -> dict[str, set[str]]:
     """Long-term keys of pivot users that obtained the credentials the incident's calls used."""
     out: dict[str, set[str]] = {}
-    events = [link["event_id"] for link in incident.get("links", []) if link["kind"] == "key-lineage"
-              and link.get("event_id")]
-    if not events:
+    handouts = {(link["event_id"], link["from"]) for link in incident.get("links", [])
+                if link["kind"] == "key-lineage" and link.get("event_id")}
+    if not handouts:
         return out
-    rows = store.con.execute("SELECT principal, access_key_id FROM events WHERE event_id IN (SELECT unnest(?))",
-                             [events]).fetchall()
-    for principal, key in rows:
-        if key and key.startswith("AKIA"):
+    rows = store.con.execute("""SELECT event_id, principal, access_key_id FROM events
+                                WHERE event_id IN (SELECT unnest(?))""", [sorted({e for e, _ in handouts})]).fetchall()
+    for event_id, principal, key in rows:
+        if key and key.startswith("AKIA") and (event_id, principal) in handouts:
             out.setdefault(principal, set()).add(key)
     return out

@@ -1,7 +1,8 @@
 """The automatic-response policy: which detectors and severities may trigger which actions on which
 identities, and which identities are never touched.
 
-    protected = ["arn:aws:iam::*:role/break-glass-*", "OrganizationAccountAccessRole"]
+    protected = ["arn:aws:iam::*:role/break-glass-*"]
+    allow_organization_access_role = false   # true: OrganizationAccountAccessRole may be acted on
 
     [[allow]]
     actions = ["deactivate-key", "revoke-session", "revoke-sessions"]
@@ -9,7 +10,8 @@ identities, and which identities are never touched.
     detectors = ["*"]                        # a finding on the identity from one of these (globs)
     identities = ["arn:aws:iam::*:user/svc-*", "arn:aws:iam::*:role/service-role/*"]   # globs; default: all
 
-Nothing is allowed unless a rule says so.
+Nothing is allowed unless a rule says so. AWS-managed roles (service-linked, AWSReservedSSO_*, Control
+Tower, StackSets) are never acted on, whatever the rules say.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Rule:
 class ResponsePolicy:
     rules: list[Rule] = field(default_factory=list)
     protected: list[str] = field(default_factory=list)
+    allow_organization_access_role: bool = False
 
     def allowed(self, action: str, severity: str, identity: str, detectors: set[str]) -> Rule | None:
         return next((r for r in self.rules if r.allows(action, severity, identity, detectors)), None)
@@ -54,9 +57,13 @@ def load_policy(path: Path) -> ResponsePolicy:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"{path}: {exc}") from None
-    unknown = set(data) - {"protected", "allow"}
+    unknown = set(data) - {"protected", "allow", "allow_organization_access_role"}
     if unknown:
-        raise PolicyError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (expected protected, [[allow]])")
+        raise PolicyError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (expected protected, "
+                          "allow_organization_access_role, [[allow]])")
+    allow_org_access = data.get("allow_organization_access_role", False)
+    if not isinstance(allow_org_access, bool):
+        raise PolicyError(f"{path}: allow_organization_access_role must be true or false")
     protected = data.get("protected", [])
     if not isinstance(protected, list) or not all(isinstance(p, str) for p in protected):
         raise PolicyError(f"{path}: protected must be a list of ARN patterns or names")
@@ -83,4 +90,4 @@ def load_policy(path: Path) -> ResponsePolicy:
                 raise PolicyError(f"{where}: {key} must be a non-empty list of patterns")
         rules.append(Rule(tuple(actions), severity, tuple(item.get("detectors", ["*"])),
                           tuple(item.get("identities", ["*"]))))
-    return ResponsePolicy(rules, protected)
+    return ResponsePolicy(rules, protected, allow_org_access)

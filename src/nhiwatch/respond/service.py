@@ -50,16 +50,16 @@ def aws_sessions(profile: str | None, role_name: str | None, external_id: str | 
     return session_for, caller["Arn"]
 
 
-def incident_proposals(store: Store, incident_id: str, protected: list[str], own_arn: str | None = None
-                       ) -> tuple[dict, list[Proposal]]:
+def incident_proposals(store: Store, incident_id: str, protected: list[str], own_arn: str | None = None,
+                       allow_org_access: bool = False) -> tuple[dict, list[Proposal]]:
     incident = get_incident(store, incident_id)
     if incident is None:
         raise LookupError(f"no incident {incident_id} (nhiwatch incidents list)")
-    proposals = plan_incident(store, incident)
+    proposals = plan_incident(store, incident, allow_org_access=allow_org_access)
     for proposal in proposals:
         if proposal.plan is not None and proposal.refused is None:
             try:
-                guard(proposal.plan.target, own_arn=own_arn, protected=protected)
+                guard(proposal.plan.target, own_arn=own_arn, protected=protected, allow_org_access=allow_org_access)
             except Refused as refusal:
                 proposal.refused = str(refusal)
     return incident, proposals
@@ -98,7 +98,8 @@ def auto_respond(store: Store, policy: ResponsePolicy, responder: Responder | No
     result = AutoResult()
     own = responder.own_arn if responder else None
     for summary in list_incidents(store, min_severity="medium"):
-        incident, proposals = incident_proposals(store, summary["id"], policy.protected, own)
+        incident, proposals = incident_proposals(store, summary["id"], policy.protected, own,
+                                                 policy.allow_organization_access_role)
         detectors_of: dict[str, set[str]] = {}
         for finding in incident["findings"]:
             detectors_of.setdefault(finding["identity"]["arn"], set()).add(finding["detector"])
@@ -125,7 +126,8 @@ def auto_respond(store: Store, policy: ResponsePolicy, responder: Responder | No
             if responder is not None:
                 decision.record = responder.execute(
                     proposal.plan, reason=f"auto: {proposal.why}", incident_id=incident["id"],
-                    finding_ids=proposal.finding_ids).record
+                    finding_ids=proposal.finding_ids,
+                    allow_org_access=policy.allow_organization_access_role).record
             result.decisions.append(decision)
     return result
 

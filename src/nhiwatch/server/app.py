@@ -253,15 +253,19 @@ def create_app(store: Store, settings: ServeSettings, responder_factory: Callabl
     @app.post("/api/actions/{action_id}/undo", summary="Undo a recorded action (needs the token)")
     def undo(action_id: str, view: Store = View) -> dict:
         from nhiwatch.respond.actions import ActionError
+        from nhiwatch.respond.executor import UnknownAction, undoable
         from nhiwatch.respond.service import AwsUnavailable
 
         with api.write_lock:
             try:
+                undoable(view, action_id)  # an unknown id is 404 and a finished one 409, before AWS is asked
                 outcome = api.responder_factory(view).undo(action_id)
             except AwsUnavailable as exc:
                 raise HTTPException(503, str(exc)) from None
+            except UnknownAction as exc:
+                raise HTTPException(404, str(exc)) from None
             except ActionError as exc:
-                raise HTTPException(404 if "no action" in str(exc) else 409, str(exc)) from None
+                raise HTTPException(409, str(exc)) from None
         return dict(_action_view(outcome.record), secret=outcome.secret)
 
     @app.get("/api/health", include_in_schema=False)

@@ -367,7 +367,15 @@ class SqsListener(Source):
                       for n, event in enumerate(events)]
             delete = self._delete(message["ReceiptHandle"])
             if not items:
-                delete()
+                try:
+                    delete()
+                except Exception as exc:
+                    # Typically an expired receipt handle: the message came back and is judged again,
+                    # harmlessly (its objects are done). Never a reason to stop following the queue.
+                    code, text = aws_problem(exc)
+                    if code in FATAL_CODES:
+                        raise SourceFatal(f"SQS queue {self.queue_url}: {code}: {text}") from None
+                    self.error_note = f"{code}: {text}"
                 continue
             items[-1].on_commit.append(delete)  # items commit in order: the last one closes the message
             for item in items:

@@ -178,9 +178,7 @@ class Watcher:
         draining_since: float | None = None
         try:
             while not self.stopping.is_set():
-                for source in self.sources:
-                    if source.error is not None:
-                        raise WatchFatal(str(source.error))
+                self._raise_source_error()
                 worked = self.cycle()
                 now = time.monotonic()
                 if now - last_health >= self.config.health_interval:
@@ -190,6 +188,8 @@ class Watcher:
                     break
                 if self.once and not any(s.is_alive() for s in self.sources) and self.queue.empty() and \
                         self._ahead is None and self._judged_all():
+                    # A source that died since the check above ended with an error, not with its work done.
+                    self._raise_source_error()
                     draining_since = draining_since or now
                     if self.outbox.idle() or now - draining_since > drain_seconds:
                         break
@@ -208,6 +208,11 @@ class Watcher:
                                                 "findings": self.stats.findings})
             self.health()
         return self.stats
+
+    def _raise_source_error(self) -> None:
+        for source in self.sources:
+            if source.error is not None:
+                raise WatchFatal(str(source.error))
 
     def stop(self) -> None:
         self.stopping.set()
@@ -281,10 +286,9 @@ class Watcher:
             result = parse_items(entries, now)
             return lambda: result
         if self._pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+            from nhiwatch.core.workers import worker_pool
 
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = worker_pool(self.workers)
         step = -(-len(entries) // self.workers)
         parts = [self._pool.submit(parse_items, entries[i:i + step], now) for i in range(0, len(entries), step)]
 

@@ -2,7 +2,9 @@
  *
  * Everything that comes from the API (ARNs, API names, user agents, titles...) may be
  * attacker-influenced, so the DOM is built with createElement/textContent only: this file
- * never assigns innerHTML.
+ * never assigns innerHTML. Every text node and attribute value also goes through visible(), so
+ * control characters and bidi overrides show as escapes instead of reordering what is read, and
+ * every link is a #fragment this file builds (a javascript: URL from an event is never an href).
  */
 'use strict';
 
@@ -22,19 +24,35 @@
 
   // ---------------------------------------------------------------- DOM helpers
 
+  // Invisible characters (C0 but line breaks and tabs, DEL, C1, format characters such as bidi
+  // overrides and zero-width spaces, separators, lone surrogates): the same set as the command line's.
+  const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\u{110bd}\u{110cd}\u{13430}-\u{1343f}\u{1bca0}-\u{1bca3}\u{1d173}-\u{1d17a}\u{e0001}\u{e0020}-\u{e007f}]|[\ud800-\udfff]/gu;
+  const NAMED = { '\r': '\\r' };
+
+  /** Text as written, with every invisible character shown as an escape (\x1b, \u202e). */
+  function visible(text) {
+    return String(text).replace(INVISIBLE, (c) => {
+      if (NAMED[c]) return NAMED[c];
+      const cp = c.codePointAt(0);
+      const hex = cp.toString(16);
+      if (cp < 0x100) return `\\x${hex.padStart(2, '0')}`;
+      return cp < 0x10000 ? `\\u${hex.padStart(4, '0')}` : `\\u{${hex}}`;
+    });
+  }
+
   function setAttrs(node, attrs) {
     if (!attrs) return;
     for (const [key, value] of Object.entries(attrs)) {
       if (value === null || value === undefined || value === false) continue;
       if (key.startsWith('on') && typeof value === 'function') node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? '' : String(value));
+      else node.setAttribute(key, value === true ? '' : visible(value));
     }
   }
 
   function appendKids(node, kids) {
     for (const kid of kids.flat(Infinity)) {
       if (kid === null || kid === undefined || kid === false) continue;
-      node.appendChild(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+      node.appendChild(kid instanceof Node ? kid : document.createTextNode(visible(kid)));
     }
   }
 
@@ -184,7 +202,7 @@
     if (mode) {
       mode.textContent = !session ? 'not connected' : session.can_act ? 'can act' : 'read-only';
       mode.className = `nav-mode ${session && session.can_act ? 'mode-act' : 'mode-ro'}`;
-      mode.title = session && !session.can_act ? READ_ONLY_TIP : (session ? `store: ${session.store}` : '');
+      mode.title = session && !session.can_act ? READ_ONLY_TIP : (session ? visible(`store: ${session.store}`) : '');
     }
   }
 

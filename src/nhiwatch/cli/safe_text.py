@@ -1,0 +1,116 @@
+"""Text from events is data: shown as written, never read as markup, emoji codes or terminal control.
+
+Attackers write user agents, session names, bucket and key names, error messages. Printed raw, an ESC
+sequence recolours or clears the screen, retitles the window or plants a hyperlink; a bidi override
+reverses what follows; Rich reads `[/]` as markup (and crashes) and `:secret:` as an emoji. So:
+
+- `visible()` shows every invisible or controlling character as an escape (`\\x1b`, `\\u202e`);
+- `SafeConsole` is the only console the CLI prints through: markup, emoji and highlighting are off,
+  every string it renders passes through `visible()`, and so does every text segment it writes
+  (whatever built it), so nothing from an event can reach the terminal as a control sequence;
+- our own styling is built as `rich.text.Text` (`styled()`), never as markup in an f-string.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional, Union
+
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
+from rich.text import Text
+
+# Characters that are not printable text: C0 and C1 controls and DEL (Cc), format characters such
+# as bidi overrides and zero-width spaces (Cf, the Unicode 15 list), line and paragraph separators,
+# and lone surrogates (which would also make the write fail).
+_OTHER = (
+    "\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+_ALL = re.compile(f"[\x00-\x1f{_OTHER}]")
+# Our own messages and multi-line table cells keep their line breaks and tabs; nothing else.
+_BUT_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHER}]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def visible(value: object, *, newlines: bool = False, limit: Optional[int] = None) -> str:
+    """`value` as text a terminal (or a page) shows as written: every control, format or separator
+    character as a visible escape. Line breaks and tabs stay only with `newlines=True` (our own text);
+    `limit` cuts to that many characters with an ellipsis."""
+    text = "" if value is None else str(value)
+    text = (_BUT_LINES if newlines else _ALL).sub(_escape, text)
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text
+
+
+def plain(value: object, limit: Optional[int] = None) -> str:
+    """A value from the events for a one-line place (a table cell, a list): nothing in it can break the
+    line or control the terminal."""
+    return visible(value, limit=limit)
+
+
+Part = Union[str, "tuple[str, str]", Text]
+
+
+def styled(*parts: Part) -> Text:
+    """One line of our own styling: ("label", "bold") pairs are styled, strings are literal text (never
+    markup). Data in it should already be `plain()`; control characters are escaped here anyway."""
+    out = Text()
+    for part in parts:
+        if isinstance(part, Text):
+            out.append_text(part)
+        elif isinstance(part, tuple):
+            out.append(visible(part[0], newlines=True), style=part[1])
+        else:
+            out.append(visible(part, newlines=True))
+    return out
+
+
+_JSON_INVISIBLE = re.compile(f"[{_OTHER}]")
+
+
+def _json_escape(match: re.Match) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON spells a character beyond the BMP as a surrogate pair
+    return f"\\u{0xd800 + (code >> 10):04x}\\u{0xdc00 + (code & 0x3ff):04x}"
+
+
+def json_visible(text: str) -> str:
+    """JSON text with the invisible characters JSON may carry raw (DEL, C1 controls, bidi overrides...)
+    written as \\u escapes: the same document, and nothing a terminal would act on. They can only be
+    inside strings, so the replacement is exact."""
+    return _JSON_INVISIBLE.sub(_json_escape, text)
+
+
+class SafeConsole(Console):
+    """A Console on which a string is always text: no markup, no emoji codes, no highlighting, and no
+    control character reaches the terminal except line breaks and the console's own styling codes."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.update(markup=False, emoji=False, highlight=False)
+        super().__init__(**kwargs)
+
+    def render_str(self, text: str, **kwargs) -> Text:  # type: ignore[override]
+        # A caller's markup=True (or a table cell, a title) does not turn markup back on.
+        kwargs.update(markup=False, emoji=False)
+        return super().render_str(visible(text, newlines=True), **kwargs)
+
+    def render(self, renderable: RenderableType, options: Optional[ConsoleOptions] = None) -> Iterable[Segment]:
+        # The last gate: a Text built elsewhere (e.g. Text(data)) is escaped here too. Control
+        # segments (cursor moves of a progress bar) are the console's own and pass.
+        for segment in super().render(renderable, options):
+            if segment.control is None and _BUT_LINES.search(segment.text):
+                segment = Segment(visible(segment.text, newlines=True), segment.style)
+            yield segment

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
@@ -462,3 +463,73 @@ def test_queue_messages_in_every_shape():
     assert objects_in_message(json.dumps({"Event": "s3:TestEvent"})) == ([], [], None)
     assert objects_in_message("not json")[2].startswith("not JSON")
     assert objects_in_message(json.dumps({"hello": 1}))[2] is not None
+
+
+class FlakyProxy:
+    """An HTTP proxy in front of moto that answers 503 to the first `failures` reads of one object:
+    more than botocore's own retries outlast, as S3 does in a bad minute."""
+
+    def __init__(self, upstream: str, failures: int, key: str) -> None:
+        proxy = self
+        self.failures = failures
+        self.refused = 0
+        self.key = urllib.parse.quote(key)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.command == "GET" and self.path.split("?")[0].endswith(proxy.key) and proxy.failures > 0:
+                    proxy.failures -= 1
+                    proxy.refused += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                request = urllib.request.Request(upstream + self.path, data=body, headers=headers, method=self.command)
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as answer:
+                        status, answer_headers, data = answer.status, answer.headers.items(), answer.read()
+                except urllib.error.HTTPError as error:
+                    status, answer_headers, data = error.code, error.headers.items(), error.read()
+                self.send_response(status)
+                for name, value in answer_headers:
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_s3_errors_that_outlast_botocore_retries_are_retried_not_fatal(corpus, aws_live, tmp_path):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="flaky-trail")
+    keys = sorted(corpus["objects"])[:40]
+    _upload(s3, "flaky-trail", {k: corpus["objects"][k] for k in keys})
+    expected = {r["eventID"] for k in keys for r in json.loads(gzip.decompress(corpus["objects"][k]))["Records"]}
+    proxy = FlakyProxy(aws_live, failures=12, key=keys[7])  # 8 attempts each: one failed pass, then read
+    try:
+        run = subprocess.run([sys.executable, "-m", "nhiwatch", "watch", "--once", "--s3", "s3://flaky-trail/AWSLogs/",
+                              "--home", str(tmp_path / "h"), "--json"], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "AWS_ENDPOINT_URL": proxy.url})
+    finally:
+        proxy.close()
+    assert proxy.refused == 12
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert '"event":"source-retrying"' in run.stderr  # the log said what it was outlasting
+    with Store(tmp_path / "h", read_only=True) as store:
+        stored = {e for (e,) in store.con.execute("SELECT event_id FROM events").fetchall()}
+    assert stored == expected

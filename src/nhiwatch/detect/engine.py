@@ -179,6 +179,8 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
     open_items: dict[tuple[str, str], _Open] = carry if carry is not None else {}
     findings: list[Finding] = []
     for ev in events:
+        if ev.t > profile.judged:
+            profile.judged = ev.t
         net, wide_net = network_of(ev.ip, ev.ip_kind, ev.vpce)
         agent = agent_family(ev.agent)
         actor = Actor.TOOL if ev.inbound else actor_of(ev, agent)

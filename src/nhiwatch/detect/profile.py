@@ -75,6 +75,7 @@ class Profile:
         # until the finding is resolved benign. Value: [first held, last seen, detectors that alerted].
         self.held: dict[str, list] = {}
         self.steps: list[tuple[int, str, str, bool]] = []  # (t, tactic, detector, hostile) of recent hits
+        self.judged = 0  # newest event time judged or learned (held events included): late history shows behind it
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -223,7 +224,7 @@ class Profile:
 
     _FIELDS = ("n", "first", "last", "facets", "singles", "seen", "hours", "days", "last_day", "novel_days",
                "last_novel_day", "errors", "denied", "hour_key", "hour_count", "hour_stats", "sessions", "window",
-               "held", "steps")
+               "held", "steps", "judged")
 
     def to_state(self) -> dict:
         return {name: getattr(self, name) for name in self._FIELDS}

@@ -14,10 +14,10 @@ import orjson
 import pyarrow as pa
 
 from nhiwatch.detect.detectors import DETECTORS
-from nhiwatch.detect.engine import Context, KeyOrigin, close_all, step
+from nhiwatch.detect.engine import Context, KeyOrigin, close_all, iso_us, step
 from nhiwatch.detect.features import agent_family, network_of
 from nhiwatch.detect.detectors.base import IdentityInfo
-from nhiwatch.detect.finding import Finding
+from nhiwatch.detect.finding import Finding, severity_rank
 from nhiwatch.detect.profile import Ev, Profile
 from nhiwatch.knowledge.vendors import vendor_for_account
 from nhiwatch.store.db import Store
@@ -30,6 +30,11 @@ BUCKET_ROWS = 200_000  # events sorted at once
 CHUNK_EVENTS = 20_000  # a busy identity's events arrive in chunks of this size
 DETECT_MEMORY = "384MB"
 _NAME_SUFFIX = re.compile(r"[^a-z]+")
+
+
+# Events older than this behind an identity's newest judged event are late history (see _rejudge);
+# CloudTrail's own delivery across regions stays well inside it.
+LATE_US = 3600 * 1_000_000
 
 
 def _pending(lower_batch: int, upper_batch: int, learn_until_us: int | None, learning: bool) -> str:
@@ -315,6 +320,57 @@ class DetectSession:
         self.peers = None
         self._refreshed = time.monotonic()
 
+    def _context(self, identity: str, first: Ev, learn_until_us: int | None, changes: dict, origins) -> Context:
+        info = self.infos.get(identity) or fallback_info(
+            identity, None if first.inbound else first.caller_type, first.account)
+        peer = (self.peers or {}).get(peer_key(identity, info.kind, info.account_id))
+        return Context(info, peer, self.known_accounts, learn_until_us or 0,
+                       changes=changes.get(identity, ()), key_origins=origins)
+
+    def _rejudge(self, late: dict[str, int], findings: list[Finding], upper: int, learn_until_us: int | None,
+                 changes: dict, origins) -> tuple[list[Finding], list[Finding]]:
+        """History that arrives after later events were judged (a backfill read out of order, messages
+        redelivered after a crash) means those events were judged without it: an identity that looked
+        new may have had weeks of baseline. Such an identity, when it has findings from after the late
+        history began, is judged again from its first stored event, in time order. A finding that comes
+        out more severe is upgraded (and sent again where its new severity is wanted); a new one is
+        added; none is taken back, since a person may already have seen it."""
+        by_id = {f.id: f for f in findings}
+        upgrades: list[Finding] = []
+        self._refreshed = -1.0e18  # what is known of these identities was read before their history came
+        self._refresh()
+        self.peers = _peer_profiles(self.profiles.iter_all(), self.infos)
+        for identity, since in late.items():
+            since_iso = iso_us(since)
+            stored = dict(self.store.con.execute(
+                "SELECT id, severity FROM findings WHERE identity = ? AND last_seen >= ?",
+                [identity, since_iso]).fetchall())
+            if not stored and not any(f.identity["arn"] == identity and f.last_seen >= since_iso for f in findings):
+                continue
+            quoted = identity.replace("'", "''")
+            window = f"ingest_batch <= {int(upper)} AND (principal = '{quoted}' OR assumed_role_arn = '{quoted}')"
+            fresh, ctx, carry, again = Profile(), None, {}, []
+            for who, events in iter_identity_events(self.store, window):
+                if who != identity:
+                    continue
+                ctx = ctx or self._context(identity, events[0], learn_until_us, changes, origins)
+                again += step(fresh, events, ctx, carry)
+            if ctx is None:
+                continue
+            again += close_all(carry, ctx)
+            self.profiles.pop(identity, None)
+            self.profiles.states[identity] = orjson.dumps(fresh.to_state())
+            # This call's findings on it were judged against a baseline that had seen the future: the
+            # replay's stand instead.
+            by_id = {i: f for i, f in by_id.items() if f.identity["arn"] != identity}
+            for finding in again:
+                if finding.id in stored:
+                    if severity_rank(finding.severity) > severity_rank(stored[finding.id]):
+                        upgrades.append(finding)
+                else:
+                    by_id[finding.id] = finding
+        return list(by_id.values()), upgrades
+
     def judged_batch(self) -> int:
         row = self.store.con.execute("SELECT value FROM meta WHERE key = 'detect_judged_batch'").fetchone()
         return int(row[0]) if row else 0
@@ -344,6 +400,8 @@ class DetectSession:
         origins = key_origins(store.con)
         windows = ([_pending(lower, upper, learn_until_us, True), _pending(lower, upper, learn_until_us, False)]
                    if learn_until_us is not None else [_pending(lower, upper, None, False)])
+        prior_last: dict[str, int] = {}  # each identity's newest event before this call
+        late: dict[str, int] = {}        # identities whose older history arrived now: its earliest time
         for number, window in enumerate(windows):
             if self.peers is None or number:  # after a learning pass, peers are formed from what it taught
                 self.peers = _peer_profiles(self.profiles.iter_all(), self.infos)
@@ -353,14 +411,14 @@ class DetectSession:
                     if ctx is not None:
                         findings += close_all(carry, ctx)
                         self.profiles.park(current)
-                    first = events[0]
-                    info = self.infos.get(identity) or fallback_info(
-                        identity, None if first.inbound else first.caller_type, first.account)
-                    peer = self.peers.get(peer_key(identity, info.kind, info.account_id))
-                    current, ctx = identity, Context(info, peer, self.known_accounts, learn_until_us or 0,
-                                                     changes=changes.get(identity, ()), key_origins=origins)
+                    ctx = self._context(identity, events[0], learn_until_us, changes, origins)
+                    current = identity
                     touched.add(identity)
-                findings += step(self.profiles[identity], events, ctx, carry)
+                profile = self.profiles[identity]
+                last = prior_last.setdefault(identity, profile.judged)
+                if last and events[0].t < last - LATE_US:
+                    late[identity] = min(late.get(identity, events[0].t), events[0].t)
+                findings += step(profile, events, ctx, carry)
                 for ev in events:
                     if ev.account and ev.account not in self.known_accounts:
                         self.known_accounts = self.known_accounts | {ev.account}
@@ -372,7 +430,11 @@ class DetectSession:
                 findings += close_all(carry, ctx)
                 self.profiles.park(current)
         self.profiles.park_all()
-        _commit(store, {i: self.profiles.states[i] for i in touched}, findings, upper, also)
+        upgrades: list[Finding] = []
+        if late:
+            findings, upgrades = self._rejudge(late, findings, upper, learn_until_us, changes, origins)
+        _commit(store, {i: self.profiles.states[i] for i in touched}, findings, upper, also, upgrades)
+        findings += upgrades  # reported like new ones: each is now more severe than what was sent
         summary.identities = len(touched)
         summary.findings = len(findings)
         for finding in findings:
@@ -396,7 +458,7 @@ COMMIT_ROWS = 2_000  # profiles and findings inserted per statement: bounded mem
 
 
 def _commit(store: Store, states: dict[str, str | bytes], findings: list[Finding], judged_batch: int,
-            also: Callable[[list[Finding]], None] | None = None) -> None:
+            also: Callable[[list[Finding]], None] | None = None, upgrades: list[Finding] = ()) -> None:
     con = store.con
     con.execute("BEGIN TRANSACTION")
     try:
@@ -428,9 +490,12 @@ def _commit(store: Store, states: dict[str, str | bytes], findings: list[Finding
                            SELECT id, detector, severity, score, identity, account_id,
                            first_seen, last_seen, 'open', finding FROM rows
                            WHERE id NOT IN (SELECT id FROM findings)""")
+        for finding in upgrades:  # judged again with history that arrived late: now more severe
+            con.execute("UPDATE findings SET severity = ?, score = ?, finding = ? WHERE id = ?",
+                        [finding.severity, finding.score, orjson.dumps(finding.to_dict()).decode(), finding.id])
         con.execute("INSERT OR REPLACE INTO meta VALUES ('detect_judged_batch', ?)", [str(judged_batch)])
         if also is not None:
-            also(findings)
+            also(list(findings) + list(upgrades))
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -539,11 +539,20 @@ def _read_lines(reader: BinaryIO, limit: int) -> Iterator[bytes | _LongLine]:
         yield _LongLine(size - line.endswith(b"\n"), head)
 
 
+_SAMPLE_LINE = 8 << 20  # a line longer than this is not parsed only to tell the format
+
+
 def _is_json_lines(data: bytes) -> bool:
-    """JSON lines when one of the first non-empty lines is a whole object or array by itself."""
-    tried = 0
-    for line in data[: 8 << 20].split(b"\n", 50):
-        line = line.strip()
+    """JSON lines when one of the first non-empty lines is a whole object or array by itself. A line too
+    long to sample is passed over, not held against the file: a huge first record (quarantined later,
+    by the record limit) must not turn the file into one damaged document and lose every record after it."""
+    tried = start = 0
+    for _ in range(50):
+        if start >= len(data):
+            break
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        line, start = (data[start:end].strip() if end - start <= _SAMPLE_LINE else b""), end + 1
         if not line:
             continue
         tried += 1

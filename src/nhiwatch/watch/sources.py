@@ -51,6 +51,7 @@ class Source(threading.Thread):
         self.error: BaseException | None = None
         self.caught_up = False   # everything available when last asked has been handed over
         self.lag_seconds: float | None = None
+        self.error_note: str | None = None  # the last problem it is retrying, for the health log
 
     def run(self) -> None:
         try:
@@ -131,6 +132,9 @@ class Fetcher:
             yield first, future.result()
 
 
+TRANSIENT_RETRIES = 6  # consecutive failed passes over a bucket before the watch gives up (about 2 minutes)
+
+
 class S3Poller(Source):
     """Follows a bucket (an organization trail or a single account's) in key order.
 
@@ -193,16 +197,33 @@ class S3Poller(Source):
         return partition + moment.strftime("%Y/%m/%d/")
 
     def follow(self) -> None:
+        failures = 0
         while not self.stopping.is_set():
-            if time.monotonic() - self._discovered > self.rediscover_seconds:
-                self.partitions = self.discover()
-                self._discovered = time.monotonic()
-            handed = 0
-            self.handed = {k for k in self.handed if k not in self.done}  # committed ones are in done now
-            for partition in self.partitions:
-                handed += self._poll(partition)
-                if self.stopping.is_set():
+            try:
+                if time.monotonic() - self._discovered > self.rediscover_seconds:
+                    self.partitions = self.discover()
+                    self._discovered = time.monotonic()
+                handed = 0
+                self.handed = {k for k in self.handed if k not in self.done}  # committed ones are in done now
+                for partition in self.partitions:
+                    handed += self._poll(partition)
+                    if self.stopping.is_set():
+                        return
+            except SourceFatal:
+                raise
+            except Exception as exc:
+                # A timeout or a 5xx that botocore's retries did not outlast: the pass is repeated (keys
+                # handed over are not handed again), and only a problem that persists stops the watch.
+                failures += 1
+                code, message = aws_problem(exc)
+                if failures > TRANSIENT_RETRIES:
+                    raise SourceFatal(f"s3://{self.bucket}/{self.prefix}: {code}: {message} "
+                                      f"({failures} attempts)") from None
+                self.error_note = f"{code}: {message}"
+                if not self.sleep(min(2.0 ** failures, 30.0)):
                     return
+                continue
+            failures, self.error_note = 0, None
             self.caught_up = True
             if self.once and not handed:
                 return
@@ -288,7 +309,6 @@ class SqsListener(Source):
         self.done = done
         self.wait_seconds, self.once = wait_seconds, once
         self.fetcher = Fetcher()
-        self.error_note: str | None = None
 
     def _delete(self, handle: str) -> Callable[[], None]:
         return lambda: self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=handle)

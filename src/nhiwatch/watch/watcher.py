@@ -100,6 +100,7 @@ class Watcher:
         self._last_correlate = time.monotonic()
         self._uncorrelated = 0
         self.workers = min(2, os.cpu_count() or 1)
+        self._notes: dict[str, str | None] = {}
         self._pool = None
         self._ahead: tuple[list[Item], Callable[[], tuple]] | None = None  # items being parsed, and their result
         self._done_loaded = time.monotonic()
@@ -213,6 +214,11 @@ class Watcher:
         for source in self.sources:
             if source.error is not None:
                 raise WatchFatal(str(source.error))
+            note = source.error_note
+            if note != self._notes.get(source.source_name):
+                self._notes[source.source_name] = note
+                if note:  # a problem the source is outlasting, said once when it appears
+                    self.log("warning", "source-retrying", source=source.source_name, error=note)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -398,7 +404,8 @@ class Watcher:
         self.log("info", "progress", events=stats.events, events_per_second=round(rate, 1), items=stats.items,
                  duplicates=stats.duplicates, quarantined=stats.quarantined, findings=stats.findings,
                  lag_seconds=lag, queued=self.queue.qsize(),
-                 sources={s.source_name: {"caught_up": s.caught_up, "alive": s.is_alive()} for s in self.sources},
+                 sources={s.source_name: {"caught_up": s.caught_up, "alive": s.is_alive(), "retrying": s.error_note}
+                          for s in self.sources},
                  sinks=self.outbox.backlog(),
                  stage_seconds={k: round(v, 1) for k, v in stats.stage_seconds.items()})
 

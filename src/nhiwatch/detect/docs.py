@@ -9,7 +9,21 @@ from nhiwatch.detect.detectors import DETECTORS
 def detector_rows() -> list[dict]:
     return [{"id": d.id, "title": d.title, "tactic": d.tactic, "mitre": list(d.mitre), "stratus": list(d.stratus),
              "guardduty": list(d.guardduty), "description": d.description,
-             "softened_for_people": d.behavioural} for d in DETECTORS]
+             "softened_for_people": d.behavioural,
+             "cases": [{"name": c.name, "kind": c.kind, "about": c.about, "severity": c.severity, "known_gap": c.xfail}
+                       for c in d.cases]}
+            for d in DETECTORS]
+
+
+def _told(cases: list[dict], kind: str) -> str:
+    """One detector's cases of a kind, as a table cell."""
+    def floor(case: dict) -> str:
+        if case["severity"] == "medium":
+            return ""
+        return f" ({case['severity']}+)" if kind == "positive" else f" (below {case['severity']})"
+    return "; ".join(f"`{c['name']}`{floor(c)}: {c['about']}"
+                     + (f" (*known gap*: {c['known_gap']})" if c["known_gap"] else "")
+                     for c in cases if c["kind"] == kind)
 
 
 def detectors_markdown() -> str:
@@ -42,6 +56,14 @@ def detectors_markdown() -> str:
     for row in detector_rows():
         lines.append(f"| `{row['id']}` | {row['tactic']} | {', '.join(row['mitre'])} | {row['description']} | "
                      f"{', '.join(f'`{s}`' for s in row['stratus'])} | {', '.join(row['guardduty'])} |")
+    lines += ["", "## Cases", "",
+              "Each detector carries event streams it must alarm on (medium or above unless noted) and legitimate "
+              "behaviour it must stay quiet on (below medium unless noted; `detect/cases.py`); "
+              "`tests/test_detector_cases.py` runs every one through ingestion and detection. A *known gap* is a "
+              "case the detector fails today, kept visible until it is mended.", "",
+              "| id | catches | stays quiet on |", "|---|---|---|"]
+    for row in detector_rows():
+        lines.append(f"| `{row['id']}` | {_told(row['cases'], 'positive')} | {_told(row['cases'], 'negative')} |")
     lines += ["", "## Sensitive API catalogue", "",
               "Used by the `*-first-use` detectors. Weight 3: one call is an incident on an identity that never makes "
               "it; 2: worth a look when new; 1: notable only on stable identities.", "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nhiwatch.detect.detectors.access_denied_probing import AccessDeniedProbing
 from nhiwatch.detect.detectors.attack_sequence import AttackSequence
 from nhiwatch.detect.detectors.attack_tool_agent import AttackToolAgent
-from nhiwatch.detect.detectors.base import Detector
+from nhiwatch.detect.detectors.base import Detector, validate_detectors
 from nhiwatch.detect.detectors.bulk_s3_download import BulkS3Download
 from nhiwatch.detect.detectors.bulk_secret_access import BulkSecretAccess
 from nhiwatch.detect.detectors.credential_access import CredentialAccess
@@ -43,3 +43,4 @@ DETECTORS: tuple[Detector, ...] = tuple(cls() for cls in (
     UnusualRegion, ExfiltrationFirstUse, ResourceSharedExternally, BulkS3Download, Impact, UnusualInstances,
     MassDeletion, VolumeBurst, UnusualHour, NovelApi,
     AttackSequence))  # last: it reads the steps the others recorded for the same event
+validate_detectors(DETECTORS)  # a bad id, tactic or ATT&CK id stops the import, with every problem named

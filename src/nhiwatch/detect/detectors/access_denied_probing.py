@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.detectors.sensitive import DENIED
 
@@ -18,6 +19,39 @@ class AccessDeniedProbing(Detector):
     guardduty = ("Discovery:IAMUser/AnomalousBehavior",)
     description = ("At least 5 denied calls on at least 3 different APIs in 15 minutes, from an identity whose "
                    "denied share so far is under 1%. Medium.")
+
+    cases = (
+        c.positive("stolen-key-probes-its-permissions",
+                   "a key holder trying what the key may do: password data, user data, users, secrets, parameters, "
+                   "functions, each denied",
+                   c.each(c.CI_THIEF, [
+                       c.Call("ec2:GetPasswordData", {"instanceId": c.OTHER_INSTANCE},
+                              error="Client.UnauthorizedOperation"),
+                       c.Call("ec2:DescribeInstanceAttribute", {"instanceId": c.OTHER_INSTANCE,
+                                                                "attribute": "userData"},
+                              error="Client.UnauthorizedOperation"),
+                       c.Call("iam:ListUsers", error="AccessDenied"),
+                       c.Call("secretsmanager:ListSecrets", error="AccessDeniedException"),
+                       c.Call("ssm:DescribeParameters", error="AccessDeniedException"),
+                       c.Call("lambda:ListFunctions20150331", error="AccessDenied")]),
+                   [c.CI_HABIT]),
+        c.positive("instance-ids-brute-forced-for-passwords-and-user-data",
+                   "Stratus Red Team's probes: GetPasswordData on thirty guessed instance ids and "
+                   "DescribeInstanceAttribute (userData) on fifteen, every one denied",
+                   c.each(c.CI_THIEF, [c.Call("ec2:GetPasswordData", {"instanceId": f"i-0{n:016x}"},
+                                              error="Client.UnauthorizedOperation") for n in range(30)]
+                          + [c.Call("ec2:DescribeInstanceAttribute", {"instanceId": f"i-1{n:016x}",
+                                                                      "attribute": "userData"},
+                                    error="Client.UnauthorizedOperation") for n in range(15)], step=1),
+                   [c.CI_HABIT],
+                   xfail="it needs denied calls on at least 3 different APIs; forty-five denials on two APIs (the "
+                         "Stratus technique the access-denied-probing scenario replays) raise nothing from it"),
+        c.negative("retry-loop-on-a-missing-permission",
+                   "a release that needs a permission the role lacks: the SDK retries the same denied call",
+                   c.each(c.ECS_TASK, [c.Call("sqs:DeleteMessage", {"queueUrl": c.queue("orders")},
+                                              error="AccessDenied")] * 8, step=20),
+                   [c.ECS_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

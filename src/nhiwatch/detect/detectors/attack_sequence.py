@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.catalog import TACTIC_ORDER
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
@@ -30,6 +31,36 @@ class AttackSequence(Detector):
                    "their runtime, dangerous IAM write). High; critical from 4 tactics. Needs no history.")
     behavioural = False
     routine = True
+
+    cases = (
+        c.positive("stolen-key-probes-escalates-and-persists",
+                   "a stolen static key with no history: denied probes, an admin policy on itself, a spare access key",
+                   c.each(c.Caller(c.iam_user("svc-backup", key="AKIAEXAMPLESVCBKUP01"), c.TOR_EXIT, c.BOTO3), [
+                       "sts:GetCallerIdentity",
+                       c.Call("ec2:DescribeInstances", error="Client.UnauthorizedOperation"),
+                       c.Call("s3:ListBuckets", error="AccessDenied"),
+                       c.Call("lambda:ListFunctions20150331", error="AccessDenied"),
+                       c.Call("secretsmanager:ListSecrets", error="AccessDeniedException"),
+                       c.Call("iam:PutUserPolicy", {"userName": "svc-backup", "policyName": "maintenance",
+                                                    "policyDocument": c.admin_policy()}),
+                       c.Call("iam:CreateAccessKey", {"userName": "svc-backup"},
+                              response={"accessKey": {"accessKeyId": "AKIAEXAMPLESPAREKEY1", "status": "Active",
+                                                      "userName": "svc-backup"}})], step=20),
+                   severity="high"),
+        c.negative("terraform-creates-a-new-services-role",
+                   "a Terraform apply from the usual runners creating a new service's role, its scoped policy, a "
+                   "parameter and a log group",
+                   c.each(c.CI_USER.but(agent=c.TERRAFORM), [
+                       "iam:ListRoles",
+                       c.Call("iam:CreateRole", {"roleName": "payments-api", "assumeRolePolicyDocument":
+                           '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":'
+                           '"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}'}),
+                       c.Call("iam:PutRolePolicy", {"roleName": "payments-api", "policyName": "queue",
+                                                    "policyDocument": c.scoped_policy("sqs:SendMessage")}),
+                       c.Call("ssm:PutParameter", {"name": "/payments/log_level", "type": "String"}),
+                       c.Call("logs:CreateLogGroup", {"logGroupName": "/ecs/payments-api"})], step=5),
+                   [c.habit(c.CI_USER.but(agent=c.TERRAFORM), "s3:PutObject", "ecs:DescribeServices")], severity="low"),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         steps = [s for s in look.profile.steps if s[0] >= look.ev.t - 3_600_000_000]

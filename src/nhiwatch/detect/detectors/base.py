@@ -3,10 +3,13 @@ against the identity's baseline *before* the event is learned."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import ClassVar, Iterable
+from typing import ClassVar, Iterable, Sequence
 
+from nhiwatch.detect.cases import Case
+from nhiwatch.detect.catalog import TACTIC_ORDER
 from nhiwatch.detect.profile import Ev, Profile
 
 HOUR_US = 3_600_000_000
@@ -168,9 +171,55 @@ class Detector:
     judges_service_calls: ClassVar[bool] = False
     # The calls whose request parameters this detector reads (the runner loads only those).
     reads_params: ClassVar[frozenset[str]] = frozenset()
+    # Event streams it must alarm on and streams it must stay quiet on (detect/cases.py).
+    cases: ClassVar[tuple[Case, ...]] = ()
 
     def check(self, look: Look) -> Iterable[Hit]:
         raise NotImplementedError
+
+
+class DetectorMetadataError(ValueError):
+    """A detector's metadata is unusable: the detector list refuses to load."""
+
+
+DETECTOR_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+ATTACK_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
+
+
+def validate_detectors(detectors: Sequence[Detector]) -> None:
+    """Every detector's metadata, checked once when the list loads: a unique kebab-case id, a tactic of
+    the known list, ATT&CK technique ids, a title and a description, cases that are `Case`s with unique
+    names. All problems are reported together."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for detector in detectors:
+        name = type(detector).__name__
+        ident = getattr(detector, "id", None)
+        if not isinstance(ident, str) or not DETECTOR_ID.match(ident):
+            problems.append(f"{name}: id {ident!r} is not a kebab-case name")
+        elif ident in seen:
+            problems.append(f"{name}: id {ident!r} twice")
+        seen.add(str(ident))
+        tactic = getattr(detector, "tactic", None)
+        if tactic not in TACTIC_ORDER:
+            problems.append(f"{name}: tactic {tactic!r} is not one of {', '.join(TACTIC_ORDER)}")
+        mitre = getattr(detector, "mitre", None)
+        if not isinstance(mitre, tuple) or not mitre:
+            problems.append(f"{name}: mitre must be a non-empty tuple of ATT&CK ids")
+        else:
+            problems += [f"{name}: {m!r} is not an ATT&CK technique id (T1234 or T1234.567)"
+                         for m in mitre if not isinstance(m, str) or not ATTACK_ID.match(m)]
+        for attr in ("title", "description"):
+            value = getattr(detector, attr, None)
+            if not isinstance(value, str) or not value.strip():
+                problems.append(f"{name}: {attr} is empty")
+        cases = getattr(detector, "cases", ())
+        if not all(isinstance(c, Case) for c in cases):
+            problems.append(f"{name}: cases must be Case objects")
+        elif len({c.name for c in cases}) != len(cases):
+            problems.append(f"{name}: two cases share a name")
+    if problems:
+        raise DetectorMetadataError("bad detector metadata:\n  " + "\n  ".join(problems))
 
 
 def stable_weight(profile: Profile) -> float:

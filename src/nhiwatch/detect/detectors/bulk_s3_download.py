@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 MIN_OBJECTS = 100
@@ -20,6 +21,20 @@ class BulkS3Download(Detector):
                    "info within a day of a deploy of its workload from its usual network and client.")
     change_aware = True
     routine = True
+
+    cases = (
+        c.positive("backup-key-drains-three-buckets",
+                   "the backup job's key used from outside to download objects from three buckets in ten minutes",
+                   c.each(c.BACKUP_THIEF, [
+                       c.Call("s3:GetObject", {"bucketName": bucket, "key": f"export/part-{n:04d}.csv"})
+                       for n in range(40) for bucket in ("customer-data", "finance-reports", "backups")], step=4),
+                   [c.BACKUP_HABIT], severity="high"),
+        c.negative("nightly-etl-reads-its-usual-buckets",
+                   "the ETL job's nightly run reads a hundred and twenty objects from the two buckets it reads every hour",
+                   c.each(c.ETL_JOB, [c.Call("s3:GetObject", {"bucketName": bucket, "key": f"2026/03/05/{n:04d}.json"})
+                                      for n in range(60) for bucket in ("raw-events", "reference-data")], step=4),
+                   [c.ETL_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

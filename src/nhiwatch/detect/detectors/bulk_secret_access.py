@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.profile import WINDOW_SECONDS
 
@@ -27,6 +28,31 @@ class BulkSecretAccess(Detector):
                    "from the usual ones, low on an identity still learning (its first start-up reads its whole "
                    "configuration).")
     routine = True
+
+    cases = (
+        c.positive("twenty-secrets-in-forty-seconds-from-a-stranger",
+                   "the task's credentials used from a Tor exit with boto3 to read every secret the role can reach",
+                   c.each(c.ECS_TASK.but(ip=c.TOR_EXIT, agent=c.BOTO3), [
+                       c.Call("secretsmanager:GetSecretValue", {"secretId": c.secret(f"team/s{n}-XyZ123")})
+                       for n in range(20)]),
+                   [c.ECS_HABIT], severity="high"),
+        c.positive("parameters-read-one-by-one",
+                   "the task's credentials used from outside to read twenty SecureString parameters, one GetParameter "
+                   "each",
+                   c.each(c.ECS_TASK.but(ip=c.TOR_EXIT, agent=c.BOTO3), [
+                       c.Call("ssm:GetParameter", {"name": f"/prod/app{n}/db_password", "withDecryption": True})
+                       for n in range(20)]),
+                   [c.ECS_HABIT],
+                   xfail="ingest maps the request parameter `name` to EKS clusters only (later _add calls in "
+                         "ingest/resources.py overwrite ssm's and cloudtrail's), so a GetParameter names no resource "
+                         "and the distinct parameters read are never counted"),
+        c.negative("new-service-reads-its-secrets-at-first-start",
+                   "a new service's first start-up reads its eight secrets, before it has any history",
+                   c.each(c.Caller(c.role_session("payments-api", "0d9e8f7a6b5c", path="/service/"), c.NAT_US_EAST_1,
+                                   c.GO_ECS), [
+                       c.Call("secretsmanager:GetSecretValue", {"secretId": c.secret(f"payments/{name}-Ab12Cd")})
+                       for name in ("db", "stripe", "sendgrid", "sentry", "jwt", "redis", "queue", "webhook")], step=1)),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
 
 
@@ -17,3 +18,17 @@ class DiscoveryFirstUse(SensitiveFirstUse):
                    "one level up from a new network with a new client, one down when the call failed; low from the "
                    "usual network and client (any weight for the workload's own runtime-marked code); low without "
                    "history or peers, except calls that blind defences.")
+    cases = (
+        c.positive("instance-user-data-read-with-a-new-client",
+                   "someone with a shell on the instance reads instances' user data (where bootstrap secrets hide) "
+                   "with the CLI: the instance's network, but not its application's SDK",
+                   [c.EC2_APP.but(agent=c.ATTACKER_CLI).call(c.at(0), "ec2:DescribeInstanceAttribute",
+                                                            {"instanceId": c.OTHER_INSTANCE, "attribute": "userData"})],
+                   [c.EC2_HABIT]),
+        c.negative("release-reads-its-instance-attributes",
+                   "a release of the application reads its instance's attributes at start-up, from its usual address "
+                   "with its usual SDK",
+                   [c.EC2_APP.call(c.at(0), "ec2:DescribeInstanceAttribute",
+                                   {"instanceId": c.INSTANCE, "attribute": "instanceType"})],
+                   [c.EC2_HABIT]),
+    )

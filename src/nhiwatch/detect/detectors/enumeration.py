@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 MIN_APIS = 12
@@ -22,6 +23,27 @@ class Enumeration(Detector):
                    "of which at least half the identity never made before. Medium; high when it includes IAM or "
                    "organisation listing; low from the identity's usual network and client with nothing denied. "
                    "AWS service-linked roles and known vendors' roles sweep by design: low.")
+
+    cases = (
+        c.positive("stolen-key-maps-the-account",
+                   "a fresh key holder's first minute: who am I, then users, roles, buckets, instances, functions, "
+                   "databases, secrets, tables, keys and trails",
+                   c.each(c.CI_THIEF, [
+                       "sts:GetCallerIdentity", "iam:ListUsers", "iam:ListRoles", "iam:ListPolicies", "s3:ListBuckets",
+                       "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "lambda:ListFunctions20150331",
+                       "rds:DescribeDBInstances", "secretsmanager:ListSecrets", "dynamodb:ListTables", "kms:ListKeys",
+                       "cloudtrail:DescribeTrails", "ec2:DescribeVpcs"]),
+                   [c.CI_HABIT]),
+        c.negative("cost-report-feature-lists-resources",
+                   "a release of the service adds a cost report that lists resources across services, from its usual "
+                   "network with its usual SDK, nothing denied",
+                   c.each(c.ECS_TASK, ["ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots",
+                                       "rds:DescribeDBInstances", "rds:DescribeDBSnapshots", "s3:ListBuckets",
+                                       "lambda:ListFunctions20150331", "dynamodb:ListTables", "dynamodb:DescribeTable",
+                                       "elasticloadbalancing:DescribeLoadBalancers", "ecs:ListClusters",
+                                       "ecs:ListServices", "cloudwatch:GetMetricData"]),
+                   [c.ECS_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
 
 
@@ -18,3 +19,29 @@ class ExfiltrationFirstUse(SensitiveFirstUse):
                    "one level up from a new network with a new client, one down when the call failed; low from the "
                    "usual network and client (any weight for the workload's own runtime-marked code); low without "
                    "history or peers, except calls that blind defences.")
+    cases = (
+        c.positive("ci-key-replicates-a-bucket-out",
+                   "the CI key used from outside sets up replication of the customer-data bucket to a bucket in the "
+                   "attacker's account",
+                   [c.CI_THIEF.call(c.at(0), "s3:PutBucketReplication", {
+                       "bucketName": "customer-data", "replication": "",
+                       "ReplicationConfiguration": {"Role": f"arn:aws:iam::{c.ACCOUNT}:role/replication", "Rule": {
+                           "Status": "Enabled", "Destination": {"Bucket": "arn:aws:s3:::exfil-bucket",
+                                                                "Account": c.FOREIGN_ACCOUNT}}}})],
+                   [c.CI_HABIT], severity="high"),
+        c.negative("backup-job-starts-snapshotting-a-volume",
+                   "the backup job starts snapshotting a new volume, from its usual server with its usual client",
+                   [c.BACKUP_BOT.call(c.at(0), "ec2:CreateSnapshot", {"volumeId": "vol-0abc1234def567890",
+                                                                      "description": "nightly"})],
+                   [c.BACKUP_HABIT]),
+        c.negative("snapshot-shared-with-the-dr-account",
+                   "the backup job shares a snapshot with the organisation's disaster-recovery account, from its usual "
+                   "server with its usual client",
+                   [c.BACKUP_BOT.call(c.at(0), "ec2:ModifySnapshotAttribute", {
+                       "snapshotId": "snap-0abc1234def567890", "attributeType": "CREATE_VOLUME_PERMISSION",
+                       "createVolumePermission": {"add": {"items": [{"userId": c.OTHER_ACCOUNT}]}}})],
+                   [c.BACKUP_HABIT, c.OTHER_ACCOUNT_HABIT],
+                   xfail="a weight-3 sharing API new to a stable identity is high even from its usual network and "
+                         "client, whoever is granted: a share with the organisation's own account (which "
+                         "resource-shared-externally recognises) pages as exfiltration"),
+    )

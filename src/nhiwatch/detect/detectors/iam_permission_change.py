@@ -9,6 +9,7 @@ from typing import Iterable, NamedTuple
 
 import orjson
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.actor import Actor
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import account_of
@@ -143,6 +144,21 @@ class IamPermissionChange(Detector):
     routine = True
     judges_service_calls = True
     reads_params = APIS
+
+    cases = (
+        c.positive("stolen-ci-key-grants-itself-admin",
+                   "the CI key used from outside attaches AdministratorAccess to its own user",
+                   [c.CI_THIEF.call(c.at(0), "iam:AttachUserPolicy", {
+                       "userName": "ci-deploy", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})],
+                   [c.CI_HABIT], severity="high"),
+        c.negative("cloudformation-adds-a-scoped-role-policy",
+                   "a stack update: CloudFormation, with the deploy role, writes a scoped inline policy on a service's "
+                   "role as every deploy does",
+                   [c.CFN_DEPLOY.call(c.at(0), "iam:PutRolePolicy", {
+                       "roleName": "orders-api", "policyName": "queue",
+                       "policyDocument": c.scoped_policy("sqs:SendMessage")})],
+                   [c.CFN_HABIT], severity="medium"),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev = look.ev

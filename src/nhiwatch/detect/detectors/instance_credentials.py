@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.actor import Actor
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import network_class, pool_region
@@ -24,6 +25,19 @@ class InstanceCredentialsElsewhere(Detector):
                    "that is not an AWS agent: high from the first call, no history needed. From another AWS region's "
                    "addresses than the instance's own: medium. Dual-stack (IPv6 and IPv4 of the instance), VPC "
                    "endpoints and private addresses are the instance's own.")
+
+    cases = (
+        c.positive("imds-credentials-used-from-outside-aws",
+                   "the instance role's session credentials, taken from the metadata service through an SSRF, are "
+                   "used with the CLI from a network outside AWS (the Capital One pattern)",
+                   c.each(c.EC2_APP.but(ip=c.ATTACKER_B, agent=c.ATTACKER_CLI),
+                          ["sts:GetCallerIdentity", "s3:ListBuckets"]),
+                   [c.EC2_HABIT], severity="high"),
+        c.negative("instance-calls-through-its-nat-gateway",
+                   "the instance reaching a public endpoint through its VPC's NAT gateway after a route change: its "
+                   "own session, now from an AWS address of its region",
+                   c.each(c.EC2_APP.but(ip=c.NAT_US_EAST_1), c.EC2_HABIT.calls), [c.EC2_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
 
 
@@ -17,3 +18,15 @@ class LateralMovement(SensitiveFirstUse):
                    "one level up from a new network with a new client, one down when the call failed; low from the "
                    "usual network and client (any weight for the workload's own runtime-marked code); low without "
                    "history or peers, except calls that blind defences.")
+    cases = (
+        c.positive("stolen-ci-key-runs-commands-on-instances",
+                   "the CI key used from outside sends a shell script to the fleet through SSM Run Command",
+                   [c.CI_THIEF.call(c.at(0), "ssm:SendCommand", {
+                       "documentName": "AWS-RunShellScript", "instanceIds": [c.OTHER_INSTANCE, c.INSTANCE],
+                       "parameters": "HIDDEN_DUE_TO_SECURITY_REASONS"})],
+                   [c.CI_HABIT], severity="high"),
+        c.negative("engineer-opens-a-session-manager-shell",
+                   "an engineer, signed in through SSO, opens a Session Manager shell on an instance",
+                   [c.SSO_PERSON.call(c.at(0), "ssm:StartSession", {"target": c.INSTANCE})],
+                   [c.SSO_HABIT]),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 MIN_DELETES = 10
@@ -19,6 +20,20 @@ class MassDeletion(Detector):
                    "so far are under 1% of its calls. High from a new network or client, medium from the usual ones "
                    "(a teardown), low on an identity still learning (a cleanup job's first run).")
     routine = True
+
+    cases = (
+        c.positive("ransomware-deletes-backups-one-by-one",
+                   "the backup job's key used from outside to delete the backups object by object (after copying them)",
+                   c.each(c.BACKUP_THIEF, [
+                       c.Call("s3:DeleteObject", {"bucketName": "backups", "key": f"db/dump-{n:03d}.sql.gz"})
+                       for n in range(20)]),
+                   [c.BACKUP_HABIT], severity="high"),
+        c.negative("retention-job-prunes-old-backups",
+                   "the retention job deleting expired backups, as it does every hour",
+                   c.each(c.PRUNER, [c.Call("s3:DeleteObject", {"bucketName": "backups", "key": f"db/{n:03d}.sql.gz"})
+                                     for n in range(30)]),
+                   [c.PRUNER_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

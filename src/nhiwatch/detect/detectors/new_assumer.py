@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import account_of
 from nhiwatch.knowledge.vendors import vendor_for_account
@@ -17,6 +18,22 @@ class NewAssumer(Detector):
     description = ("A successful AssumeRole of this role by a caller that never assumed it. Medium when the caller "
                    "is in another account the role never trusted in practice and not a known vendor's (the vendor "
                    "table names 238 vendors' accounts); low within the account or for a known vendor.")
+
+    cases = (
+        c.positive("unknown-account-assumes-the-export-role",
+                   "a principal of an account nobody knows assumes the export role (a trust policy open to the wrong "
+                   "account, or a confused deputy)",
+                   [c.assume_role(c.Caller(c.other_account(c.FOREIGN_ACCOUNT), c.ATTACKER, c.ATTACKER_CLI,
+                                           recipient=c.ACCOUNT), c.at(0), c.EXPORT_ROLE, "export")],
+                   c.EXPORT_HISTORY, identity=c.EXPORT_ROLE),
+        c.negative("datadog-integration-assumes-the-role",
+                   "the monitoring vendor's published account (Datadog) starts assuming the role after its integration "
+                   "is installed",
+                   [c.assume_role(c.Caller(c.other_account("464622532012", "AROAZDATADOGINTEGRATION:datadog"),
+                                           "3.233.146.2", "aws-sdk-go/1.44.0 (go1.20; linux; amd64)",
+                                           recipient=c.ACCOUNT), c.at(0), c.EXPORT_ROLE, "DatadogAWSIntegration")],
+                   c.EXPORT_HISTORY, identity=c.EXPORT_ROLE),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

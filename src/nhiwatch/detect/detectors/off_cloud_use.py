@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.actor import Actor
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import network_class
@@ -26,6 +27,19 @@ class OffCloudUse(Detector):
                    "GitHub-hosted runners and other providers' published ranges, VPC endpoints, private addresses) "
                    "calls from an address no provider publishes, with a tool or console (not an AWS service or "
                    "agent). Medium; high when the client is new to it too. One finding per /24.")
+
+    cases = (
+        c.positive("ci-key-used-from-an-isp-address",
+                   "the CI user's static key, leaked from the pipeline's secrets, used with the same CLI from an "
+                   "address no cloud publishes",
+                   c.each(c.CI_USER.but(ip=c.ATTACKER),
+                          ["s3:ListBuckets", c.Call("s3:ListObjectsV2", {"bucketName": "artifacts"})]),
+                   [c.CI_HABIT]),
+        c.negative("ci-moves-to-self-hosted-runners-in-aws",
+                   "the pipeline moving from GitHub-hosted runners to self-hosted runners in the company's VPC: the "
+                   "same key and CLI from a NAT gateway's AWS address",
+                   c.each(c.CI_USER.but(ip=c.NAT_US_EAST_1), c.CI_HABIT.calls), [c.CI_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
 
 
@@ -18,3 +19,21 @@ class PrivilegeEscalation(SensitiveFirstUse):
                    "one level up from a new network with a new client, one down when the call failed; low from the "
                    "usual network and client (any weight for the workload's own runtime-marked code); low without "
                    "history or peers, except calls that blind defences.")
+    cases = (
+        c.positive("stolen-key-rolls-back-a-policy-version",
+                   "the CI key used from outside makes an older, broader version of a managed policy the default "
+                   "(SetDefaultPolicyVersion, a known escalation path)",
+                   [c.CI_THIEF.call(c.at(0), "iam:SetDefaultPolicyVersion", {
+                       "policyArn": f"arn:aws:iam::{c.ACCOUNT}:policy/ci-deploy", "versionId": "v1"})],
+                   [c.CI_HABIT],
+                   xfail="every privilege-escalation API of the catalogue is an IAM write that sensitive.py leaves to "
+                         "iam-permission-change (IAM_CONTENT_APIS), so this detector has no API left and never fires"),
+        c.negative("pipeline-publishes-its-policy-as-usual",
+                   "the IaC pipeline publishing a new version of its service policy, as it does on every apply",
+                   [c.CI_USER.call(c.at(0), "iam:CreatePolicyVersion", {
+                       "policyArn": f"arn:aws:iam::{c.ACCOUNT}:policy/orders-api", "setAsDefault": True,
+                       "policyDocument": c.scoped_policy("sqs:SendMessage")})],
+                   [c.CI_HABIT, c.habit(c.CI_USER, c.Call("iam:CreatePolicyVersion", {
+                       "policyArn": f"arn:aws:iam::{c.ACCOUNT}:policy/orders-api", "setAsDefault": True,
+                       "policyDocument": c.scoped_policy("sqs:SendMessage")}), every=12 * 3600)]),
+    )

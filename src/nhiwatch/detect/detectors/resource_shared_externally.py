@@ -7,6 +7,7 @@ import json
 import re
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 _ACCOUNT = re.compile(r"\b(\d{12})\b")
@@ -60,6 +61,32 @@ class ResourceSharedExternally(Detector):
                    "this installation has seen, or everyone. High; critical when public from a new network.")
     routine = True
     behavioural = False
+
+    cases = (
+        c.positive("snapshot-shared-with-an-outside-account",
+                   "the backup job's key used to share a database volume's snapshot with an account outside the "
+                   "organisation",
+                   [c.BACKUP_THIEF.call(c.at(0), "ec2:ModifySnapshotAttribute", {
+                       "snapshotId": "snap-0abc1234def567890", "attributeType": "CREATE_VOLUME_PERMISSION",
+                       "createVolumePermission": {"add": {"items": [{"userId": c.FOREIGN_ACCOUNT}]}}})],
+                   [c.BACKUP_HABIT], severity="high"),
+        c.positive("ssh-opened-to-the-world",
+                   "the task's credentials used from outside to open SSH on a security group to every address, with "
+                   "the CIDR written as Stratus Red Team writes it (an address with /0, which EC2 takes as 0.0.0.0/0)",
+                   [c.ECS_THIEF.call(c.at(0), "ec2:AuthorizeSecurityGroupIngress", {
+                       "groupId": "sg-003dc7f1f1c686164", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                       "cidrIp": "208.236.235.254/0", "ipPermissions": {}})],
+                   [c.ECS_HABIT], severity="high",
+                   xfail="grantees() looks for the text 0.0.0.0/0 or ::/0; any other address with /0 opens the port "
+                         "to the world too and is missed (the security-group-opened scenario's Stratus record)"),
+        c.negative("snapshot-shared-with-the-dr-account",
+                   "the backup job shares a snapshot with the organisation's disaster-recovery account, as its runbook "
+                   "says",
+                   [c.BACKUP_BOT.call(c.at(0), "ec2:ModifySnapshotAttribute", {
+                       "snapshotId": "snap-0abc1234def567890", "attributeType": "CREATE_VOLUME_PERMISSION",
+                       "createVolumePermission": {"add": {"items": [{"userId": c.OTHER_ACCOUNT}]}}})],
+                   [c.BACKUP_HABIT, c.OTHER_ACCOUNT_HABIT], severity="low"),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev = look.ev

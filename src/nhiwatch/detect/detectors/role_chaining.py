@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import account_of
 
@@ -20,6 +21,20 @@ class RoleChainCrossAccount(Detector):
                    "from its usual place into one of the organisation's accounts.")
 
     routine = True
+
+    cases = (
+        c.positive("stolen-key-hops-into-the-prod-account",
+                   "the CI key used from outside assumes the organisation's admin role in an account it never reached",
+                   [c.assume_role(c.CI_THIEF, c.at(0),
+                                  f"arn:aws:iam::{c.OTHER_ACCOUNT}:role/OrganizationAccountAccessRole", "x")],
+                   [c.CI_HABIT, c.OTHER_ACCOUNT_HABIT], severity="high"),
+        c.negative("service-reads-from-the-data-account",
+                   "a release of the service reads a table in the organisation's data account: its own code assumes a "
+                   "reader role there, from its usual network",
+                   [c.assume_role(c.ECS_TASK, c.at(0), f"arn:aws:iam::{c.OTHER_ACCOUNT}:role/orders-reader",
+                                  "orders-api")],
+                   [c.ECS_HABIT, c.OTHER_ACCOUNT_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

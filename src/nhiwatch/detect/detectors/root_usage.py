@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 
@@ -16,6 +17,21 @@ class RootUsage(Detector):
     description = "Any call by the root user: medium; high with a root access key (AKIA...) or from a new network."
     behavioural = False
     routine = True
+
+    cases = (
+        c.positive("root-access-key-from-the-internet",
+                   "a root access key, left in an old script, used with the CLI from outside",
+                   c.each(c.Caller(c.root_user(key="AKIAEXAMPLEROOTKEY01"), c.ATTACKER, c.ATTACKER_CLI),
+                          ["s3:ListBuckets", "ec2:DescribeInstances"]),
+                   severity="high"),
+        c.negative("load-balancer-acts-as-root",
+                   "Elastic Load Balancing scaling: CloudTrail records its network-interface calls as the root user "
+                   "invoked by elasticloadbalancing.amazonaws.com, from the service itself",
+                   c.each(c.Caller(c.root_user(invoked_by="elasticloadbalancing.amazonaws.com"), "", ""),
+                          [c.Call("ec2:DeleteNetworkInterface", {"networkInterfaceId": "eni-0abcd1234ef567890"}),
+                           c.Call("ec2:CreateNetworkInterface", {"subnetId": "subnet-0abc1234"})]),
+                   severity="low"),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev = look.ev

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import network_class
 
@@ -18,6 +19,19 @@ class UnfamiliarContext(Detector):
     description = ("A call from a /24 network and a client family the identity never used. The strength is "
                    "the surprise of both given how often the identity meets new ones (Good-Turing): medium when "
                    "both are rare events for it and the /16 is new too, low otherwise. One finding per network.")
+
+    cases = (
+        c.positive("backup-key-from-a-tor-exit-with-a-new-client",
+                   "the backup job's static key, copied off its server, used from a Tor exit with the CLI instead of "
+                   "the job's boto3",
+                   c.each(c.BACKUP_BOT.but(ip=c.TOR_EXIT, agent=c.ATTACKER_CLI),
+                          ["sts:GetCallerIdentity", "s3:ListBuckets"]),
+                   [c.BACKUP_HABIT]),
+        c.negative("data-centre-egress-address-changes",
+                   "the data centre's egress moving to another address block of the same provider (a new uplink): the "
+                   "same job with the same client",
+                   c.each(c.BACKUP_BOT.but(ip="81.2.70.14"), c.BACKUP_HABIT.calls), [c.BACKUP_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

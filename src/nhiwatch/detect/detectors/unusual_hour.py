@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import HOUR_US, Detector, Hit, Look
 
 
@@ -15,6 +16,19 @@ class UnusualHour(Detector):
     description = ("A call in an hour of the week (with its neighbours) that holds under 0.1% of a mature "
                    "identity's activity over at least 14 days. Low: schedules move; it adds context to others.")
     routine = True
+
+    cases = (
+        c.positive("office-hours-job-called-at-3am-on-sunday",
+                   "the reporting key, used only on weekdays in office hours, called at 03:00 on a Sunday",
+                   [c.BI_USER.call(c.T0 + c.timedelta(days=6, hours=3), "athena:StartQueryExecution",
+                                   {"queryString": "SELECT * FROM customers"})],
+                   [c.BI_HABIT], severity="low"),
+        c.negative("job-runs-an-hour-late",
+                   "the reporting job running an hour later than usual (18:00), next to its usual hours",
+                   [c.BI_USER.call(c.T0 + c.timedelta(days=3, hours=18, minutes=5), "athena:StartQueryExecution",
+                                   {"queryString": "SELECT count(*) FROM orders"})],
+                   [c.BI_HABIT], severity="low"),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

@@ -7,6 +7,7 @@ import json
 import re
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 _ACCELERATED = re.compile(r'"instanceType"\s*:\s*"((?:p\d|g\d|inf\d|trn\d|dl\d|f\d|vt\d)[a-z0-9-]*\.[a-z0-9]+)"')
@@ -34,6 +35,17 @@ class UnusualInstances(Detector):
                    "10 instances, by an identity that never launched instances. High.")
     routine = True
     behavioural = False
+
+    cases = (
+        c.positive("gpu-instances-for-mining",
+                   "the task's credentials used from outside to launch ten p3.16xlarge instances for mining",
+                   [c.ECS_THIEF.call(c.at(0), "ec2:RunInstances", c.launch("p3.16xlarge", 10))],
+                   [c.ECS_HABIT], severity="high"),
+        c.negative("ml-platform-launches-its-training-fleet",
+                   "the ML platform's launcher starting its daily GPU training fleet, as it does every day",
+                   [c.ML_LAUNCHER.call(c.at(0), "ec2:RunInstances", c.launch("g5.12xlarge", 12))],
+                   [c.ML_HABIT], severity="low"),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

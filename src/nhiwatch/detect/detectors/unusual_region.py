@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import pool_region
 
@@ -18,6 +19,24 @@ class UnusualRegion(Detector):
     description = ("A call in a region new to a mature identity that used at most 3 regions. Low; medium for a "
                    "write call from a new network too, unless that network is AWS's own in the same region and the "
                    "client is the usual one (a workload moved there: a rollout, a DR drill).")
+
+    cases = (
+        c.positive("task-keys-prepare-an-unwatched-region",
+                   "the task's credentials used from outside to import a key pair and open a security group in a "
+                   "region the company never uses",
+                   c.each(c.ECS_TASK.but(ip=c.ATTACKER, agent=c.ATTACKER_CLI, region="ap-southeast-3"), [
+                       c.Call("ec2:ImportKeyPair", {"keyName": "k"}),
+                       c.Call("ec2:CreateSecurityGroup", {"groupName": "default-2", "groupDescription": "x"})]),
+                   [c.ECS_HABIT]),
+        c.negative("disaster-recovery-drill-in-eu-west-3",
+                   "a disaster-recovery drill: the service runs in eu-west-3 for a day, calling from AWS's addresses "
+                   "there with its usual SDK",
+                   c.each(c.ECS_TASK.but(ip=c.EU_WEST_3, region="eu-west-3"), [
+                       c.Call("sqs:ReceiveMessage", {"queueUrl": c.queue("orders", "eu-west-3")}),
+                       c.Call("dynamodb:Query", {"tableName": "orders"}),
+                       c.Call("dynamodb:PutItem", {"tableName": "orders"})]),
+                   [c.ECS_HABIT]),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

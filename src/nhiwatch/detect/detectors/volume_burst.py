@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 
@@ -15,6 +16,21 @@ class VolumeBurst(Detector):
     description = ("Calls in the current hour pass mean + 6 standard deviations and 5 times the mean of the "
                    "identity's active hours, and at least 200. Low; medium when the hour also brought a new network.")
     routine = True
+
+    cases = (
+        c.positive("scraping-through-rotating-proxies",
+                   "the backup job's key used through a rotating residential proxy pool, each call from a new address, "
+                   "with the job's own SDK, listing the bucket hundreds of times in minutes",
+                   [c.BACKUP_BOT.but(ip=f"92.40.{n % 250}.{17 + n // 250}").call(
+                       c.at(n * 3), "s3:ListObjectsV2", {"bucketName": "backups", "prefix": f"db/{n}"})
+                    for n in range(260)],
+                   [c.BACKUP_HABIT]),
+        c.negative("nightly-batch-at-its-usual-size",
+                   "the nightly batch making its usual four hundred calls at 02:00",
+                   c.each(c.BATCH, [c.BATCH_WRITE] * 400,
+                          start=c.NOW - c.timedelta(hours=8), step=9),
+                   c.BATCH_HISTORY),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

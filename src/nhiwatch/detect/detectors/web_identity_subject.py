@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import github_owner
 
@@ -20,6 +21,18 @@ class NewWebIdentitySubject(Detector):
                    "(organisation or group) is new too; low for a new repository or branch of a known owner "
                    "(new projects start every week).")
     behavioural = False
+
+    cases = (
+        c.positive("foreign-github-org-assumes-the-deploy-role",
+                   "a trust policy that checks only the audience lets a repository of another GitHub organisation "
+                   "assume the deploy role",
+                   [c.web_identity_assume(c.at(0), c.GH_ROLE, "repo:evil-org/payload:ref:refs/heads/main")],
+                   [c.GH_HABIT], identity=c.GH_ROLE, severity="high"),
+        c.negative("new-repository-of-the-same-org",
+                   "a new repository of the company's own GitHub organisation starts deploying with the role",
+                   [c.web_identity_assume(c.at(0), c.GH_ROLE, "repo:acme/billing-service:ref:refs/heads/main")],
+                   [c.GH_HABIT], identity=c.GH_ROLE),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

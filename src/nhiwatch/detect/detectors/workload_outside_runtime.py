@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nhiwatch.detect import cases as c
 from nhiwatch.detect.actor import Actor
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import network_class, runtime_of
@@ -29,6 +30,26 @@ class WorkloadOutsideRuntime(Detector):
                    "client without the mark that is not an AWS service or agent. From a network outside AWS: high "
                    "from the first call, no history needed. From inside AWS with a client the mature role never "
                    "used: medium.")
+    cases = (
+        c.positive("lambda-keys-from-the-internet",
+                   "the function's credentials, read from its environment (an SSRF or a leaked debug dump), are used "
+                   "with the CLI from a laptop outside AWS",
+                   c.each(c.LAMBDA_FN.but(ip=c.ATTACKER, agent=c.ATTACKER_CLI),
+                          ["sts:GetCallerIdentity", "s3:ListBuckets",
+                           c.Call("dynamodb:Scan", {"tableName": "invoices"})]),
+                   c.LAMBDA_HISTORY, severity="high"),
+        c.negative("lambda-service-writes-logs-and-decrypts",
+                   "the Lambda service writing the function's logs from a fleet host it never used, and the runtime "
+                   "decrypting the function's environment at a cold start: AWS acting with the role, not its code",
+                   [c.LAMBDA_WORKER.but(ip=c.LAMBDA_FLEET_B).call(c.at(0), "logs:CreateLogStream",
+                                                                    {"logGroupName": "/aws/lambda/invoice-fn"}),
+                    c.LAMBDA_WORKER.but(ip=c.LAMBDA_FLEET_B).call(c.at(1), "logs:PutLogEvents",
+                                                                    {"logGroupName": "/aws/lambda/invoice-fn"}),
+                    c.LAMBDA_FN.but(ip=c.LAMBDA_FLEET_B, agent="AWS Internal").call(c.at(2), "kms:Decrypt", {
+                        "encryptionContext": {"aws:lambda:FunctionArn": c.FUNCTION_ARN},
+                        "encryptionAlgorithm": "SYMMETRIC_DEFAULT"})],
+                   c.LAMBDA_HISTORY),
+    )
 
     def check(self, look: Look) -> Iterable[Hit]:
         ev, profile = look.ev, look.profile

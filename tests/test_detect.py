@@ -50,6 +50,10 @@ def test_every_library_attack_is_caught_without_false_alerts(library):
     report = score(labels, findings)
     missed = [s.id for s in report.scenarios if not s.detected]
     assert len(report.scenarios) == len(SCENARIOS) and not missed, f"missed {missed}"
+    # ... and by a detector whose job it is, so a detector going silent fails here even when others cover for it
+    named = {s.id: s.must_catch for s in SCENARIOS}
+    elsewhere = {s.id: s.detectors for s in report.scenarios if not set(s.detectors) & set(named[s.id])}
+    assert not elsewhere, f"caught only by detectors the scenario does not name: {elsewhere}"
     assert report.median_time_to_alert_seconds == 0  # the first malicious event raises it in batch mode
     assert report.false_alerts_per_1000_identity_days <= 1.0, report.false_alerts
     assert report.findings_below_medium > 0  # context exists, it just does not page anyone

@@ -18,6 +18,7 @@ from nhiwatch.detect.detectors.base import Detector, DetectorMetadataError, vali
 from nhiwatch.detect.finding import Finding, severity_rank
 from nhiwatch.detect.runner import DetectSession
 from nhiwatch.ingest.pipeline import Ingestor
+from nhiwatch.simulate.scenarios import SCENARIOS
 from nhiwatch.store.db import Store
 
 CASES = [(detector, case) for detector in DETECTORS for case in detector.cases]
@@ -91,3 +92,9 @@ def test_catalogue_techniques_are_attack_ids():
     assert all(entry.tactic in TACTIC_ORDER and all(re.fullmatch(r"T\d{4}(\.\d{3})?", m) for m in entry.mitre)
                for entry in CATALOG.values())
 
+
+def test_every_scenario_names_known_detectors_that_must_catch_it():
+    ids = {d.id for d in DETECTORS}
+    for scenario in SCENARIOS:
+        assert scenario.must_catch, f"{scenario.id} names no detector that must catch it"
+        assert set(scenario.must_catch) <= ids, (scenario.id, set(scenario.must_catch) - ids)

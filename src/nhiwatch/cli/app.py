@@ -293,7 +293,7 @@ def scenarios(
         sys.stdout.write(scenarios_markdown())
         return
     rows = [{"id": s.id, "title": s.title, "stratus": s.stratus, "mitre": s.mitre, "victim": s.victim,
-             "network": s.network} for s in SCENARIOS]
+             "network": s.network, "must_catch": list(s.must_catch)} for s in SCENARIOS]
     if as_json:
         emit_json(rows)
         return

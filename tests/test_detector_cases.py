@@ -26,14 +26,14 @@ CASES = [(detector, case) for detector in DETECTORS for case in detector.cases]
 
 def run_case(case: Case, home: Path) -> list[Finding]:
     """Ingest the case's history and events, learn the history, judge the events."""
-    history = case.history_records()
-    assert max((r["eventTime"] for r in history), default="") < min(e["eventTime"] for e in case.events), \
+    history, events = case.history_records(), case.event_records
+    assert max((r["eventTime"] for r in history), default="") < min(e["eventTime"] for e in events), \
         f"{case.name}: the history must end before the judged events start"
     path = home.parent / f"{home.name}.json"
-    path.write_text(json.dumps({"Records": history + list(case.events)}))
+    path.write_text(json.dumps({"Records": history + events}))
     with Store(home) as store:
         summary = Ingestor(store, workers=1).run([str(path)])
-        assert summary.accepted == len(history) + len(case.events), f"{case.name}: records were rejected"
+        assert summary.accepted == len(history) + len(events), f"{case.name}: records were rejected"
         _, findings = DetectSession(store).process(learn_until=case.judged_from)
     return findings
 

@@ -3,15 +3,16 @@ on (pypanther's rule tests are the model). A case is CloudTrail records as AWS w
 the identity learns from, then the events judged. `tests/test_detector_cases.py` runs every case of
 every detector through ingestion and detection.
 
-Histories are compact: a `Habit` says "this caller made these calls every hour for three days" and
-expands into records only when a test asks, so importing the detectors stays cheap."""
+Streams are compact: a `Habit` says "this caller made these calls every hour for three days", `each`
+"these calls one after another"; both expand into records only when a test asks, so importing the
+detectors stays cheap."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import uuid
 from dataclasses import dataclass, replace
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
@@ -49,6 +50,10 @@ BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
 
 _SERIAL = itertools.count()
 _READS = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Scan", "Query", "BatchGet", "Select")
+
+
+def _uuid(hex32: str) -> str:
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
 
 
 def iso(when: datetime) -> str:
@@ -139,13 +144,13 @@ class Caller:
         service, name = call.api.split(":", 1)
         source = f"{service}.amazonaws.com"
         serial = next(_SERIAL)
-        digest = hashlib.blake2b(f"{serial}|{self.arn}|{iso(when)}|{call.api}".encode(), digest_size=16).digest()
+        digest = hashlib.blake2b(f"{serial}|{self.arn}|{iso(when)}|{call.api}".encode(), digest_size=16).hexdigest()
         record = {
             "eventVersion": "1.09", "userIdentity": dict(self.identity), "eventTime": iso(when), "eventSource": source,
             "eventName": name, "awsRegion": region or self.region, "sourceIPAddress": self.ip,
             "userAgent": self.agent, "requestParameters": dict(call.request) if call.request is not None else None,
             "responseElements": dict(call.response) if call.response is not None else None,
-            "requestID": str(uuid.UUID(bytes=digest[::-1])), "eventID": str(uuid.UUID(bytes=digest)),
+            "requestID": _uuid(digest[::-1]), "eventID": _uuid(digest),
             "readOnly": name.startswith(_READS), "eventType": "AwsApiCall", "managementEvent": True,
             "recipientAccountId": self.recipient or self.identity.get("accountId") or ACCOUNT, "eventCategory": "Management"}
         if service == "s3" and name in ("GetObject", "PutObject", "DeleteObject", "DeleteObjects", "HeadObject"):
@@ -241,6 +246,38 @@ class Repeat:
                 for n in range(int(self.days * 86400 // self.every))]
 
 
+@dataclass(frozen=True)
+class Calls:
+    """Calls made one after another, `step` seconds apart from `start`."""
+    caller: Caller
+    calls: tuple[Call | str, ...]
+    start: datetime = NOW
+    step: float = 2
+
+    def records(self) -> list[dict]:
+        return [self.caller.call(self.start + timedelta(seconds=n * self.step), call)
+                for n, call in enumerate(self.calls)]
+
+
+@dataclass(frozen=True)
+class Later:
+    """Records made by `make()` when a test asks (streams with a new address on every call ...)."""
+    make: Callable[[], list[dict]]
+
+    def records(self) -> list[dict]:
+        return self.make()
+
+
+Records = dict | Habit | Repeat | Calls | Later  # one record, or a recipe for some
+
+
+def expand(items: Iterable[Records]) -> list[dict]:
+    out: list[dict] = []
+    for item in items:
+        out += [item] if isinstance(item, dict) else item.records()
+    return out
+
+
 # -- cases -------------------------------------------------------------------------------------------
 
 POSITIVE, NEGATIVE = "positive", "negative"
@@ -254,8 +291,8 @@ class Case:
     name: str
     kind: str
     about: str
-    events: tuple[dict, ...]
-    history: tuple[Habit | Repeat | dict, ...] = ()
+    events: tuple[Records, ...]
+    history: tuple[Records, ...] = ()
     severity: str = "medium"
     identity: str | None = None
     xfail: str | None = None   # a known detector gap: the case shows it until the detector is mended
@@ -265,19 +302,20 @@ class Case:
         return self.kind == POSITIVE
 
     def history_records(self) -> list[dict]:
-        out: list[dict] = []
-        for item in self.history:
-            out += [item] if isinstance(item, dict) else item.records()
-        return out
+        return expand(self.history)
+
+    @cached_property
+    def event_records(self) -> list[dict]:
+        return expand(self.events)
 
     @property
     def judged_from(self) -> datetime:
         """Where learning stops: the first judged event."""
-        return min(datetime.fromisoformat(e["eventTime"].replace("Z", "+00:00")) for e in self.events)
+        return min(datetime.fromisoformat(e["eventTime"].replace("Z", "+00:00")) for e in self.event_records)
 
     @property
     def target(self) -> str:
-        return self.identity or principal_of(self.events[0]["userIdentity"])
+        return self.identity or principal_of(self.event_records[0]["userIdentity"])
 
 
 def _flatten(items: Iterable) -> tuple:
@@ -290,14 +328,15 @@ def _flatten(items: Iterable) -> tuple:
     return tuple(out)
 
 
-def positive(name: str, attack: str, events: Iterable, history: Iterable = (), **options) -> Case:
+def positive(name: str, attack: str, events: Records | Iterable, history: Records | Iterable = (), **options) -> Case:
     """A case the detector must catch: `attack` says what the attacker does."""
-    return Case(name, POSITIVE, attack, _flatten(events), _flatten(history), **options)
+    return Case(name, POSITIVE, attack, _flatten([events]), _flatten([history]), **options)
 
 
-def negative(name: str, behaviour: str, events: Iterable, history: Iterable = (), **options) -> Case:
+def negative(name: str, behaviour: str, events: Records | Iterable, history: Records | Iterable = (),
+             **options) -> Case:
     """A case the detector must stay quiet on: `behaviour` names the legitimate behaviour."""
-    return Case(name, NEGATIVE, behaviour, _flatten(events), _flatten(history), **options)
+    return Case(name, NEGATIVE, behaviour, _flatten([events]), _flatten([history]), **options)
 
 
 def at(seconds: float = 0, *, start: datetime = NOW) -> datetime:
@@ -305,9 +344,13 @@ def at(seconds: float = 0, *, start: datetime = NOW) -> datetime:
     return start + timedelta(seconds=seconds)
 
 
-def each(caller: Caller, calls: Iterable[Call | str], *, start: datetime = NOW, step: float = 2) -> list[dict]:
+def each(caller: Caller, calls: Iterable[Call | str], *, start: datetime = NOW, step: float = 2) -> Calls:
     """Calls made one after another, `step` seconds apart."""
-    return [caller.call(start + timedelta(seconds=n * step), call) for n, call in enumerate(calls)]
+    return Calls(caller, tuple(calls), start, step)
+
+
+def later(make: Callable[[], list[dict]]) -> Later:
+    return Later(make)
 
 
 # -- request parameters -------------------------------------------------------------------------------

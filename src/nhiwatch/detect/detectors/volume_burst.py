@@ -21,9 +21,9 @@ class VolumeBurst(Detector):
         c.positive("scraping-through-rotating-proxies",
                    "the backup job's key used through a rotating residential proxy pool, each call from a new address, "
                    "with the job's own SDK, listing the bucket hundreds of times in minutes",
-                   [c.BACKUP_BOT.but(ip=f"92.40.{n % 250}.{17 + n // 250}").call(
+                   c.later(lambda: [c.BACKUP_BOT.but(ip=f"92.40.{n % 250}.{17 + n // 250}").call(
                        c.at(n * 3), "s3:ListObjectsV2", {"bucketName": "backups", "prefix": f"db/{n}"})
-                    for n in range(260)],
+                       for n in range(260)]),
                    [c.BACKUP_HABIT]),
         c.negative("nightly-batch-at-its-usual-size",
                    "the nightly batch making its usual four hundred calls at 02:00",

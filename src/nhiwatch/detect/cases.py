@@ -373,6 +373,12 @@ def scoped_policy(action: str, resource: str = f"arn:aws:sqs:us-east-1:{ACCOUNT}
             % (action, resource))
 
 
+def snapshot_share(account: str) -> dict:
+    """ModifySnapshotAttribute's parameters granting `account` the right to create volumes from a snapshot."""
+    return {"snapshotId": "snap-0abc1234def567890", "attributeType": "CREATE_VOLUME_PERMISSION",
+            "createVolumePermission": {"add": {"items": [{"userId": account}]}}}
+
+
 def launch(instance_type: str, count: int) -> dict:
     """RunInstances' request parameters as CloudTrail records them."""
     return {"instancesSet": {"items": [{"imageId": "ami-0abcdef1234567890", "minCount": count, "maxCount": count}]},

@@ -37,9 +37,7 @@ class ExfiltrationFirstUse(SensitiveFirstUse):
         c.negative("snapshot-shared-with-the-dr-account",
                    "the backup job shares a snapshot with the organisation's disaster-recovery account, from its usual "
                    "server with its usual client",
-                   [c.BACKUP_BOT.call(c.at(0), "ec2:ModifySnapshotAttribute", {
-                       "snapshotId": "snap-0abc1234def567890", "attributeType": "CREATE_VOLUME_PERMISSION",
-                       "createVolumePermission": {"add": {"items": [{"userId": c.OTHER_ACCOUNT}]}}})],
+                   [c.BACKUP_BOT.call(c.at(0), "ec2:ModifySnapshotAttribute", c.snapshot_share(c.OTHER_ACCOUNT))],
                    [c.BACKUP_HABIT, c.OTHER_ACCOUNT_HABIT],
                    xfail="a weight-3 sharing API new to a stable identity is high even from its usual network and "
                          "client, whoever is granted: a share with the organisation's own account (which "

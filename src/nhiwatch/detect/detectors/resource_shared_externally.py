@@ -66,9 +66,7 @@ class ResourceSharedExternally(Detector):
         c.positive("snapshot-shared-with-an-outside-account",
                    "the backup job's key used to share a database volume's snapshot with an account outside the "
                    "organisation",
-                   [c.BACKUP_THIEF.call(c.at(0), "ec2:ModifySnapshotAttribute", {
-                       "snapshotId": "snap-0abc1234def567890", "attributeType": "CREATE_VOLUME_PERMISSION",
-                       "createVolumePermission": {"add": {"items": [{"userId": c.FOREIGN_ACCOUNT}]}}})],
+                   [c.BACKUP_THIEF.call(c.at(0), "ec2:ModifySnapshotAttribute", c.snapshot_share(c.FOREIGN_ACCOUNT))],
                    [c.BACKUP_HABIT], severity="high"),
         c.positive("ssh-opened-to-the-world",
                    "the task's credentials used from outside to open SSH on a security group to every address, with "
@@ -82,9 +80,7 @@ class ResourceSharedExternally(Detector):
         c.negative("snapshot-shared-with-the-dr-account",
                    "the backup job shares a snapshot with the organisation's disaster-recovery account, as its runbook "
                    "says",
-                   [c.BACKUP_BOT.call(c.at(0), "ec2:ModifySnapshotAttribute", {
-                       "snapshotId": "snap-0abc1234def567890", "attributeType": "CREATE_VOLUME_PERMISSION",
-                       "createVolumePermission": {"add": {"items": [{"userId": c.OTHER_ACCOUNT}]}}})],
+                   [c.BACKUP_BOT.call(c.at(0), "ec2:ModifySnapshotAttribute", c.snapshot_share(c.OTHER_ACCOUNT))],
                    [c.BACKUP_HABIT, c.OTHER_ACCOUNT_HABIT], severity="low"),
     )
 

@@ -28,6 +28,18 @@ CATALOG |= _entries("privilege-escalation", 3, ("T1098.003",), """
     iam:AttachUserPolicy iam:AttachRolePolicy iam:AttachGroupPolicy iam:PutUserPolicy iam:PutRolePolicy
     iam:PutGroupPolicy iam:CreatePolicyVersion iam:SetDefaultPolicyVersion iam:AddUserToGroup
     iam:PutUserPermissionsBoundary iam:DeleteUserPermissionsBoundary iam:DeleteRolePermissionsBoundary""")
+# Escalation without an IAM write: a privileged role handed to compute the caller controls (iam:PassRole
+# is not logged; these calls are where it shows) or a root session (Rhino Security Labs' and
+# pathfinding.cloud's escalation methods; sts:AssumeRoot from AWS's centralized root access, 2024).
+CATALOG |= _entries("privilege-escalation", 2, ("T1548",), """
+    ec2:AssociateIamInstanceProfile ec2:ReplaceIamInstanceProfileAssociation glue:CreateDevEndpoint
+    glue:UpdateDevEndpoint sagemaker:CreateNotebookInstance sagemaker:CreatePresignedNotebookInstanceUrl
+    datapipeline:CreatePipeline codebuild:CreateProject codebuild:UpdateProject
+    codestar:CreateProjectFromTemplate cloudformation:CreateStackSet""")
+CATALOG |= _entries("privilege-escalation", 3, ("T1078.004",), "sts:AssumeRoot")
+CATALOG |= _entries("privilege-escalation", 1, ("T1548",), """
+    lambda:CreateFunction20150331 lambda:CreateEventSourceMapping20150331 ecs:RunTask
+    sagemaker:CreateTrainingJob sagemaker:CreateProcessingJob""")
 CATALOG |= _entries("persistence", 3, ("T1136.003",), "iam:CreateUser", ("aws.persistence.iam-create-admin-user",))
 CATALOG |= _entries("persistence", 3, ("T1098.001",), "iam:CreateAccessKey", ("aws.persistence.iam-backdoor-user",))
 CATALOG |= _entries("persistence", 3, ("T1098.001",), "iam:CreateLoginProfile iam:UpdateLoginProfile",
@@ -108,7 +120,7 @@ CATALOG |= _entries("impact", 2, ("T1485",), """
     backup:DeleteBackupVault backup:DeleteRecoveryPoint""", ("aws.impact.s3-ransomware-batch-deletion",))
 CATALOG |= _entries("impact", 2, ("T1496",), "bedrock:InvokeModel bedrock:InvokeModelWithResponseStream "
                     "bedrock:PutFoundationModelEntitlement", ("aws.impact.bedrock-invoke-model",))
-CATALOG |= _entries("initial-access", 2, ("T1078.004",), "signin:ConsoleLogin sts:GetSigninToken",
+CATALOG |= _entries("initial-access", 2, ("T1078.004",), "signin:ConsoleLogin signin:GetSigninToken",
                     ("aws.initial-access.console-login-without-mfa",))
 
 CATALOG |= _entries("lateral-movement", 3, ("T1021",), "ec2:SendSerialConsoleSSHPublicKey ec2:EnableSerialConsoleAccess",
@@ -127,6 +139,30 @@ CATALOG |= _entries("privilege-escalation", 3, ("T1098.001",), "iam:UpdateLoginP
 
 TACTIC_ORDER = ("initial-access", "discovery", "credential-access", "privilege-escalation", "persistence",
                 "lateral-movement", "defense-evasion", "exfiltration", "impact")
+
+
+# Calls seen in public compromise reports and rule packs (Splunk attack_data, Elastic, GuardDuty's
+# LLMjacking and SES abuse write-ups) that the lists above did not name.
+CATALOG |= _entries("defense-evasion", 3, ("T1562.001",), """
+    guardduty:StopMonitoringMembers guardduty:DeleteMembers guardduty:DisassociateMembers
+    securityhub:DisassociateFromAdministratorAccount bedrock:DeleteModelInvocationLoggingConfiguration""")
+CATALOG |= _entries("defense-evasion", 2, ("T1562.007",), "ec2:CreateNetworkAclEntry ec2:ReplaceNetworkAclEntry")
+CATALOG |= _entries("defense-evasion", 2, ("T1562.001",), "wafv2:DeleteWebACL waf:DeleteWebACL waf-regional:DeleteWebACL")
+CATALOG |= _entries("impact", 2, ("T1490",), "s3:PutBucketVersioning backup:DeleteBackupPlan")
+CATALOG |= _entries("impact", 2, ("T1496",), """
+    ses:UpdateAccountSendingEnabled ses:VerifyEmailIdentity ses:VerifyDomainIdentity ses:CreateEmailIdentity
+    ses:PutAccountDetails""")
+CATALOG |= _entries("exfiltration", 2, ("T1537",), """
+    datasync:CreateTask datasync:CreateLocationS3 rds:RestoreDBInstanceFromDBSnapshot
+    rds:RestoreDBClusterFromSnapshot ec2:CreateInstanceExportTask""")
+CATALOG |= _entries("persistence", 2, ("T1098.004",), "ec2:CreateKeyPair ec2:ImportKeyPair")
+CATALOG |= _entries("persistence", 2, ("T1098",), "kms:PutKeyPolicy lambda:CreateFunctionUrlConfig "
+                    "lambda:UpdateFunctionUrlConfig")
+CATALOG |= _entries("persistence", 1, ("T1525",), "ecr:PutImage")
+CATALOG |= _entries("discovery", 2, ("T1580",), "bedrock:GetModelInvocationLoggingConfiguration ses:GetSendQuota")
+CATALOG |= _entries("discovery", 1, ("T1580",), """
+    bedrock:ListFoundationModels ses:ListIdentities ses:GetAccountSendingEnabled secretsmanager:ListSecrets
+    ssm:DescribeParameters iam:GetAccountPasswordPolicy organizations:DescribeOrganization""")
 
 
 def sensitive(api: str) -> Sensitive | None:

@@ -55,7 +55,8 @@ def ev_projection() -> str:
         CASE WHEN api IN ({apis}) THEN request_parameters END AS params,
         coalesce(list_filter(resources, lambda r: r.type IN ('s3:bucket', 'secretsmanager:secret',
                                                              'ssm:parameter'))[1].name,
-                 list_filter(resources, lambda r: r.name LIKE 'arn:%')[1].name) AS resource, invoked_by"""
+                 list_filter(resources, lambda r: r.name LIKE 'arn:%')[1].name, resources[1].name) AS resource,
+        invoked_by"""
 
 
 # Whose events a row is: the caller's (outbound), and for a successful AssumeRole also the assumed

@@ -7,14 +7,15 @@ uses the service's own vocabulary (s3:bucket, iam:role, ...).
 
 from __future__ import annotations
 
-# parameter name -> (resource type, services it applies to or None for any)
-_PARAMS: dict[str, tuple[str, frozenset[str] | None]] = {}
+# parameter name -> [(resource type, services it applies to or None for any)]: one name can mean a
+# different resource in each service (`name` is an SSM parameter, a trail or an EKS cluster).
+_PARAMS: dict[str, list[tuple[str, frozenset[str] | None]]] = {}
 
 
 def _add(kind: str, names: str, services: str | None = None) -> None:
     scope = frozenset(services.split()) if services else None
     for name in names.split():
-        _PARAMS[name] = (kind, scope)
+        _PARAMS.setdefault(name, []).append((kind, scope))
 
 
 _add("s3:bucket", "bucketName")
@@ -56,8 +57,7 @@ _add("cloudformation:stack", "stackName", "cloudformation")
 _add("sns:topic", "topicArn", "sns")
 _add("sqs:queue", "queueUrl", "sqs")
 _add("guardduty:detector", "detectorId", "guardduty")
-_add("eks:cluster", "clusterName", "eks")
-_add("eks:cluster", "name", "eks")
+_add("eks:cluster", "clusterName name", "eks")
 _add("ecs:cluster", "cluster", "ecs")
 _add("ecs:task-definition", "taskDefinition", "ecs")
 _add("route53:hosted-zone", "hostedZoneId", "route53")
@@ -96,12 +96,12 @@ def extract_resources(service: str, request_parameters: object, resources: objec
         for param, value in request_parameters.items():
             mapped = _PARAMS.get(param)
             if mapped is not None:
-                kind, scope = mapped
-                if scope is None or service in scope:
-                    for name in _values(value):
-                        add(kind, name)
-                        if kind == "s3:key" and "/" in name:
-                            add("s3:prefix", name.rsplit("/", 1)[0] + "/")
+                for kind, scope in mapped:
+                    if scope is None or service in scope:
+                        for name in _values(value):
+                            add(kind, name)
+                            if kind == "s3:key" and "/" in name:
+                                add("s3:prefix", name.rsplit("/", 1)[0] + "/")
             elif param == "instancesSet" and isinstance(value, dict):
                 # EC2 wraps instance ids as {"items": [{"instanceId": ...}]}
                 items = value.get("items")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from nhiwatch.detect import cases as c
-from nhiwatch.detect.detectors.base import Detector, Hit, Look
+from nhiwatch.detect.detectors.base import Detector, Hit, Look, plural
 from nhiwatch.detect.detectors.sensitive import DENIED
 
 
@@ -17,8 +17,9 @@ class AccessDeniedProbing(Detector):
     mitre = ("T1580", "T1069.003")
     stratus = ("aws.credential-access.ec2-get-password-data", "aws.discovery.ec2-download-user-data")
     guardduty = ("Discovery:IAMUser/AnomalousBehavior",)
-    description = ("At least 5 denied calls on at least 3 different APIs in 15 minutes, from an identity whose "
-                   "denied share so far is under 1%. Medium.")
+    description = ("At least 5 denied calls in 15 minutes on at least 3 different APIs or on at least 5 different "
+                   "resources (guessed instance ids, role names, secrets), from an identity whose denied share so far "
+                   "is under 1%. Medium. A retry loop on one call is not probing.")
 
     cases = (
         c.positive("stolen-key-probes-its-permissions",
@@ -43,9 +44,7 @@ class AccessDeniedProbing(Detector):
                           + [c.Call("ec2:DescribeInstanceAttribute", {"instanceId": f"i-1{n:016x}",
                                                                       "attribute": "userData"},
                                     error="Client.UnauthorizedOperation") for n in range(15)], step=1),
-                   [c.CI_HABIT],
-                   xfail="it needs denied calls on at least 3 different APIs; forty-five denials on two APIs (the "
-                         "Stratus technique the access-denied-probing scenario replays) raise nothing from it"),
+                   [c.CI_HABIT]),
         c.negative("retry-loop-on-a-missing-permission",
                    "a release that needs a permission the role lacks: the SDK retries the same denied call",
                    c.each(c.ECS_TASK, [c.Call("sqs:DeleteMessage", {"queueUrl": c.queue("orders")},
@@ -59,10 +58,14 @@ class AccessDeniedProbing(Detector):
             return
         denied = [w for w in profile.window if w[2]]
         apis = {w[1] for w in denied} | {ev.api}
-        if len(denied) + 1 < 5 or len(apis) < 3 or not profile.mature or profile.denied > 0.01 * profile.n:
+        targets = {(w[1], w[4]) for w in denied if w[4]} | ({(ev.api, ev.resource)} if ev.resource else set())
+        if len(denied) + 1 < 5 or (len(apis) < 3 and len(targets) < 5) or not profile.mature \
+                or profile.denied > 0.01 * profile.n:
             return
         yield Hit("medium", min(1.0, len(apis) / 8), f"{look.info.arn} was denied {len(denied) + 1} times on "
-                  f"{len(apis)} APIs in 15 minutes ({', '.join(sorted(apis)[:6])}): {look.what()}. Before, "
+                  f"{plural(len(apis), 'API')} and {plural(len(targets), 'resource')} in 15 minutes "
+                  f"({', '.join(sorted(apis)[:6])}): {look.what()}. Before, "
                   f"{profile.denied} of its {profile.n:,} calls were denied.",
-                  {"denied_calls": len(denied) + 1, "apis": sorted(apis), "history_denied": profile.denied},
+                  {"denied_calls": len(denied) + 1, "apis": sorted(apis), "resources": len(targets),
+                   "history_denied": profile.denied},
                   key="denied")

@@ -59,6 +59,10 @@ WORKLOAD_SERVICES = {"lambda.amazonaws.com": "AWS_Lambda", "ecs-tasks.amazonaws.
                      "glue.amazonaws.com": "AWS_Glue", "sagemaker.amazonaws.com": "AWS_SageMaker"}
 
 
+RECENT_US = 3600 * 1_000_000   # a context first used this recently is still on probation
+DAY_US = 24 * 3600 * 1_000_000
+
+
 @dataclass(slots=True)
 class Look:
     """One event in context: its facets, what is new about it, the identity and its peers."""
@@ -87,8 +91,17 @@ class Look:
 
     @property
     def usual_context(self) -> bool:
-        """Nothing about where or how the call was made is new: its usual network and client."""
-        return not (self.new.get("net") or self.new.get("agent") or self.new.get("wide_net"))
+        """Nothing about where or how the call was made is new: its usual network and client. A network
+        or client an established identity first used within the hour is not usual yet: an intruder's
+        first call (a GetCallerIdentity that alarms nobody) must not make the next ones look routine."""
+        if self.new.get("net") or self.new.get("agent") or self.new.get("wide_net"):
+            return False
+        return self.actor == "aws-service" or not (self.recent("net", self.net) or self.recent("agent", self.agent))
+
+    def recent(self, facet: str, value: str) -> bool:
+        """Known, but first seen less than an hour ago by an identity active for more than a day."""
+        entry = self.profile.facets[facet].get(value)
+        return entry is not None and self.ev.t - entry[1] < RECENT_US and self.ev.t - self.profile.first > DAY_US
 
     def is_new(self, facet: str, value: str | None) -> bool:
         """Never seen by the identity (nor, while it is young, by its peer group)."""

@@ -42,10 +42,7 @@ class BulkSecretAccess(Detector):
                    c.each(c.ECS_TASK.but(ip=c.TOR_EXIT, agent=c.BOTO3), [
                        c.Call("ssm:GetParameter", {"name": f"/prod/app{n}/db_password", "withDecryption": True})
                        for n in range(20)]),
-                   [c.ECS_HABIT],
-                   xfail="ingest maps the request parameter `name` to EKS clusters only (later _add calls in "
-                         "ingest/resources.py overwrite ssm's and cloudtrail's), so a GetParameter names no resource "
-                         "and the distinct parameters read are never counted"),
+                   [c.ECS_HABIT]),
         c.negative("new-service-reads-its-secrets-at-first-start",
                    "a new service's first start-up reads its eight secrets, before it has any history",
                    c.each(c.Caller(c.role_session("payments-api", "0d9e8f7a6b5c", path="/service/"), c.NAT_US_EAST_1,

@@ -151,6 +151,12 @@ class IamPermissionChange(Detector):
                    [c.CI_THIEF.call(c.at(0), "iam:AttachUserPolicy", {
                        "userName": "ci-deploy", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})],
                    [c.CI_HABIT], severity="high"),
+        c.positive("stolen-key-rolls-back-a-policy-version",
+                   "the CI key used from outside makes an older, broader version of a managed policy the default "
+                   "(SetDefaultPolicyVersion, a known escalation path)",
+                   [c.CI_THIEF.call(c.at(0), "iam:SetDefaultPolicyVersion", {
+                       "policyArn": f"arn:aws:iam::{c.ACCOUNT}:policy/ci-deploy", "versionId": "v1"})],
+                   [c.CI_HABIT]),
         c.negative("cloudformation-adds-a-scoped-role-policy",
                    "a stack update: CloudFormation, with the deploy role, writes a scoped inline policy on a service's "
                    "role as every deploy does",

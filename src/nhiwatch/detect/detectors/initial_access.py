@@ -29,9 +29,7 @@ class InitialAccess(SensitiveFirstUse):
                        c.at(0), "sts:GetFederationToken", {"name": "consoler", "policy": c.admin_policy()}),
                     c.Caller(c.federated_user("ci-deploy", "consoler"), c.ATTACKER, "python-requests/2.31.0").call(
                         c.at(5), "signin:GetSigninToken", None, response={"GetSigninToken": "Success"})],
-                   [c.CI_HABIT], identity=f"arn:aws:iam::{c.ACCOUNT}:user/ci-deploy",
-                   xfail="the catalogue lists sts:GetSigninToken, but CloudTrail records GetSigninToken with "
-                         "eventSource signin.amazonaws.com (signin:GetSigninToken), so the call never matches"),
+                   [c.CI_HABIT], identity=f"arn:aws:iam::{c.ACCOUNT}:user/ci-deploy"),
         c.negative("engineer-signs-in-through-sso",
                    "an engineer signing in to the console through IAM Identity Center",
                    [c.SSO_PERSON.but(agent=c.BROWSER).call(c.at(0), "signin:ConsoleLogin", None,

@@ -11,6 +11,8 @@ from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 _ACCOUNT = re.compile(r"\b(\d{12})\b")
+# Any CIDR with prefix length 0 is every address: EC2 takes 208.236.235.254/0 as 0.0.0.0/0.
+_ANY_ADDRESS = re.compile(r'"[0-9A-Fa-f:.]*/0"')
 SHARING = {
     "ec2:ModifySnapshotAttribute": ("EBS snapshot", ("aws.exfiltration.ec2-share-ebs-snapshot",)),
     "ec2:ModifyImageAttribute": ("AMI", ("aws.exfiltration.ec2-share-ami",)),
@@ -31,7 +33,7 @@ def grantees(api: str, params: str | None) -> tuple[set[str], bool]:
         return set(), False
     text = params
     if api == "ec2:AuthorizeSecurityGroupIngress":
-        return set(), "0.0.0.0/0" in text or "::/0" in text
+        return set(), bool(_ANY_ADDRESS.search(text))
     try:
         data = json.loads(params)
     except ValueError:
@@ -74,9 +76,7 @@ class ResourceSharedExternally(Detector):
                    [c.ECS_THIEF.call(c.at(0), "ec2:AuthorizeSecurityGroupIngress", {
                        "groupId": "sg-003dc7f1f1c686164", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
                        "cidrIp": "208.236.235.254/0", "ipPermissions": {}})],
-                   [c.ECS_HABIT], severity="high",
-                   xfail="grantees() looks for the text 0.0.0.0/0 or ::/0; any other address with /0 opens the port "
-                         "to the world too and is missed (the security-group-opened scenario's Stratus record)"),
+                   [c.ECS_HABIT], severity="high"),
         c.negative("snapshot-shared-with-the-dr-account",
                    "the backup job shares a snapshot with the organisation's disaster-recovery account, as its runbook "
                    "says",

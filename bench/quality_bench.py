@@ -187,7 +187,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
 
-    from nhiwatch.detect.analyze import analyze
+    from nhiwatch.pipeline import analyze
     from nhiwatch.simulate.runner import simulate
     from nhiwatch.store.db import Store
 

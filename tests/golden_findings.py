@@ -20,7 +20,7 @@ LEARN_UNTIL = datetime(2026, 3, 4, tzinfo=timezone.utc)
 
 
 def _findings(home: Path, paths: list[str], learn_until: datetime | None) -> list[list[str]]:
-    from nhiwatch.detect.analyze import analyze
+    from nhiwatch.pipeline import analyze
     from nhiwatch.store.db import Store
 
     with Store(home) as store:

@@ -14,7 +14,7 @@ import pytest
 
 from nhiwatch.correlate.graph import edges_touching, key_origins
 from nhiwatch.correlate.incidents import TACTIC_ORDER, correlate, get_incident, list_incidents
-from nhiwatch.detect.analyze import analyze
+from nhiwatch.pipeline import analyze
 from nhiwatch.detect.finding import severity_rank
 from nhiwatch.respond.playbooks import plan_incident
 from nhiwatch.simulate.runner import SimConfig, simulate

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CLOUDTRAIL, REPO
-from nhiwatch.detect.analyze import analyze
+from nhiwatch.pipeline import analyze
 from nhiwatch.detect.engine import Context, step
 from nhiwatch.detect.detectors.base import IdentityInfo
 from nhiwatch.detect.finding import FINDING_SCHEMA

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nhiwatch.detect.analyze import analyze
+from nhiwatch.pipeline import analyze
 from nhiwatch.detect.baseline import find_profile
 from nhiwatch.detect.findings_store import resolve
 from nhiwatch.store.db import Store

@@ -29,7 +29,7 @@ from nhiwatch.cli import detect as cli_detect
 from nhiwatch.cli import respond as cli_respond
 from nhiwatch.cli.safe_text import SafeConsole
 from nhiwatch.correlate.incidents import list_incidents
-from nhiwatch.detect.analyze import analyze
+from nhiwatch.pipeline import analyze
 from nhiwatch.detect.findings_store import list_findings
 from nhiwatch.ingest.formats import RATIO_FLOOR
 from nhiwatch.ingest.pipeline import Ingestor, parse_items

@@ -352,7 +352,7 @@ def test_dashboard_shows_hostile_strings_as_text(home: Path, tmp_path: Path):
     text = "\n".join(seen.values())
     assert not [c for c in RAW_CONTROLS if c in text]
     assert "<img src=x onerror=alert(1)><script>alert(1)</script>" in seen["identity"] and "[/]" in text
-    from nhiwatch.cli.safe_text import visible
+    from nhiwatch.core.text import visible
 
     assert visible(BUCKET) in seen["identity"] and SECRET in seen["identity"]  # escaped as the command line does
     assert "\\u202egpj.exe" in seen["identity"] and "\\x1b" in seen["user"]

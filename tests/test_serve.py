@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from moto_server import moto_endpoint  # noqa: F401
-from nhiwatch.detect.analyze import analyze
+from nhiwatch.pipeline import analyze
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store
 

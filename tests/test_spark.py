@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from nhiwatch.detect.analyze import analyze
+from nhiwatch.pipeline import analyze
 from nhiwatch.simulate.pack import pack_trail
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store

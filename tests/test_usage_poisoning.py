@@ -313,7 +313,7 @@ def test_a_suggestion_carries_the_denies_it_needs(poisoned):
 def test_a_new_users_flow_inventory_load_then_analyze_keeps_the_attack_out(store, tmp_path):
     """`inventory load` first, then `analyze` without --iam, as a new user runs it: the detection run
     itself holds the attacker's calls out of the usage it leaves behind."""
-    from nhiwatch.detect.analyze import analyze
+    from nhiwatch.pipeline import analyze
 
     save_sources(store, [read_source(HAND_MADE / "authorization-details.json"),
                          read_source(HAND_MADE / "credential-report.csv")], "test")

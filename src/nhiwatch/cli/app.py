@@ -342,7 +342,7 @@ def evaluate(
         from nhiwatch.simulate.runner import SimConfig, simulate as run_simulation
         from nhiwatch.simulate.scenarios import REPLAY_PREFIX, SCENARIOS, detonation_techniques
 
-        from nhiwatch.detect.analyze import analyze as run_analyze
+        from nhiwatch.pipeline import analyze as run_analyze
         from nhiwatch.store.db import Store
 
         everything = [s.id for s in SCENARIOS] + [f"{REPLAY_PREFIX}{t}" for t in detonation_techniques()]

@@ -41,7 +41,7 @@ def analyze(
 ) -> None:
     """Ingest, learn and detect in one pass: every event is judged against its identity's baseline
     learned from everything before it, then folded into it. Re-running never repeats a finding."""
-    from nhiwatch.detect.analyze import analyze as run_analyze
+    from nhiwatch.pipeline import analyze as run_analyze
     from nhiwatch.detect.findings_store import SuppressionError, load_suppressions
     from nhiwatch.ingest.pipeline import InputError, expand_paths
     from nhiwatch.outputs.ocsf import to_ocsf

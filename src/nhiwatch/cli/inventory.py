@@ -68,9 +68,8 @@ def load(
     An account's new export replaces its previous one; files of one account given together are
     merged (pages). Damaged files load what is readable and exit 3 with each problem's place.
     """
+    from nhiwatch import pipeline
     from nhiwatch.ingest.pipeline import InputError, expand_paths
-    from nhiwatch.inventory.persist import rebuild, save_sources
-    from nhiwatch.inventory.sources import SourceError, read_source
     from nhiwatch.store.db import resolve_home
 
     if bool(paths) == live:
@@ -91,20 +90,11 @@ def load(
             raise fail(str(exc), Exit.USAGE, as_json) from None
         if not files:
             raise fail("no files found in the given paths", Exit.USAGE, as_json)
-        sources = []
-        for path in files:
-            try:
-                source = read_source(path)
-            except SourceError as exc:
-                problems.append(str(exc))
-                continue
-            problems += source.problems
-            sources.append(source)
+        sources, problems = pipeline.read_iam(files)
         origin = ", ".join(str(p) for p in (paths or []))[:500]
     store = open_store(home, as_json)
     try:
-        stored = save_sources(store, sources, origin)
-        identities = rebuild(store, when)
+        stored, identities = pipeline.load_inventory(store, sources, origin, when)
     finally:
         store.close()
     summary = {

@@ -20,37 +20,7 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
 from rich.text import Text
 
-# Characters that are not printable text: C0 and C1 controls and DEL (Cc), format characters such
-# as bidi overrides and zero-width spaces (Cf, the Unicode 15 list), line and paragraph separators,
-# and lone surrogates (which would also make the write fail).
-_OTHER = (
-    "\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
-    "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
-    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
-)
-_ALL = re.compile(f"[\x00-\x1f{_OTHER}]")
-# Our own messages and multi-line table cells keep their line breaks and tabs; nothing else.
-_BUT_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHER}]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(match: re.Match) -> str:
-    char = match.group()
-    if char in _NAMED:
-        return _NAMED[char]
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def visible(value: object, *, newlines: bool = False, limit: Optional[int] = None) -> str:
-    """`value` as text a terminal (or a page) shows as written: every control, format or separator
-    character as a visible escape. Line breaks and tabs stay only with `newlines=True` (our own text);
-    `limit` cuts to that many characters with an ellipsis."""
-    text = "" if value is None else str(value)
-    text = (_BUT_LINES if newlines else _ALL).sub(_escape, text)
-    if limit is not None and len(text) > limit:
-        text = text[:limit - 1] + "…"
-    return text
+from nhiwatch.core.text import CONTROLS_BUT_LINES, INVISIBLE, visible
 
 
 def plain(value: object, limit: Optional[int] = None) -> str:
@@ -76,7 +46,7 @@ def styled(*parts: Part) -> Text:
     return out
 
 
-_JSON_INVISIBLE = re.compile(f"[{_OTHER}]")
+_JSON_INVISIBLE = re.compile(f"[{INVISIBLE}]")
 
 
 def _json_escape(match: re.Match) -> str:
@@ -111,6 +81,6 @@ class SafeConsole(Console):
         # The last gate: a Text built elsewhere (e.g. Text(data)) is escaped here too. Control
         # segments (cursor moves of a progress bar) are the console's own and pass.
         for segment in super().render(renderable, options):
-            if segment.control is None and _BUT_LINES.search(segment.text):
+            if segment.control is None and CONTROLS_BUT_LINES.search(segment.text):
                 segment = Segment(visible(segment.text, newlines=True), segment.style)
             yield segment

@@ -10,15 +10,13 @@ from typing import Callable
 
 import orjson
 
-from nhiwatch.correlate.incidents import correlate, list_incidents
+from nhiwatch import pipeline
+from nhiwatch.correlate.incidents import list_incidents
 from nhiwatch.demo.report import render
 from nhiwatch.detect.finding import severity_rank
-from nhiwatch.detect.runner import run as run_detection
 from nhiwatch.evaluation.scoring import score
-from nhiwatch.ingest.pipeline import Ingestor, expand_paths
+from nhiwatch.ingest.pipeline import expand_paths
 from nhiwatch.inventory.model import parse_time
-from nhiwatch.inventory.persist import rebuild, save_sources
-from nhiwatch.inventory.sources import read_source
 from nhiwatch.respond.service import incident_proposals
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store
@@ -49,8 +47,9 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
     say("ingesting ...")
     with Store(home) as store:
         t = time.perf_counter()
-        summary = Ingestor(store, workers=workers).run([str(out / "data" / "cloudtrail")])
-        stages.append({"stage": "ingest", "result": f"{summary.accepted:,} events stored, {summary.quarantined} "
+        ingested, _ = pipeline.ingest(store, [str(out / "data" / "cloudtrail")], workers=workers)
+        totals = {k: v for k, v in ingested.items() if k != "files_detail"}
+        stages.append({"stage": "ingest", "result": f"{totals['accepted']:,} events stored, {totals['quarantined']} "
                                                     f"quarantined, in {time.perf_counter() - t:.1f} s"})
         say(stages[-1]["result"])
         stats = store.stats()
@@ -61,9 +60,8 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
                GROUP BY 1, 2 ORDER BY n DESC LIMIT 12""").fetchall()
         say("building the inventory ...")
         t = time.perf_counter()
-        sources = [read_source(path) for path in expand_paths([str(out / "data" / "iam")])]
-        save_sources(store, sources, str(out / "data" / "iam"))
-        identities = rebuild(store, parse_time(labels["end"]))
+        sources, _ = pipeline.read_iam(expand_paths([str(out / "data" / "iam")]))
+        _, identities = pipeline.load_inventory(store, sources, str(out / "data" / "iam"), parse_time(labels["end"]))
         nhis = [i for i in identities if i.is_nhi]
         posture = [f for i in identities for f in i.findings]
         stages.append({"stage": "inventory", "result": (
@@ -73,7 +71,7 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
         say(stages[-1]["result"])
         say("learning baselines and detecting ...")
         learn_until = parse_time(labels["start"]) + timedelta(days=LEARN_DAYS)
-        detect, findings = run_detection(store, learn_until=learn_until)
+        detect, findings = pipeline.detect(store, learn_until=learn_until, as_of=parse_time(labels["end"]))
         stages.append({"stage": "baselines and detection", "result": (
             f"{detect.events:,} events of {detect.identities} identities judged in {detect.seconds:.1f} s "
             f"(first {LEARN_DAYS} days only teach): " + ", ".join(
@@ -81,7 +79,7 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
         say(stages[-1]["result"])
         say("correlating findings into incidents and planning the response ...")
         t = time.perf_counter()
-        correlation = correlate(store)
+        correlation = pipeline.link_incidents(store, findings)
         incidents = []
         for summary_row in list_incidents(store, min_severity="medium"):
             incident, proposals = incident_proposals(store, summary_row["id"], [])
@@ -116,7 +114,7 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
     evaluation = report.as_dict()
     alerts = [f.to_dict() for f in findings if f.severity in ("medium", "high", "critical")]
     data = {
-        "simulation": sim.__dict__, "ingest": summary.totals(), "stats": stats, "labels": labels,
+        "simulation": sim.__dict__, "ingest": totals, "stats": stats, "labels": labels,
         "stages": stages, "incidents": incidents, "evaluation": evaluation, "inventory": inventory, "findings": alerts,
         "events_per_day": [(d, n) for d, n in per_day],
         "top_identities": [{"principal": p, "principal_type": k, "events": n} for p, k, n in top],

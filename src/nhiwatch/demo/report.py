@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from nhiwatch.cli.safe_text import visible
+from nhiwatch.core.text import visible
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2430;padding:0 1rem}

@@ -18,8 +18,7 @@ from typing import NamedTuple
 from nhiwatch.detect.actor import Actor, actor_of
 from nhiwatch.detect.detectors import DETECTORS
 from nhiwatch.detect.detectors.base import Detector, Hit, IdentityInfo, Look
-from nhiwatch.detect.detectors.sensitive import DENIED
-from nhiwatch.detect.features import account_of, agent_family, github_owner, is_read, network_of
+from nhiwatch.detect.features import DENIED, account_of, agent_family, github_owner, is_read, network_of
 from nhiwatch.detect.finding import SEVERITIES, Finding, finding_id, severity_rank
 from nhiwatch.detect.profile import HOUR, Ev, Profile
 
@@ -28,11 +27,6 @@ MAX_EVENT_IDS = 500                  # a finding lists at most this many events 
 RESOURCE_APIS = re.compile(r"^(secretsmanager:|ssm:GetParameter|s3:GetObject|s3:PutObject|ec2:GetPasswordData)")
 CHANGE_WINDOW_US = 24 * HOUR         # a deploy explains new calls of its workload for a day
 KEY_TEST_US = 24 * HOUR              # a key's maker may try it out for a day from where it made it
-SEQUENCE_ID = "attack-sequence"
-# Hits that say someone else holds the credentials: an attack sequence needs one of them.
-HOSTILE_DETECTORS = frozenset({"access-denied-probing", "attack-tool-agent", "unfamiliar-context",
-                               "workload-credentials-outside-runtime", "instance-credentials-off-instance",
-                               "cloud-identity-used-off-cloud"})
 
 
 class KeyOrigin(NamedTuple):
@@ -214,10 +208,10 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
                         # hits are its continuation, worth seeing but not a new page.
                         severity = "low"
                     rank = severity_rank(severity)
-                    if (rank >= 1 or hit.evidence.get("cold_start")) and detector.id != SEQUENCE_ID \
+                    if (rank >= 1 or hit.evidence.get("cold_start")) and not detector.summarises_steps \
                             and actor is not Actor.SERVICE:
                         profile.push_step(ev.t, hit.tactic or detector.tactic, detector.id,
-                                          detector.id in HOSTILE_DETECTORS or bool(hit.evidence.get("hostile")))
+                                          detector.hostile or bool(hit.evidence.get("hostile")))
                     if rank == 0 and "expected_change" not in hit.evidence:
                         continue  # context for sequences, not a finding: nobody needs to read it
                     key = (detector.id, hit.key)

@@ -12,6 +12,10 @@ from functools import lru_cache
 
 from nhiwatch.knowledge.netranges import lookup
 
+# The error codes AWS answers a call the caller is not allowed to make with (IAM, EC2's two spellings,
+# the JSON protocol services').
+DENIED = ("AccessDenied", "Client.UnauthorizedOperation", "UnauthorizedOperation", "AccessDeniedException")
+
 # Security tools people attack AWS with; GuardDuty's PenTest findings name the same distributions.
 ATTACK_TOOLS = ("pacu", "stratus-red-team", "kali", "parrot", "pentoo", "cloudgoat", "cloudfox", "weirdaal",
                 "endgame", "s3scanner", "nimbostratus", "awspx", "trufflehog")

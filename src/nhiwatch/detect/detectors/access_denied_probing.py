@@ -7,11 +7,12 @@ from typing import Iterable
 
 from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Detector, Hit, Look, plural
-from nhiwatch.detect.detectors.sensitive import DENIED
+from nhiwatch.detect.features import DENIED
 
 
 class AccessDeniedProbing(Detector):
     id = "access-denied-probing"
+    hostile = True
     title = "Permission probing: repeated access denied"
     tactic = "discovery"
     mitre = ("T1580", "T1069.003")

@@ -20,6 +20,7 @@ MIN_TACTICS = 3
 
 class AttackSequence(Detector):
     id = "attack-sequence"
+    summarises_steps = True
     title = "Attack sequence: several tactics in an hour"
     tactic = "privilege-escalation"
     mitre = ("T1078.004",)

@@ -10,6 +10,7 @@ from nhiwatch.detect.detectors.base import Detector, Hit, Look
 
 class AttackToolAgent(Detector):
     id = "attack-tool-agent"
+    hostile = True
     title = "Offensive tool in the user agent"
     tactic = "initial-access"
     mitre = ("T1078.004",)

@@ -184,6 +184,10 @@ class Detector:
     judges_service_calls: ClassVar[bool] = False
     # The calls whose request parameters this detector reads (the runner loads only those).
     reads_params: ClassVar[frozenset[str]] = frozenset()
+    # Its hits say someone else holds the credentials: an attack sequence needs at least one such step.
+    hostile: ClassVar[bool] = False
+    # It reads the steps other detectors leave (attack sequences); its own hits are not steps.
+    summarises_steps: ClassVar[bool] = False
     # Event streams it must alarm on and streams it must stay quiet on (detect/cases.py).
     cases: ClassVar[tuple[Case, ...]] = ()
 

@@ -15,6 +15,7 @@ from nhiwatch.detect.features import network_class, pool_region
 
 class InstanceCredentialsElsewhere(Detector):
     id = "instance-credentials-off-instance"
+    hostile = True
     title = "Instance credentials used away from their instance"
     tactic = "credential-access"
     mitre = ("T1552.005", "T1078.004")

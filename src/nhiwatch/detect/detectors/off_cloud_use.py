@@ -18,6 +18,7 @@ MIN_CLOUD_SHARE = 0.99
 
 class OffCloudUse(Detector):
     id = "cloud-identity-used-off-cloud"
+    hostile = True
     title = "A cloud-only identity used from outside any cloud"
     tactic = "initial-access"
     mitre = ("T1078.004", "T1552")

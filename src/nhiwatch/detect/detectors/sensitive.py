@@ -10,7 +10,6 @@ from nhiwatch.detect.catalog import sensitive
 from nhiwatch.detect.detectors.base import Detector, Hit, Look, stable_weight
 
 LEVELS = ("info", "low", "medium", "high")
-DENIED = ("AccessDenied", "Client.UnauthorizedOperation", "UnauthorizedOperation", "AccessDeniedException")
 
 
 # IAM writes judged by what they grant (iam_permission_change.py), not by being new.

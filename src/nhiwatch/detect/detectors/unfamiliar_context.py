@@ -21,6 +21,7 @@ MACHINE_NATS = 6.0  # surprise of a new client family: fewer than one in 400 cal
 
 class UnfamiliarContext(Detector):
     id = "unfamiliar-context"
+    hostile = True
     title = "Credentials used from a new network with a new client"
     tactic = "initial-access"
     mitre = ("T1078.004",)

@@ -20,6 +20,7 @@ MIN_RUNTIME_SHARE = 0.95
 
 class WorkloadOutsideRuntime(Detector):
     id = "workload-credentials-outside-runtime"
+    hostile = True
     title = "Workload credentials used outside their runtime"
     tactic = "credential-access"
     mitre = ("T1552.005", "T1078.004")

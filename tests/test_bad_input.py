@@ -458,12 +458,13 @@ def test_watch_items_with_hostile_bodies_are_quarantined_not_fatal():
 
 def test_the_intake_answers_hostile_posts_and_keeps_running(tmp_path):
     from nhiwatch.store.db import Store
-    from nhiwatch.watch.config import SourceConfig, WatchConfig
+    from nhiwatch.watch.config import WatchConfig
+    from nhiwatch.watch.sources import IntakeConfig
     from nhiwatch.watch.watcher import Watcher
 
     secret = "s3cret-s3cret-s3cret"
-    config = WatchConfig(sources=[SourceConfig("intake", "intake:test", {
-        "listen": "127.0.0.1:0", "secret": secret, "header": "X-Nhiwatch-Secret", "max_body_bytes": 8 << 20})])
+    config = WatchConfig(sources=[IntakeConfig(name="intake:test", listen="127.0.0.1:0", secret=secret,
+                                               header="X-Nhiwatch-Secret", max_body_bytes=8 << 20)])
     with Store(tmp_path / "home") as store:
         watcher = Watcher(store, config, log=lambda *a, **k: None)
         watcher.workers = 1

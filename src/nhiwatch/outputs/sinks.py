@@ -4,6 +4,9 @@ A sink only sends; the outbox (watch/delivery.py) decides what to send, retries 
 File sinks take part in a two-phase delivery: `prepare` returns the file size before a batch is
 written and `rewind` cuts the file back to it, so a batch interrupted by a crash is written again
 whole, never twice. Remote sinks are sent each finding's id as an idempotency key.
+
+Each kind is registered in `SINKS` and reads its own [[sinks]] table (`options`); a new kind is one
+class here with `@SINKS.register`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlparse
 
 import orjson
 
 from nhiwatch import __version__
-from nhiwatch.detect.finding import severity_rank
+from nhiwatch.detect.finding import SEVERITIES, severity_rank
 from nhiwatch.outputs.asff import to_asff
 from nhiwatch.outputs.ocsf import to_ocsf
+from nhiwatch.watch.registry import Registry, Table
+
+SINKS: Registry[Sink] = Registry("sink", "sinks", common_keys={"min_severity"})
 
 
 class SinkError(RuntimeError):
@@ -38,6 +45,32 @@ class Sink:
     min_severity: str = "info"
     batch_size: ClassVar[int] = 500
     kind: ClassVar[str] = ""
+    keys: ClassVar[frozenset[str]] = frozenset()  # its table's keys besides type, name and min_severity
+    option_key: ClassVar[str | None] = None       # the key TARGET fills in `--sink KIND:TARGET`
+
+    @classmethod
+    def from_config(cls, table: Table) -> Sink | None:
+        """The sink a [[sinks]] table describes; None when it cannot be built (the problems noted)."""
+        severity = table.get("min_severity", "info")
+        if severity not in SEVERITIES:
+            table.problem("min_severity", f"must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+            severity = "info"
+        name = str(table.get("name") or cls.default_name(table.index))
+        options = cls.options(table)
+        return None if options is None else cls(name, severity, **options)
+
+    @classmethod
+    def default_name(cls, index: int) -> str:
+        return f"{cls.kind}-{index}"
+
+    @classmethod
+    def options(cls, table: Table) -> dict | None:
+        """The kind's own fields from its table; None when they do not make a sink."""
+        return {}
+
+    def reach(self) -> None:
+        """`config check --connect`: raise when the sink cannot work."""
+        self.open()
 
     def wants(self, severity: str) -> bool:
         return severity_rank(severity) >= severity_rank(self.min_severity)
@@ -59,10 +92,21 @@ class Sink:
         return self.kind
 
 
+@SINKS.register
 @dataclass
 class FileSink(Sink):
     path: Path = Path("findings.jsonl")
     kind: ClassVar[str] = "jsonl"
+    keys: ClassVar[frozenset[str]] = frozenset({"path"})
+    option_key: ClassVar[str | None] = "path"
+
+    @classmethod
+    def options(cls, table: Table) -> dict | None:
+        path = table.get("path")
+        if not isinstance(path, str) or not path:
+            table.problem("path", "required, the file findings are appended to")
+            return None
+        return {"path": Path(path).expanduser()}
 
     def open(self) -> None:
         try:
@@ -101,6 +145,7 @@ class FileSink(Sink):
         return f"{self.kind} file {self.path}"
 
 
+@SINKS.register
 @dataclass
 class OcsfSink(FileSink):
     kind: ClassVar[str] = "ocsf"
@@ -109,15 +154,21 @@ class OcsfSink(FileSink):
         return orjson.dumps(to_ocsf(finding)) + b"\n"
 
 
+@SINKS.register
 @dataclass
 class StdoutSink(Sink):
     kind: ClassVar[str] = "stdout"
+
+    @classmethod
+    def default_name(cls, index: int) -> str:
+        return cls.kind
 
     def send(self, findings: list[dict], redelivery: bool) -> None:
         sys.stdout.write("".join(orjson.dumps(f).decode() + "\n" for f in findings))
         sys.stdout.flush()
 
 
+@SINKS.register
 @dataclass
 class WebhookSink(Sink):
     """POSTs each finding as JSON. Headers carry the finding id as an idempotency key and mark a
@@ -128,6 +179,21 @@ class WebhookSink(Sink):
     timeout: float = 10.0
     batch_size: ClassVar[int] = 1
     kind: ClassVar[str] = "webhook"
+    keys: ClassVar[frozenset[str]] = frozenset({"url", "url_env", "headers", "timeout"})
+    option_key: ClassVar[str | None] = "url"
+
+    @classmethod
+    def options(cls, table: Table) -> dict | None:
+        url = table.get("url") or (table.env(table["url_env"], "url_env") if "url_env" in table else None)
+        if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
+            table.problem("url", "required, an http(s) URL (or url_env naming a variable that holds one)")
+            return None
+        headers = {}
+        for header, value in (table.get("headers") or {}).items():
+            if isinstance(value, str) and value.startswith("env:"):
+                value = table.env(value[4:], f"headers.{header}") or ""
+            headers[str(header)] = str(value)
+        return {"url": url, "headers": headers, "timeout": table.number("timeout", 10, 0.1)}
 
     def body(self, finding: dict) -> dict:
         return {"source": "nhiwatch", "version": __version__, "finding": finding}
@@ -158,11 +224,13 @@ SLACK_EMOJI = {"critical": ":rotating_light:", "high": ":red_circle:", "medium":
                "low": ":large_blue_circle:", "info": ":white_circle:"}
 
 
+@SINKS.register
 @dataclass
 class SlackSink(WebhookSink):
     """A Slack incoming webhook: the finding as a short message with its explanation and identity."""
 
     kind: ClassVar[str] = "slack"
+    keys: ClassVar[frozenset[str]] = frozenset({"url", "url_env", "timeout"})
 
     def body(self, finding: dict) -> dict:
         identity = finding["identity"]
@@ -180,6 +248,7 @@ class SlackSink(WebhookSink):
         }
 
 
+@SINKS.register
 @dataclass
 class SecurityHubSink(Sink):
     """BatchImportFindings into the account's default product, 100 findings per call (the API's limit)."""
@@ -188,7 +257,30 @@ class SecurityHubSink(Sink):
     account_id: str | None = None
     batch_size: ClassVar[int] = 100
     kind: ClassVar[str] = "securityhub"
+    keys: ClassVar[frozenset[str]] = frozenset({"region", "account_id"})
+    option_key: ClassVar[str | None] = "region"
     _client: object = field(default=None, repr=False)
+
+    @classmethod
+    def default_name(cls, index: int) -> str:
+        return cls.kind
+
+    @classmethod
+    def options(cls, table: Table) -> dict | None:
+        return {"region": table.get("region"), "account_id": table.get("account_id")}
+
+    def reach(self) -> None:
+        """The account resolved and its hub described (read-only)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.open()
+            self._client.describe_hub()  # type: ignore[attr-defined]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise SinkError(f"{error.get('Code', '')}: {error.get('Message', '')}") from None
+        except Exception as exc:
+            raise SinkError(f"{type(exc).__name__}: {exc}") from None
 
     def open(self) -> None:
         import boto3
@@ -227,6 +319,3 @@ class SecurityHubSink(Sink):
     def describe(self) -> str:
         return f"{self.kind} {self.region or '(default region)'}"
 
-
-SINK_KINDS: dict[str, type[Sink]] = {cls.kind: cls for cls in (FileSink, OcsfSink, StdoutSink, WebhookSink, SlackSink,
-                                                                SecurityHubSink)}

@@ -25,53 +25,26 @@
     min_severity = "medium"
 
 Secrets are never written in the file: `secret_env`, `url_env` and header values `env:NAME` name
-environment variables.
+environment variables. Each kind of source and sink reads its own table: the kinds, their keys and
+their checks are in the registries `SOURCES` (watch/sources.py) and `SINKS` (outputs/sinks.py).
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
-from nhiwatch.detect.finding import SEVERITIES
-from nhiwatch.outputs.sinks import (FileSink, OcsfSink, SecurityHubSink, Sink, SlackSink, StdoutSink,
-                                    WebhookSink)
+from nhiwatch.outputs.sinks import SINKS, Sink
+from nhiwatch.watch.registry import ConfigError, Table, time_value
+from nhiwatch.watch.sources import SOURCES, S3Config, SourceConfig
+
+__all__ = ["ConfigError", "WatchConfig", "load_config", "parse_config", "read_toml", "sink_from_option",
+           "source_from_s3_url"]
 
 TOP_KEYS = {"home", "learn_until", "interval", "health_interval", "max_attempts", "backoff_seconds",
             "dead_letter_dir", "correlate_interval", "queue_items", "sources", "sinks"}
-SOURCE_KEYS = {
-    "s3": {"type", "name", "bucket", "prefix", "region", "late_days", "interval", "since"},
-    "sqs": {"type", "name", "queue_url", "region", "wait_seconds"},
-    "intake": {"type", "name", "listen", "secret_env", "header", "max_body_bytes"},
-    "lookup-events": {"type", "name", "regions", "days", "interval"},
-}
-SINK_KEYS = {
-    "jsonl": {"type", "name", "path", "min_severity"},
-    "ocsf": {"type", "name", "path", "min_severity"},
-    "stdout": {"type", "name", "min_severity"},
-    "webhook": {"type", "name", "url", "url_env", "headers", "timeout", "min_severity"},
-    "slack": {"type", "name", "url", "url_env", "timeout", "min_severity"},
-    "securityhub": {"type", "name", "region", "account_id", "min_severity"},
-}
-
-
-class ConfigError(ValueError):
-    """Everything wrong with a configuration, one problem per line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-@dataclass
-class SourceConfig:
-    type: str
-    name: str
-    options: dict
 
 
 @dataclass
@@ -95,138 +68,10 @@ class WatchConfig:
             "learn_until": self.learn_until.isoformat() if self.learn_until else None,
             "interval": self.interval, "health_interval": self.health_interval,
             "max_attempts": self.max_attempts, "queue_items": self.queue_items,
-            "sources": [{"type": s.type, "name": s.name, **{k: v for k, v in s.options.items() if k != "secret"}}
-                        for s in self.sources],
+            "sources": [s.describe() for s in self.sources],
             "sinks": [{"type": s.kind, "name": s.name, "target": s.describe(), "min_severity": s.min_severity}
                       for s in self.sinks],
         }
-
-
-def _time(value: object, where: str, problems: list[str]) -> datetime | None:
-    from nhiwatch.inventory.model import parse_time
-
-    parsed = parse_time(str(value)) if isinstance(value, (str, datetime)) else None
-    if parsed is None:
-        problems.append(f"{where}: must be an ISO-8601 time such as 2026-03-01T00:00:00Z, not {value!r}")
-    return parsed
-
-
-def _env(name: object, where: str, problems: list[str]) -> str | None:
-    if not isinstance(name, str) or not name:
-        problems.append(f"{where}: must name an environment variable")
-        return None
-    value = os.environ.get(name)
-    if not value:
-        problems.append(f"{where}: the environment variable {name} is not set")
-    return value
-
-
-def _number(table: dict, key: str, default: float, where: str, problems: list[str], minimum: float = 0) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        problems.append(f"{where}.{key}: must be a number >= {minimum}, not {value!r}")
-        return default
-    return value
-
-
-def _kind(table: dict, where: str, keys: dict[str, set[str]], noun: str, problems: list[str]) -> str | None:
-    """A source's or sink's type, checked, and its keys checked against that type's."""
-    kind = table.get("type")
-    if kind not in keys:
-        problems.append(f"{where}.type: must be one of {', '.join(keys)}, not {kind!r}")
-        return None
-    unknown = set(table) - keys[kind]
-    if unknown:
-        problems.append(f"{where}: unknown keys for a {kind} {noun}: {', '.join(sorted(unknown))}")
-    return kind
-
-
-def _source(table: dict, index: int, problems: list[str]) -> SourceConfig | None:
-    where = f"sources[{index}]"
-    kind = _kind(table, where, SOURCE_KEYS, "source", problems)
-    if kind is None:
-        return None
-    options: dict = {}
-    if kind == "s3":
-        bucket = table.get("bucket")
-        if not isinstance(bucket, str) or not bucket:
-            problems.append(f"{where}.bucket: required (the trail's bucket name)")
-        elif bucket.startswith("s3://") or "/" in bucket:
-            problems.append(f"{where}.bucket: a bucket name, not a URL or path ({bucket!r}); put the rest in prefix")
-        prefix = table.get("prefix", "")
-        if not isinstance(prefix, str):
-            problems.append(f"{where}.prefix: must be a string")
-            prefix = ""
-        options = {"bucket": bucket, "prefix": prefix.lstrip("/"), "region": table.get("region"),
-                   "since": _time(table["since"], f"{where}.since", problems) if "since" in table else None,
-                   "late_days": int(_number(table, "late_days", 1, where, problems)),
-                   "interval": _number(table, "interval", 30, where, problems, 0.1)}
-        name = table.get("name") or f"s3://{bucket}/{options['prefix']}"
-    elif kind == "sqs":
-        url = table.get("queue_url")
-        if not isinstance(url, str) or not urlparse(url).scheme.startswith("http"):
-            problems.append(f"{where}.queue_url: required, the queue's https URL (not its name or ARN), got {url!r}")
-        options = {"queue_url": url, "region": table.get("region"),
-                   "wait_seconds": int(_number(table, "wait_seconds", 10, where, problems))}
-        name = table.get("name") or f"sqs:{url}"
-    elif kind == "intake":
-        listen = str(table.get("listen", "127.0.0.1:8787"))
-        host, _, port = listen.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            problems.append(f"{where}.listen: must be HOST:PORT, not {listen!r}")
-        secret = _env(table.get("secret_env"), f"{where}.secret_env", problems)
-        if secret is not None and len(secret) < 16:
-            problems.append(f"{where}.secret_env: the secret in {table.get('secret_env')} is shorter than 16 characters")
-        options = {"listen": listen, "secret_env": table.get("secret_env"), "secret": secret,
-                   "header": str(table.get("header", "X-Nhiwatch-Secret")),
-                   "max_body_bytes": int(_number(table, "max_body_bytes", 8 << 20, where, problems, 1024))}
-        name = table.get("name") or f"intake:{listen}"
-    else:
-        regions = table.get("regions")
-        if not isinstance(regions, list) or not regions or not all(isinstance(r, str) and r for r in regions):
-            problems.append(f"{where}.regions: required, a list of region names such as [\"us-east-1\"]")
-            regions = []
-        days = _number(table, "days", 90, where, problems, 0)
-        if days > 90:
-            problems.append(f"{where}.days: LookupEvents keeps 90 days of events, not {days}")
-        options = {"regions": regions, "days": days, "interval": _number(table, "interval", 60, where, problems, 1)}
-        name = table.get("name") or "lookup-events"
-    return SourceConfig(kind, str(name), options)
-
-
-def _sink(table: dict, index: int, problems: list[str]) -> Sink | None:
-    where = f"sinks[{index}]"
-    kind = _kind(table, where, SINK_KEYS, "sink", problems)
-    if kind is None:
-        return None
-    severity = table.get("min_severity", "info")
-    if severity not in SEVERITIES:
-        problems.append(f"{where}.min_severity: must be one of {', '.join(SEVERITIES)}, not {severity!r}")
-        severity = "info"
-    name = str(table.get("name") or (kind if kind in ("stdout", "securityhub") else f"{kind}-{index}"))
-    if kind in ("jsonl", "ocsf"):
-        path = table.get("path")
-        if not isinstance(path, str) or not path:
-            problems.append(f"{where}.path: required, the file findings are appended to")
-            return None
-        cls = FileSink if kind == "jsonl" else OcsfSink
-        return cls(name, severity, path=Path(path).expanduser())
-    if kind == "stdout":
-        return StdoutSink(name, severity)
-    if kind in ("webhook", "slack"):
-        url = table.get("url") or (_env(table["url_env"], f"{where}.url_env", problems) if "url_env" in table else None)
-        if not isinstance(url, str) or urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
-            problems.append(f"{where}.url: required, an http(s) URL (or url_env naming a variable that holds one)")
-            return None
-        headers = {}
-        for header, value in (table.get("headers") or {}).items():
-            if isinstance(value, str) and value.startswith("env:"):
-                value = _env(value[4:], f"{where}.headers.{header}", problems) or ""
-            headers[str(header)] = str(value)
-        timeout = _number(table, "timeout", 10, where, problems, 0.1)
-        cls = WebhookSink if kind == "webhook" else SlackSink
-        return cls(name, severity, url=url, headers=headers, timeout=timeout)
-    return SecurityHubSink(name, severity, region=table.get("region"), account_id=table.get("account_id"))
 
 
 def parse_config(data: dict, origin: str) -> WatchConfig:
@@ -236,33 +81,23 @@ def parse_config(data: dict, origin: str) -> WatchConfig:
     if unknown:
         problems.append(f"unknown keys: {', '.join(sorted(unknown))}")
     config = WatchConfig(origin=origin)
+    top = Table(data, "config", problems)
     if "home" in data:
         config.home = Path(str(data["home"])).expanduser()
     if "learn_until" in data:
-        config.learn_until = _time(data["learn_until"], "learn_until", problems)
-    config.interval = _number(data, "interval", 30, "config", problems, 0.1)
-    config.health_interval = _number(data, "health_interval", 10, "config", problems, 0.1)
-    config.max_attempts = int(_number(data, "max_attempts", 8, "config", problems, 1))
-    config.backoff_seconds = _number(data, "backoff_seconds", 1.0, "config", problems, 0)
-    config.correlate_interval = _number(data, "correlate_interval", 60, "config", problems, 0)
-    config.queue_items = int(_number(data, "queue_items", 128, "config", problems, 1))
+        config.learn_until = time_value(data["learn_until"], "learn_until", problems)
+    config.interval = top.number("interval", 30, 0.1)
+    config.health_interval = top.number("health_interval", 10, 0.1)
+    config.max_attempts = int(top.number("max_attempts", 8, 1))
+    config.backoff_seconds = top.number("backoff_seconds", 1.0, 0)
+    config.correlate_interval = top.number("correlate_interval", 60, 0)
+    config.queue_items = int(top.number("queue_items", 128, 1))
     if "dead_letter_dir" in data:
         config.dead_letter_dir = Path(str(data["dead_letter_dir"])).expanduser()
-    for key, builder, target in (("sources", _source, config.sources), ("sinks", _sink, config.sinks)):
-        tables = data.get(key, [])
-        if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-            problems.append(f"{key}: must be an array of tables ([[{key}]])")
-            continue
-        for index, table in enumerate(tables):
-            built = builder(table, index, problems)
-            if built is not None:
-                target.append(built)
-    names = [s.name for s in config.sinks]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"sinks: two sinks are named {name!r}; give each a distinct name")
-    names = [s.name for s in config.sources]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"sources: two sources are named {name!r}; give each a distinct name")
+    config.sources = SOURCES.parse_all(data.get("sources", []), problems)
+    config.sinks = SINKS.parse_all(data.get("sinks", []), problems)
+    SINKS.check_names(config.sinks, problems)
+    SOURCES.check_names(config.sources, problems)
     if problems:
         raise ConfigError(problems)
     return config
@@ -285,20 +120,10 @@ def load_config(path: Path) -> WatchConfig:
 
 def sink_from_option(value: str, index: int) -> dict:
     """--sink TYPE[:TARGET] as a [[sinks]] table: jsonl:PATH, ocsf:PATH, webhook:URL, slack:URL,
-    securityhub[:REGION], stdout."""
-    kind, _, target = value.partition(":")
-    table: dict = {"type": kind, "name": f"{kind}-cli-{index}"}
-    if kind in ("jsonl", "ocsf"):
-        table["path"] = target
-    elif kind in ("webhook", "slack"):
-        table["url"] = target
-    elif kind == "securityhub" and target:
-        table["region"] = target
-    return table
+    securityhub[:REGION], stdout (each kind says what TARGET is)."""
+    return SINKS.option_table(value, index)
 
 
 def source_from_s3_url(url: str) -> dict:
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        return {"type": "s3", "bucket": url}  # reported by the check: a bucket name, not a URL
-    return {"type": "s3", "bucket": parsed.netloc, "prefix": parsed.path.lstrip("/")}
+    """--s3 s3://BUCKET/PREFIX as a [[sources]] table."""
+    return S3Config.table_from_url(url)

@@ -4,6 +4,11 @@ when processing falls behind, the queue fills and the sources wait (back-pressur
 bounded. An item is acknowledged (SQS message deleted, HTTP request answered, checkpoint moved)
 only after its events are committed, so a crash loses nothing: the item comes again and its events
 are recognised as already stored.
+
+What a [[sources]] table configures is a `SourceConfig` of the table's kind, registered in `SOURCES`:
+it reads and checks its table (`from_config`), reaches its service for `config check --connect`
+(`reach`) and, in a watcher, builds the threads or servers it runs (`build`). A new kind is one such
+class here with `@SOURCES.register`.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ import re
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
+from urllib.parse import urlparse
 
 import orjson
 
-from nhiwatch.store.db import Store
+from nhiwatch.watch.registry import Registry, Table
+
+if TYPE_CHECKING:
+    from nhiwatch.store.db import Store
 
 
 class SourceFatal(RuntimeError):
@@ -498,3 +507,207 @@ def load_done(store: Store, source: str, days: float = DONE_MEMORY_DAYS) -> set[
 def load_checkpoint(store: Store, source: str) -> dict:
     row = store.con.execute("SELECT value FROM watch_checkpoints WHERE source = ?", [source]).fetchall()
     return orjson.loads(row[0][0]) if row else {}
+
+
+# -- configured sources ---------------------------------------------------------------------------------
+
+@dataclass
+class SourceContext:
+    """What configured sources need to run in a watcher, and what they leave there to be run."""
+
+    store: Store
+    put: Callable[..., bool]
+    stopping: threading.Event
+    aws: Callable[[str, str | None], Any]          # (service, region) -> a boto3 client
+    once: bool = False
+    sources: list[Source] = field(default_factory=list)   # threads following a service, until caught up in once
+    intakes: list = field(default_factory=list)          # servers receiving events until the watch stops
+    done_sets: dict[str, set[str]] = field(default_factory=dict)  # per source: the object keys committed
+
+    def done(self, name: str) -> set[str]:
+        """The keys a source committed lately, kept up to date by the watcher as more are committed."""
+        done = self.done_sets[name] = load_done(self.store, name)
+        return done
+
+    def checkpoint(self, name: str) -> dict:
+        return load_checkpoint(self.store, name)
+
+
+SOURCES: Registry[SourceConfig] = Registry("source", "sources")
+
+
+@dataclass(kw_only=True)
+class SourceConfig:
+    """One configured source. A kind declares `kind` (its `type`), `keys` (its table's other keys), reads
+    its table in `from_config` (noting problems on the Table, returning None when nothing can be built)
+    and starts its readers in `build`. Fields with `repr=False` (secrets) are left out of `describe`."""
+
+    kind: ClassVar[str] = ""
+    keys: ClassVar[frozenset[str]] = frozenset()
+    name: str
+
+    @classmethod
+    def from_config(cls, table: Table) -> SourceConfig | None:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"type": self.kind, "name": self.name,
+                **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "name" and f.repr}}
+
+    def reach(self, aws: Callable[[str, str | None], Any]) -> None:
+        """`config check --connect`: one read-only call to the service; raises when it fails."""
+
+    def build(self, context: SourceContext) -> None:
+        """Create the source's threads (`context.sources`) or servers (`context.intakes`), not started."""
+        raise NotImplementedError
+
+
+@SOURCES.register
+@dataclass(kw_only=True)
+class S3Config(SourceConfig):
+    """A trail's bucket, followed in key order (S3Poller)."""
+
+    kind: ClassVar[str] = "s3"
+    keys: ClassVar[frozenset[str]] = frozenset({"bucket", "prefix", "region", "late_days", "interval", "since"})
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    since: datetime | None = None
+    late_days: int = 1
+    interval: float = 30.0
+
+    @classmethod
+    def from_config(cls, table: Table) -> S3Config:
+        bucket = table.get("bucket")
+        if not isinstance(bucket, str) or not bucket:
+            table.problem("bucket", "required (the trail's bucket name)")
+        elif bucket.startswith("s3://") or "/" in bucket:
+            table.problem("bucket", f"a bucket name, not a URL or path ({bucket!r}); put the rest in prefix")
+        prefix = table.get("prefix", "")
+        if not isinstance(prefix, str):
+            table.problem("prefix", "must be a string")
+            prefix = ""
+        prefix = prefix.lstrip("/")
+        return cls(name=str(table.get("name") or f"s3://{bucket}/{prefix}"), bucket=bucket, prefix=prefix,
+                   region=table.get("region"), since=table.time("since"),
+                   late_days=int(table.number("late_days", 1)), interval=table.number("interval", 30, 0.1))
+
+    @staticmethod
+    def table_from_url(url: str) -> dict:
+        """--s3 s3://BUCKET/PREFIX as a [[sources]] table."""
+        parsed = urlparse(url)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            return {"type": "s3", "bucket": url}  # reported by the check: a bucket name, not a URL
+        return {"type": "s3", "bucket": parsed.netloc, "prefix": parsed.path.lstrip("/")}
+
+    def reach(self, aws: Callable[[str, str | None], Any]) -> None:
+        aws("s3", self.region).list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+
+    def build(self, context: SourceContext) -> None:
+        context.sources.append(S3Poller(
+            self.name, context.put, context.stopping, s3=context.aws("s3", self.region), bucket=self.bucket,
+            prefix=self.prefix, done=context.done(self.name), checkpoint=context.checkpoint(self.name),
+            interval=self.interval, late_days=self.late_days, once=context.once, since=self.since))
+
+
+@SOURCES.register
+@dataclass(kw_only=True)
+class SqsConfig(SourceConfig):
+    """A queue of the bucket's event notifications (SqsListener)."""
+
+    kind: ClassVar[str] = "sqs"
+    keys: ClassVar[frozenset[str]] = frozenset({"queue_url", "region", "wait_seconds"})
+    queue_url: str
+    region: str | None = None
+    wait_seconds: int = 10
+
+    @classmethod
+    def from_config(cls, table: Table) -> SqsConfig:
+        url = table.get("queue_url")
+        if not isinstance(url, str) or not urlparse(url).scheme.startswith("http"):
+            table.problem("queue_url", f"required, the queue's https URL (not its name or ARN), got {url!r}")
+        return cls(name=str(table.get("name") or f"sqs:{url}"), queue_url=url, region=table.get("region"),
+                   wait_seconds=int(table.number("wait_seconds", 10)))
+
+    def reach(self, aws: Callable[[str, str | None], Any]) -> None:
+        aws("sqs", self.region).get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+
+    def build(self, context: SourceContext) -> None:
+        context.sources.append(SqsListener(
+            self.name, context.put, context.stopping, sqs=context.aws("sqs", self.region),
+            s3=context.aws("s3", self.region), queue_url=self.queue_url, done=context.done(self.name),
+            wait_seconds=self.wait_seconds, once=context.once))
+
+
+@SOURCES.register
+@dataclass(kw_only=True)
+class IntakeConfig(SourceConfig):
+    """An HTTP endpoint for an EventBridge API destination (watch/intake.py)."""
+
+    kind: ClassVar[str] = "intake"
+    keys: ClassVar[frozenset[str]] = frozenset({"listen", "secret_env", "header", "max_body_bytes"})
+    listen: str = "127.0.0.1:8787"
+    secret_env: str | None = None
+    secret: str | None = field(default=None, repr=False)  # read from secret_env, never shown
+    header: str = "X-Nhiwatch-Secret"
+    max_body_bytes: int = 8 << 20
+
+    @classmethod
+    def from_config(cls, table: Table) -> IntakeConfig:
+        listen = str(table.get("listen", "127.0.0.1:8787"))
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            table.problem("listen", f"must be HOST:PORT, not {listen!r}")
+        secret = table.env(table.get("secret_env"), "secret_env")
+        if secret is not None and len(secret) < 16:
+            table.problem("secret_env", f"the secret in {table.get('secret_env')} is shorter than 16 characters")
+        return cls(name=str(table.get("name") or f"intake:{listen}"), listen=listen,
+                   secret_env=table.get("secret_env"), secret=secret,
+                   header=str(table.get("header", "X-Nhiwatch-Secret")),
+                   max_body_bytes=int(table.number("max_body_bytes", 8 << 20, 1024)))
+
+    def build(self, context: SourceContext) -> None:
+        from nhiwatch.watch.intake import Intake
+
+        if not self.secret:  # an empty secret would let any request in
+            raise SourceFatal(f"intake {self.name}: no shared secret (secret_env)")
+        try:
+            intake = Intake(self.name, self.listen, self.secret, self.header, self.max_body_bytes, context.put)
+        except OSError as exc:
+            raise SourceFatal(f"intake cannot listen on {self.listen}: {exc.strerror or exc}") from None
+        context.intakes.append(intake)
+
+
+@SOURCES.register
+@dataclass(kw_only=True)
+class LookupEventsConfig(SourceConfig):
+    """cloudtrail:LookupEvents in some regions, one reader each (LookupEventsReader)."""
+
+    kind: ClassVar[str] = "lookup-events"
+    keys: ClassVar[frozenset[str]] = frozenset({"regions", "days", "interval"})
+    regions: list[str] = field(default_factory=list)
+    days: float = 90
+    interval: float = 60.0
+
+    @classmethod
+    def from_config(cls, table: Table) -> LookupEventsConfig:
+        regions = table.get("regions")
+        if not isinstance(regions, list) or not regions or not all(isinstance(r, str) and r for r in regions):
+            table.problem("regions", "required, a list of region names such as [\"us-east-1\"]")
+            regions = []
+        days = table.number("days", 90, 0)
+        if days > 90:
+            table.problem("days", f"LookupEvents keeps 90 days of events, not {days}")
+        return cls(name=str(table.get("name") or "lookup-events"), regions=regions, days=days,
+                   interval=table.number("interval", 60, 1))
+
+    def reach(self, aws: Callable[[str, str | None], Any]) -> None:
+        for region in self.regions:
+            aws("cloudtrail", region).lookup_events(MaxResults=1)
+
+    def build(self, context: SourceContext) -> None:
+        for region in self.regions:
+            name = f"{self.name}:{region}"
+            context.sources.append(LookupEventsReader(
+                name, context.put, context.stopping, client=context.aws("cloudtrail", region), region=region,
+                days=self.days, checkpoint=context.checkpoint(name), interval=self.interval, once=context.once))

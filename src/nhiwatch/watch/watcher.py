@@ -34,8 +34,7 @@ from nhiwatch.ingest.pipeline import parse_items
 from nhiwatch.store.db import Store, now_micros
 from nhiwatch.watch.config import WatchConfig
 from nhiwatch.watch.delivery import Outbox
-from nhiwatch.watch.sources import (Item, LookupEventsReader, S3Poller, Source, SqsListener, load_checkpoint,
-                                    load_done)
+from nhiwatch.watch.sources import Item, Source, SourceContext, load_done
 
 MAX_ITEMS_PER_CYCLE = 256
 MAX_BYTES_PER_CYCLE = 256 << 20
@@ -122,37 +121,11 @@ class Watcher:
         return False
 
     def _build_sources(self) -> None:
-        from nhiwatch.watch.intake import Intake
-
+        """Each configured source builds its readers (threads) or intakes (servers) for this watcher."""
+        context = SourceContext(self.store, self.put, self.stopping, self.aws, self.once, done_sets=self.done_sets)
         for source in self.config.sources:
-            o = source.options
-            if source.type == "s3":
-                s3 = self.aws("s3", o.get("region"))
-                done = self.done_sets[source.name] = load_done(self.store, source.name)
-                self.sources.append(S3Poller(source.name, self.put, self.stopping, s3=s3, bucket=o["bucket"],
-                                             prefix=o["prefix"], done=done,
-                                             checkpoint=load_checkpoint(self.store, source.name),
-                                             interval=o["interval"], late_days=o["late_days"], once=self.once,
-                                             since=o.get("since")))
-            elif source.type == "sqs":
-                done = self.done_sets[source.name] = load_done(self.store, source.name)
-                self.sources.append(SqsListener(source.name, self.put, self.stopping,
-                                                sqs=self.aws("sqs", o.get("region")), s3=self.aws("s3", o.get("region")),
-                                                queue_url=o["queue_url"], done=done, wait_seconds=o["wait_seconds"],
-                                                once=self.once))
-            elif source.type == "lookup-events":
-                for region in o["regions"]:
-                    name = f"{source.name}:{region}"
-                    self.sources.append(LookupEventsReader(
-                        name, self.put, self.stopping, client=self.aws("cloudtrail", region), region=region,
-                        days=o["days"], checkpoint=load_checkpoint(self.store, name), interval=o["interval"],
-                        once=self.once))
-            elif source.type == "intake":
-                try:
-                    intake = Intake(source.name, o["listen"], o["secret"], o["header"], o["max_body_bytes"], self.put)
-                except OSError as exc:
-                    raise WatchFatal(f"intake cannot listen on {o['listen']}: {exc.strerror or exc}") from None
-                self.intakes.append(intake)
+            source.build(context)
+        self.sources, self.intakes = context.sources, context.intakes
 
     # -- the loop -------------------------------------------------------------------------------------
 

@@ -36,3 +36,25 @@ def us_of(when: datetime) -> int:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return int(when.timestamp() * US_PER_SECOND)
+
+
+# Values IAM's credential report writes where there is no date.
+NO_DATE = frozenset({"", "N/A", "n/a", "no_information", "not_supported", "None", "null"})
+
+
+def parse_time(value: object) -> datetime | None:
+    """A time as people and IAM exports write it ('2022-08-07 12:55:43+00:00', ISO with Z, a datetime);
+    naive times are UTC; None for no date or text that is not a time."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).strip()
+    if text in NO_DATE:
+        return None
+    text = text.replace("Z", "+00:00").replace(" ", "T", 1)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

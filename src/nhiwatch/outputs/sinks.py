@@ -26,7 +26,7 @@ from nhiwatch import __version__
 from nhiwatch.detect.finding import SEVERITIES, severity_rank
 from nhiwatch.outputs.asff import to_asff
 from nhiwatch.outputs.ocsf import to_ocsf
-from nhiwatch.watch.registry import Registry, Table
+from nhiwatch.core.registry import Registry, Table
 
 SINKS: Registry[Sink] = Registry("sink", "sinks", common_keys={"min_severity"})
 

@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 
 from nhiwatch.outputs.sinks import SINKS, Sink
-from nhiwatch.watch.registry import ConfigError, Table, time_value
+from nhiwatch.core.registry import ConfigError, Table, time_value
 from nhiwatch.watch.sources import SOURCES, S3Config, SourceConfig
 
 __all__ = ["ConfigError", "WatchConfig", "load_config", "parse_config", "read_toml", "sink_from_option",

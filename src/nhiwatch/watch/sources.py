@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import orjson
 
-from nhiwatch.watch.registry import Registry, Table
+from nhiwatch.core.registry import Registry, Table
 
 if TYPE_CHECKING:
     from nhiwatch.store.db import Store

@@ -21,6 +21,8 @@ import os
 from datetime import datetime
 from typing import Any, Generic, Iterable, Iterator, TypeVar
 
+from nhiwatch.core.times import parse_time
+
 
 class ConfigError(ValueError):
     """Everything wrong with a configuration, one problem per line."""
@@ -31,8 +33,6 @@ class ConfigError(ValueError):
 
 
 def time_value(value: object, where: str, problems: list[str]) -> datetime | None:
-    from nhiwatch.inventory.model import parse_time
-
     parsed = parse_time(str(value)) if isinstance(value, (str, datetime)) else None
     if parsed is None:
         problems.append(f"{where}: must be an ISO-8601 time such as 2026-03-01T00:00:00Z, not {value!r}")

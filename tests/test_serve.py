@@ -177,9 +177,10 @@ def test_openapi_describes_every_api_the_pages_use(server: Served):
             "/api/incidents/{incident_id}", "/api/incidents/{incident_id}/response",
             "/api/incidents/{incident_id}/response/{index}/approve", "/api/actions",
             "/api/actions/{action_id}/undo"} <= paths
-    app_js = (Path(__file__).parents[1] / "src/nhiwatch/server/static/app.js").read_text()
+    static = Path(__file__).parents[1] / "src/nhiwatch/server/static"
+    pages_js = "\n".join(p.read_text() for p in sorted(static.rglob("*.js")))  # app.js and the modules it imports
     for path in paths:
-        assert path.split("{")[0].rstrip("/") in app_js, path
+        assert path.split("{")[0].rstrip("/") in pages_js, path
 
 
 def test_binding_beyond_loopback_needs_a_token(home: Path, tmp_path: Path):

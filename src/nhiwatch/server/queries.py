@@ -10,12 +10,13 @@ from datetime import datetime, timezone
 
 import orjson
 
+from nhiwatch.core.severity import SEVERITIES, Severity, severity_rank
+from nhiwatch.core.times import iso_from_us
 from nhiwatch.detect.findings_store import list_findings
 from nhiwatch.detect.profile import Profile
 from nhiwatch.store.db import Store
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-RISK_LEVELS = ("low", "medium", "high", "critical")
+RISK_LEVELS = tuple(s.value for s in Severity if s >= Severity.LOW)  # an identity's risk is never "info"
 # API sort key -> the inventory's (every ordering ends on the ARN: pages never overlap or skip a row)
 IDENTITY_SORTS = {"risk": "risk", "name": "name", "type": "type", "account": "account",
                   "last_active": "last-active", "key_age": "key-age", "findings": "findings"}
@@ -29,12 +30,6 @@ _KEY = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 
 class NotFound(LookupError):
     """The thing asked for is not in the store."""
-
-
-def _iso(micros: int | None) -> str | None:
-    if not micros:
-        return None
-    return datetime.fromtimestamp(micros / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _has_rows(store: Store, table: str) -> bool:
@@ -70,7 +65,8 @@ def overview(store: Store) -> dict:
     total, first, last = q("SELECT count(*), min(epoch_us(event_time)), max(epoch_us(event_time)) FROM events"
                            ).fetchall()[0]
     return {"identities": identities, "incidents": incidents, "findings": findings,
-            "events": {"total": total, "first": _iso(first), "last": _iso(last)}}
+            "events": {"total": total, "first": iso_from_us(first) if first else None,
+                       "last": iso_from_us(last) if last else None}}
 
 
 def identities(store: Store, *, search: str | None, nhi_type: str | None, account: str | None, risk: str | None,
@@ -95,8 +91,9 @@ def identities(store: Store, *, search: str | None, nhi_type: str | None, accoun
 
 def _top(values: dict[str, list[int]]) -> list[dict]:
     ranked = sorted(values.items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_VALUES]
-    return [{"name": name, "count": entry[0], "first_seen": _iso(entry[1] if len(entry) > 1 else None),
-             "last_seen": _iso(entry[2] if len(entry) > 2 else None)} for name, entry in ranked]
+    return [{"name": name, "count": entry[0],
+             "first_seen": iso_from_us(entry[1]) if len(entry) > 1 and entry[1] else None,
+             "last_seen": iso_from_us(entry[2]) if len(entry) > 2 and entry[2] else None} for name, entry in ranked]
 
 
 def profile_of(store: Store, arn: str) -> dict | None:
@@ -106,7 +103,8 @@ def profile_of(store: Store, arn: str) -> dict | None:
     if not rows:
         return None
     profile = Profile.from_state(orjson.loads(rows[0][0]))
-    out = {"events": profile.n, "first_seen": _iso(profile.first), "last_seen": _iso(profile.last),
+    out = {"events": profile.n, "first_seen": iso_from_us(profile.first) if profile.first else None,
+           "last_seen": iso_from_us(profile.last) if profile.last else None,
            "mature": profile.mature, "active_days": profile.days,
            # hours of the week, 0 = Monday 00:00 UTC: seven rows of 24
            "heatmap": [profile.hours[day * 24:(day + 1) * 24] for day in range(7)]}
@@ -249,8 +247,7 @@ def incident_graph(found: dict) -> dict:
     severity_of: dict[str, str] = {}
     for finding in found.get("findings", []):
         arn = (finding.get("identity") or {}).get("arn")
-        if arn and (arn not in severity_of or SEVERITIES.index(finding["severity"]) >
-                    SEVERITIES.index(severity_of[arn])):
+        if arn and (arn not in severity_of or severity_rank(finding["severity"]) > severity_rank(severity_of[arn])):
             severity_of[arn] = finding["severity"]
     nodes: dict[str, dict] = {}
 

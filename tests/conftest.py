@@ -14,6 +14,21 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 CLOUDTRAIL = SHARED_DATA / "cloudtrail"
 
 
+# The fast lane (`pytest -m "not slow"`) leaves these modules out: they run Spark, a browser, moto's
+# server, simulated organisations or many subprocesses. CI runs everything.
+SLOW_MODULES = frozenset({
+    "test_spark", "test_serve", "test_hostile_output", "test_watch", "test_crash_safety", "test_hostile_input",
+    "test_fuzz_pipeline", "test_detect", "test_golden", "test_respond", "test_inventory_live", "test_correlate",
+    "test_simulate", "test_usage_poisoning", "test_typing",
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def cloudtrail_dir() -> Path:
     if not CLOUDTRAIL.is_dir():

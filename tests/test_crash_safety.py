@@ -22,7 +22,7 @@ from nhiwatch.store.db import Store
 from test_formats import make_event
 
 ROUNDS = 20
-pytestmark = pytest.mark.slow
+
 
 
 def _children() -> dict[int, list[int]]:

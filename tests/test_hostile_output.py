@@ -310,7 +310,7 @@ def _chromium() -> str:
     for name in ("chromium", "chromium-browser"):
         if shutil.which(name):
             return shutil.which(name)
-    pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+    pytest.fail("Debian's chromium is not installed (scripts/setup-tests.sh installs it)")
 
 
 def test_dashboard_shows_hostile_strings_as_text(home: Path, tmp_path: Path):

@@ -209,7 +209,7 @@ def _chromium() -> str:
     for name in ("chromium", "chromium-browser"):
         if shutil.which(name):
             return shutil.which(name)
-    pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+    pytest.fail("Debian's chromium is not installed (scripts/setup-tests.sh installs it)")
 
 
 def _not_blank(page, png: bytes) -> dict:

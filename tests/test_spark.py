@@ -29,7 +29,7 @@ SCENARIOS = ("role-chain-cross-account", "ci-key-two-roles")
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     if shutil.which("java") is None:
-        pytest.fail("Spark needs Java: .ci/run installs openjdk-17-jre-headless")
+        pytest.fail("Spark needs Java: scripts/setup-tests.sh installs openjdk-17-jre-headless")
     tmp = tmp_path_factory.mktemp("spark")
     data, trail, home, out = tmp / "data", tmp / "trail", tmp / "home", tmp / "out"
     simulate(data, SimConfig(seed=5, accounts=2, days=16, scale=0.6, start=START, scenarios=SCENARIOS))

@@ -162,8 +162,10 @@ def test_schema_command(tmp_path):
 def test_ci_runs_the_readme_quick_start_commands():
     readme = (REPO / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("## ", 1)[0]
-    commands = [line for line in quick_start.splitlines() if line.startswith("python3 -m venv")]
-    assert len(commands) == 2
+    first_block = quick_start.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line for line in first_block.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(commands) == 2, commands
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     for command in commands:
-        assert command in ci
+        assert command in ci, f"{command!r} is not run by .ci/run"
+    assert (REPO / commands[1].split()[1]).is_file(), "command 2 names its set-up script"

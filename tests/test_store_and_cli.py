@@ -169,3 +169,15 @@ def test_ci_runs_the_readme_quick_start_commands():
     for command in commands:
         assert command in ci, f"{command!r} is not run by .ci/run"
     assert (REPO / commands[1].split()[1]).is_file(), "command 2 names its set-up script"
+
+
+def test_docs_command_regenerates_every_generated_document(tmp_path):
+    current = run("docs", "--check", "--json")
+    checked = json.loads(current.stdout)
+    assert current.returncode == 0 and checked["stale"] == [] and len(checked["documents"]) == 6
+    (tmp_path / "detectors.md").write_text("old\n")
+    stale = run("docs", "--check", "--json", "--folder", str(tmp_path))
+    assert stale.returncode == 1 and len(json.loads(stale.stdout)["stale"]) == 6
+    written = json.loads(run("docs", "--json", "--folder", str(tmp_path)).stdout)
+    assert {d["state"] for d in written["documents"]} == {"written"}
+    assert (tmp_path / "detectors.md").read_text() == (REPO / "docs" / "detectors.md").read_text()

@@ -7,8 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from nhiwatch.core.finding import Finding
+from nhiwatch.core.severity import is_alert
 from nhiwatch.correlate.incidents import correlate
-from nhiwatch.detect.finding import Finding
 from nhiwatch.detect.findings_store import Suppression, apply_suppressions
 from nhiwatch.detect.runner import RunSummary, run
 from nhiwatch.store.db import Store
@@ -62,7 +63,7 @@ def analyze(store: Store, paths: list[str], *, learn_until: datetime | None = No
     store.release_memory()
     loaded = bool(iam) or (store.has_table("iam_sources") and
                            store.con.execute("SELECT count(*) FROM iam_sources").fetchone()[0] > 0)
-    if loaded and any(f.severity in ("medium", "high", "critical") for f in findings):
+    if loaded and any(is_alert(f.severity) for f in findings):
         # Usage and the suggested policies (from IAM loaded now or by `inventory load` before) leave out
         # the events behind the findings just raised.
         rebuild(store, as_of)

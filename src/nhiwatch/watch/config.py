@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from nhiwatch.detect.finding import SEVERITIES
+from nhiwatch.core.severity import SEVERITIES
 from nhiwatch.outputs.sinks import (FileSink, OcsfSink, SecurityHubSink, Sink, SlackSink, StdoutSink,
                                     WebhookSink)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nhiwatch.detect.finding import SEVERITIES
+from nhiwatch.core.severity import SEVERITIES
 from nhiwatch.store.db import Store
 
 STRATUS = Path(__file__).parents[1].parent / "shared" / "data" / "cloudtrail" / "stratus-detonations"

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import CLOUDTRAIL
 from nhiwatch.correlate.evidence import common_client, placeholder_key, unlinkable_address
-from nhiwatch.detect.finding import severity_rank
+from nhiwatch.core.severity import severity_rank
 from nhiwatch.respond.actions import ActionError, Target
 from nhiwatch.respond.managed import aws_managed
 

@@ -15,7 +15,7 @@ import pytest
 from nhiwatch.correlate.graph import edges_touching, key_origins
 from nhiwatch.correlate.incidents import TACTIC_ORDER, correlate, get_incident, list_incidents
 from nhiwatch.pipeline import analyze
-from nhiwatch.detect.finding import severity_rank
+from nhiwatch.core.severity import severity_rank
 from nhiwatch.respond.playbooks import plan_incident
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store
@@ -194,7 +194,7 @@ def test_automatic_mode_does_only_what_the_policy_allows(linked, tmp_path):
 # Evidence strangers share never links: hand-made events, findings inserted as detection would.
 
 from nhiwatch.correlate.evidence import common_client, placeholder_key, unlinkable_address  # noqa: E402
-from nhiwatch.detect.finding import finding_id  # noqa: E402
+from nhiwatch.core.finding import finding_id  # noqa: E402
 
 ACCOUNT = "111122223333"
 ATTACKER_IP = "185.220.101.7"  # a public address no provider publishes

@@ -15,7 +15,7 @@ from conftest import CLOUDTRAIL, REPO
 from nhiwatch.pipeline import analyze
 from nhiwatch.detect.engine import Context, step
 from nhiwatch.detect.detectors.base import IdentityInfo
-from nhiwatch.detect.finding import FINDING_SCHEMA
+from nhiwatch.core.finding import FINDING_SCHEMA
 from nhiwatch.detect.profile import Ev, Profile
 from nhiwatch.evaluation.scoring import score
 from nhiwatch.simulate.runner import SimConfig, simulate

@@ -15,7 +15,8 @@ from nhiwatch.detect.cases import Case
 from nhiwatch.detect.catalog import CATALOG, TACTIC_ORDER
 from nhiwatch.detect.detectors import DETECTORS
 from nhiwatch.detect.detectors.base import Detector, DetectorMetadataError, validate_detectors
-from nhiwatch.detect.finding import Finding, severity_rank
+from nhiwatch.core.finding import Finding
+from nhiwatch.core.severity import severity_rank
 from nhiwatch.detect.runner import DetectSession
 from nhiwatch.ingest.pipeline import Ingestor
 from nhiwatch.simulate.scenarios import SCENARIOS

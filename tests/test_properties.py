@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nhiwatch.core.event import EVENT_SCHEMA
+from nhiwatch.core.times import iso_from_us_exact
 from nhiwatch.ingest.formats import FileScanner
 from nhiwatch.ingest.normalize import BadRecord, EventBatch, RecordContext
-from nhiwatch.ingest.timestamps import micros_to_iso, parse_event_time
+from nhiwatch.ingest.timestamps import parse_event_time
 from test_formats import make_event
 
 NOW = 1_800_000_000_000_000
@@ -83,7 +84,7 @@ def test_event_time_forms_all_mean_the_same_instant(moment, form):
     micros, _ = parse_event_time(value)
     tolerance = 1 if form == "epoch" else 0  # a float of seconds carries microseconds only approximately
     assert abs(micros - expected_micros) <= tolerance
-    assert parse_event_time(micros_to_iso(micros))[0] == micros
+    assert parse_event_time(iso_from_us_exact(micros))[0] == micros
 
 
 @given(st.text(max_size=8).filter(lambda s: s.strip()), st.text(min_size=1, max_size=40))

@@ -339,7 +339,7 @@ def test_response_doc_is_generated_from_the_actions():
 # Blast radius: AWS-managed roles, identities without an alert of their own, the account in every command.
 
 from nhiwatch.correlate.incidents import _save as save_incidents  # noqa: E402
-from nhiwatch.detect.finding import finding_id  # noqa: E402
+from nhiwatch.core.finding import finding_id  # noqa: E402
 from nhiwatch.respond.actions import Call  # noqa: E402
 from nhiwatch.respond.executor import guard  # noqa: E402
 from nhiwatch.respond.managed import aws_managed  # noqa: E402

@@ -21,7 +21,8 @@ import pytest
 from nhiwatch.detect.cases import (ATTACKER, ATTACKER_CLI, ATTACKER_SDK, LAMBDA_FLEET, NAT_US_EAST_1, NAT_US_EAST_1_B,
                                    NODE_LAMBDA, T0, TERRAFORM, TOR_EXIT, Call, Caller, assume_role, queue, role_session,
                                    scoped_policy, secret, service_assumes, snapshot_share, web_identity_assume)
-from nhiwatch.detect.finding import Finding, severity_rank
+from nhiwatch.core.finding import Finding
+from nhiwatch.core.severity import severity_rank
 from nhiwatch.detect.runner import DetectSession
 from nhiwatch.ingest.pipeline import Ingestor
 from nhiwatch.store.db import Store

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nhiwatch.detect.finding import Finding, finding_id
+from nhiwatch.core.finding import Finding, finding_id
 from nhiwatch.detect.findings_store import resolve
 from nhiwatch.detect.runner import _commit
 from nhiwatch.inventory.build import _collect_policies, _permissions, _Policies

@@ -8,8 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 
+from nhiwatch.core.finding import Finding
+from nhiwatch.core.severity import is_alert
 from nhiwatch.correlate.incidents import correlate
-from nhiwatch.detect.finding import Finding
 from nhiwatch.detect.findings_store import Suppression, apply_suppressions
 from nhiwatch.detect.runner import RunSummary, run as run_detection
 from nhiwatch.ingest.pipeline import Ingestor, expand_paths
@@ -78,7 +79,7 @@ def detect(store: Store, *, learn_until: datetime | None = None, as_of: datetime
     suggested policies without the events behind the alerts just raised."""
     summary, findings = run_detection(store, learn_until=learn_until)
     store.release_memory()
-    if (iam or iam_loaded(store)) and any(f.severity in ("medium", "high", "critical") for f in findings):
+    if (iam or iam_loaded(store)) and any(is_alert(f.severity) for f in findings):
         rebuild(store, as_of)
         store.release_memory()
     return summary, findings

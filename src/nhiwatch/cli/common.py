@@ -70,13 +70,6 @@ def time_option(value: Optional[str], option: str, as_json: bool):
     return parsed
 
 
-def iso_z(when) -> str:
-    """A time as the store writes it (2026-03-08T00:00:00Z), so text comparisons with stored times hold."""
-    from datetime import timezone
-
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class _Emitted:
     json = False  # whether this process already wrote a JSON document on stdout
 

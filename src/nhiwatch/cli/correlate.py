@@ -24,7 +24,7 @@ def list_incidents(
 ) -> None:
     """Incidents, most severe first."""
     from nhiwatch.correlate.incidents import list_incidents as query
-    from nhiwatch.detect.finding import SEVERITIES
+    from nhiwatch.core.severity import SEVERITIES
 
     if min_severity not in SEVERITIES:
         raise fail(f"--min-severity must be one of {', '.join(SEVERITIES)}", Exit.USAGE, as_json)

@@ -15,7 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, check_time, console, emit_json,
-                                 err, fail, iso_z, open_store, plain, styled, time_option)
+                                 err, fail, open_store, plain, styled, time_option)
+from nhiwatch.core.severity import SEVERITIES, Severity, is_alert, severity_rank
 
 findings_app = typer.Typer(help="Behavioural findings: list, show, resolve.", no_args_is_help=True,
                            context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,7 +91,7 @@ def analyze(
         console.print(styled("judged ", (f"{detect.events:,}", "bold"),
                              f" events of {detect.identities:,} identities in {detect.seconds} s: {len(emitted)} new "
                              "findings (" + ", ".join(f"{detect.by_severity.get(s, 0)} {s}"
-                                                      for s in ("critical", "high", "medium", "low"))
+                                                      for s in reversed(SEVERITIES) if s != Severity.INFO)
                              + f"), {result.suppressed} suppressed" + (f" -> {plain(out)}" if out else "")))
         for problem in result.problems[:20]:
             err.print(styled(("problem:", "yellow"), " ", plain(problem)))
@@ -111,7 +112,7 @@ def _print_findings(rows: list[dict]) -> None:
 
 # -- the summary `analyze` ends with -----------------------------------------------------------
 
-ALERTING = ("critical", "high", "medium")
+ALERTING = tuple(s for s in reversed(SEVERITIES) if is_alert(s))  # most severe first
 TOP_DETECTORS, TOP_INCIDENTS, TOP_FINDINGS, EXPLANATION_CHARS = 10, 5, 10, 200
 
 
@@ -125,7 +126,6 @@ def summarize(store, *, new: int, home: Path) -> dict:
     """What is open in the store after a run, for a person: counts by severity and detector, incidents,
     and the most severe findings. Every count comes from the findings table (status open)."""
     from nhiwatch.correlate.incidents import list_incidents
-    from nhiwatch.detect.finding import SEVERITIES
 
     con = store.con
     by_severity = {s: 0 for s in reversed(SEVERITIES)}
@@ -165,7 +165,7 @@ def summarize(store, *, new: int, home: Path) -> dict:
         "by_detector": top_detectors,
         "other_detectors": {"detectors": len(rest), "findings": sum(n for _, n, _ in rest)},
         "low_and_info": by_severity.get("low", 0) + by_severity.get("info", 0),
-        "by_detector_all": {d: dict(sorted(c.items(), key=lambda x: -SEVERITIES.index(x[0])))
+        "by_detector_all": {d: dict(sorted(c.items(), key=lambda x: -severity_rank(x[0])))
                             for d, c in sorted(by_detector.items())},
         "incidents": {"open": len(incidents), "by_severity": incident_counts,
                       "top": [{"id": i["id"], "severity": i["severity"], "score": i["score"], "title": i["title"],
@@ -244,8 +244,8 @@ def list_findings(
     as_json: JsonOpt = False,
 ) -> None:
     """Findings, most severe first."""
+    from nhiwatch.core.times import iso_z
     from nhiwatch.detect.detectors import DETECTORS
-    from nhiwatch.detect.finding import SEVERITIES
     from nhiwatch.detect.findings_store import list_findings as query
 
     if min_severity not in SEVERITIES:
@@ -284,19 +284,19 @@ def show_finding(finding_id: Annotated[str, typer.Argument(help="Finding id (nw-
     if finding is None:
         raise fail(f"no finding {finding_id}", Exit.USAGE, as_json)
     if as_json:
-        emit_json(finding)
+        emit_json(finding.to_dict())
         return
-    console.print(styled((plain(finding["severity"]), SEVERITY_STYLE.get(finding["severity"], "")), " ",
-                         (plain(finding["title"]), "bold"),
-                         f" ({plain(finding['detector'])}, score {finding['score']}, {plain(finding['status'])})"))
-    console.print(f"identity {plain(finding['identity']['arn'])} ({plain(finding['identity']['type'])}) session "
-                  f"{plain(finding['session'] or 'none')}")
-    console.print(f"{finding['first_seen']} .. {finding['last_seen']} · ATT&CK {', '.join(finding['mitre'])}"
-                  + (f" · Stratus {', '.join(finding['stratus'])}" if finding["stratus"] else ""))
-    console.print(plain(finding["explanation"]))
+    console.print(styled((plain(finding.severity), SEVERITY_STYLE.get(finding.severity, "")), " ",
+                         (plain(finding.title), "bold"),
+                         f" ({plain(finding.detector)}, score {finding.score}, {plain(finding.status)})"))
+    console.print(f"identity {plain(finding.identity['arn'])} ({plain(finding.identity['type'])}) session "
+                  f"{plain(finding.session or 'none')}")
+    console.print(f"{finding.first_seen} .. {finding.last_seen} · ATT&CK {', '.join(finding.mitre)}"
+                  + (f" · Stratus {', '.join(finding.stratus)}" if finding.stratus else ""))
+    console.print(plain(finding.explanation))
     # JSON escapes control characters; the console escapes the invisible ones JSON leaves (bidi, ...)
-    console.print(orjson.dumps(finding["evidence"], option=orjson.OPT_INDENT_2).decode())
-    console.print(f"{len(finding['event_ids'])} events: " + ", ".join(plain(e) for e in finding["event_ids"][:10]))
+    console.print(orjson.dumps(finding.evidence, option=orjson.OPT_INDENT_2).decode())
+    console.print(f"{len(finding.event_ids)} events: " + ", ".join(plain(e) for e in finding.event_ids[:10]))
 
 
 @findings_app.command("resolve")

@@ -301,7 +301,7 @@ def posture(
 ) -> None:
     """Posture findings of the inventory, most severe first, each with its OWASP NHI Top 10 and NIST
     CSF 2.0 ids. Exit 0 even when there are findings (use --json and count them in scripts)."""
-    from nhiwatch.inventory.model import SEVERITIES
+    from nhiwatch.core.severity import SEVERITIES
     from nhiwatch.inventory.persist import InventoryMissing, posture_findings
     from nhiwatch.inventory.posture import CHECKS
 

@@ -122,7 +122,7 @@ def watch(
     from nhiwatch.watch.sources import SourceFatal
     from nhiwatch.watch.watcher import Watcher, WatchFatal, log_line
 
-    from nhiwatch.detect.finding import SEVERITIES
+    from nhiwatch.core.severity import SEVERITIES
 
     if min_severity is not None and min_severity not in SEVERITIES:  # also when no sink would check it
         raise fail(f"--min-severity must be one of {', '.join(SEVERITIES)}, not {min_severity!r}", Exit.USAGE, as_json)

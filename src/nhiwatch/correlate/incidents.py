@@ -26,8 +26,8 @@ import orjson
 
 from nhiwatch.correlate.evidence import common_client, placeholder_key, unlinkable_address
 from nhiwatch.correlate.graph import Edge, KeyOrigin, edges_touching, key_origins
-from nhiwatch.detect.engine import iso_us
-from nhiwatch.detect.finding import SEVERITIES, severity_rank
+from nhiwatch.core.times import iso_from_us as iso_us
+from nhiwatch.core.severity import SEVERITIES, severity_rank
 from nhiwatch.store.db import Store
 
 HOUR_US = 3_600_000_000

@@ -11,9 +11,9 @@ from typing import Callable
 import orjson
 
 from nhiwatch import pipeline
+from nhiwatch.core.severity import SEVERITIES, Severity, is_alert, severity_rank
 from nhiwatch.correlate.incidents import list_incidents
 from nhiwatch.demo.report import render
-from nhiwatch.detect.finding import severity_rank
 from nhiwatch.evaluation.scoring import score
 from nhiwatch.ingest.pipeline import expand_paths
 from nhiwatch.inventory.model import parse_time
@@ -75,7 +75,8 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
         stages.append({"stage": "baselines and detection", "result": (
             f"{detect.events:,} events of {detect.identities} identities judged in {detect.seconds:.1f} s "
             f"(first {LEARN_DAYS} days only teach): " + ", ".join(
-                f"{detect.by_severity.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low")) + " findings")})
+                f"{detect.by_severity.get(s, 0)} {s}" for s in reversed(SEVERITIES) if s != Severity.INFO)
+            + " findings")})
         say(stages[-1]["result"])
         say("correlating findings into incidents and planning the response ...")
         t = time.perf_counter()
@@ -101,7 +102,7 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
     inventory = {
         "by_type": _count(i.nhi_type for i in identities),
         "by_category": _count(i.category for i in identities),
-        "by_owasp": _count(o for f in posture if f.severity in ("medium", "high", "critical") for o in f.owasp),
+        "by_owasp": _count(o for f in posture if is_alert(f.severity) for o in f.owasp),
         "riskiest": [{"arn": i.arn, "type": i.nhi_type, "category": i.category, "risk": i.risk_score,
                       "level": i.risk_level, "reasons": [r.text for r in i.risk_reasons if r.counted][:3],
                       "findings": [f"{f.severity}: {f.detail}" for f in i.findings[:3]]}
@@ -112,7 +113,7 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
             handle.write(orjson.dumps(finding.to_dict()) + b"\n")
     report = score(labels, [f.to_dict() for f in findings])
     evaluation = report.as_dict()
-    alerts = [f.to_dict() for f in findings if f.severity in ("medium", "high", "critical")]
+    alerts = [f.to_dict() for f in findings if is_alert(f.severity)]
     data = {
         "simulation": sim.__dict__, "ingest": totals, "stats": stats, "labels": labels,
         "stages": stages, "incidents": incidents, "evaluation": evaluation, "inventory": inventory, "findings": alerts,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import orjson
 
-from nhiwatch.detect.engine import iso_us
+from nhiwatch.core.times import iso_from_us
 from nhiwatch.detect.profile import FACETS, Profile
 from nhiwatch.store.db import Store
 
 
 def _iso(us: int) -> str:
-    return iso_us(us) if us else ""
+    """A profile's time (microseconds since the epoch; 0 when it has none) as the store writes times."""
+    return iso_from_us(us) if us else ""
 
 
 def find_profile(store: Store, reference: str) -> tuple[str, Profile]:

@@ -16,6 +16,8 @@ from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
+from nhiwatch.core.times import iso_z
+
 ACCOUNT = "111122223333"         # the organisation's account in every case
 OTHER_ACCOUNT = "444455556666"   # another account of the same organisation
 FOREIGN_ACCOUNT = "999988887777"  # nobody's the organisation knows: an attacker's
@@ -56,10 +58,6 @@ def _uuid(hex32: str) -> str:
     return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
 
 
-def iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 # -- who calls --------------------------------------------------------------------------------------
 
 def role_session(role: str, session: str, *, account: str = ACCOUNT, path: str = "/", key: str = "ASIAEXAMPLESESSION01",
@@ -72,7 +70,7 @@ def role_session(role: str, session: str, *, account: str = ACCOUNT, path: str =
                 "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": role_id,
                                                      "arn": f"arn:aws:iam::{account}:role{path}{role}",
                                                      "accountId": account, "userName": role},
-                                   "attributes": {"creationDate": iso(created), "mfaAuthenticated": "false"}}}
+                                   "attributes": {"creationDate": iso_z(created), "mfaAuthenticated": "false"}}}
     if invoked_by:
         identity["invokedBy"] = invoked_by
     return identity
@@ -144,9 +142,9 @@ class Caller:
         service, name = call.api.split(":", 1)
         source = f"{service}.amazonaws.com"
         serial = next(_SERIAL)
-        digest = hashlib.blake2b(f"{serial}|{self.arn}|{iso(when)}|{call.api}".encode(), digest_size=16).hexdigest()
+        digest = hashlib.blake2b(f"{serial}|{self.arn}|{iso_z(when)}|{call.api}".encode(), digest_size=16).hexdigest()
         record = {
-            "eventVersion": "1.09", "userIdentity": dict(self.identity), "eventTime": iso(when), "eventSource": source,
+            "eventVersion": "1.09", "userIdentity": dict(self.identity), "eventTime": iso_z(when), "eventSource": source,
             "eventName": name, "awsRegion": region or self.region, "sourceIPAddress": self.ip,
             "userAgent": self.agent, "requestParameters": dict(call.request) if call.request is not None else None,
             "responseElements": dict(call.response) if call.response is not None else None,
@@ -170,7 +168,7 @@ def assume_role(caller: Caller, when: datetime, role_arn: str, session: str, key
                 error: str | None = None) -> dict:
     """sts:AssumeRole by `caller`: the caller's outbound call and the role's inbound assumption."""
     response = None if error else {
-        "credentials": {"accessKeyId": key, "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLE", "expiration": iso(when + timedelta(hours=1))},
+        "credentials": {"accessKeyId": key, "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLE", "expiration": iso_z(when + timedelta(hours=1))},
         "assumedRoleUser": {"assumedRoleId": f"AROAEXAMPLE:{session}",
                             "arn": role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + f"/{session}"}}
     return caller.call(when, Call("sts:AssumeRole", {"roleArn": role_arn, "roleSessionName": session}, response, error,
@@ -194,7 +192,7 @@ def web_identity_assume(when: datetime, role_arn: str, subject: str, *, ip: str 
                     recipient=account)
     session = "GitHubActions"
     return caller.call(when, Call("sts:AssumeRoleWithWebIdentity", {"roleArn": role_arn, "roleSessionName": session},
-                                  {"credentials": {"accessKeyId": "ASIAEXAMPLEOIDC00001", "expiration": iso(when + timedelta(hours=1))},
+                                  {"credentials": {"accessKeyId": "ASIAEXAMPLEOIDC00001", "expiration": iso_z(when + timedelta(hours=1))},
                                    "subjectFromWebIdentityToken": subject, "audience": "sts.amazonaws.com",
                                    "provider": provider_arn,
                                    "assumedRoleUser": {"arn": role_arn.replace(":iam::", ":sts::").replace(
@@ -394,7 +392,7 @@ def federated_user(user: str, name: str, *, account: str = ACCOUNT) -> dict:
             "sessionContext": {"sessionIssuer": {"type": "IAMUser", "principalId": "AIDAEXAMPLEFEDISSUER",
                                                  "arn": f"arn:aws:iam::{account}:user/{user}", "accountId": account,
                                                  "userName": user},
-                               "attributes": {"creationDate": iso(NOW), "mfaAuthenticated": "false"}}}
+                               "attributes": {"creationDate": iso_z(NOW), "mfaAuthenticated": "false"}}}
 
 
 # -- the identities cases start from, and their habits ----------------------------------------------------

@@ -12,14 +12,15 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import NamedTuple
 
+from nhiwatch.core.finding import Finding, finding_id
+from nhiwatch.core.severity import ALERT, SEVERITIES, Severity, severity_rank
+from nhiwatch.core.times import iso_from_us
 from nhiwatch.detect.actor import Actor, actor_of
 from nhiwatch.detect.detectors import DETECTORS
 from nhiwatch.detect.detectors.base import Detector, Hit, IdentityInfo, Look
 from nhiwatch.detect.features import DENIED, account_of, agent_family, github_owner, is_read, network_of
-from nhiwatch.detect.finding import SEVERITIES, Finding, finding_id, severity_rank
 from nhiwatch.detect.profile import HOUR, Ev, Profile
 
 MERGE_US = 3600 * 1_000_000          # hits of one detector and key closer than this are one finding
@@ -27,6 +28,8 @@ MAX_EVENT_IDS = 500                  # a finding lists at most this many events 
 RESOURCE_APIS = re.compile(r"^(secretsmanager:|ssm:GetParameter|s3:GetObject|s3:PutObject|ec2:GetPasswordData)")
 CHANGE_WINDOW_US = 24 * HOUR         # a deploy explains new calls of its workload for a day
 KEY_TEST_US = 24 * HOUR              # a key's maker may try it out for a day from where it made it
+# Ranks on core.severity's scale, for the arithmetic on a hit's severity.
+INFO, LOW, MEDIUM, HIGH = (s.rank for s in (Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH))
 
 
 class KeyOrigin(NamedTuple):
@@ -74,13 +77,8 @@ class _Open:
     session: str | None
     event_ids: list[str] = field(default_factory=list)
     events: int = 0
-    severity: str = "info"
+    severity: str = Severity.INFO.value
     strength: float = 0.0
-
-
-def iso_us(us: int) -> str:
-    """Microseconds since the epoch as ISO-8601 UTC to the second (the finding contract's times)."""
-    return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _final_severity(detector: Detector, hit: Hit, look: Look) -> tuple[str, Hit]:
@@ -88,22 +86,22 @@ def _final_severity(detector: Detector, hit: Hit, look: Look) -> tuple[str, Hit]
     info = look.info
     rank = severity_rank(hit.severity)
     if detector.behavioural and info.human:
-        rank = 0  # people vary by nature; nhiwatch watches workloads (their steps still count in sequences)
+        rank = INFO  # people vary by nature; nhiwatch watches workloads (their steps still count in sequences)
     if look.actor == Actor.SERVICE and not detector.judges_service_calls:
-        rank = min(rank, 1)  # an AWS service acting with the identity is not someone else holding it
+        rank = min(rank, LOW)  # an AWS service acting with the identity is not someone else holding it
     if look.key_test and detector.behavioural:
-        rank = 0  # the key's maker trying it out from where it made it (a rotation's check): nothing to read
+        rank = INFO  # the key's maker trying it out from where it made it (a rotation's check): nothing to read
     if info.prior and detector.tactic == "discovery" and is_read(look.ev.name):
-        rank = min(rank, 1)  # AWS's service roles and known vendors' scanners sweep read-only APIs by design
-    if look.change and detector.change_aware and look.usual_context and rank > 0:
+        rank = min(rank, LOW)  # AWS's service roles and known vendors' scanners sweep read-only APIs by design
+    if look.change and detector.change_aware and look.usual_context and rank > INFO:
         when, event_id, what = look.change
-        rank = 0
-        hit = replace(hit, explanation=f"{hit.explanation} Expected change: it follows {what} at {iso_us(when)} "
+        rank = INFO
+        hit = replace(hit, explanation=f"{hit.explanation} Expected change: it follows {what} at {iso_from_us(when)} "
                                        f"(event {event_id}), from its usual network and client.",
                       evidence=dict(hit.evidence, expected_change={"event_id": event_id, "what": what,
-                                                                   "at": iso_us(when)}))
-    if rank == 2 and info.risk_level in ("high", "critical"):
-        rank = 3  # the same anomaly matters more on an identity that can do more
+                                                                   "at": iso_from_us(when)}))
+    if rank == MEDIUM and info.risk_level in ("high", "critical"):
+        rank = HIGH  # the same anomaly matters more on an identity that can do more
     return SEVERITIES[rank], hit
 
 
@@ -115,7 +113,7 @@ def _close(item: _Open, info: IdentityInfo) -> Finding:
         id=finding_id(detector.id, info.arn, item.first_uid), detector=detector.id, title=detector.title,
         severity=item.severity, score=max(0, min(100, score)),
         identity={"arn": info.arn, "type": info.kind, "account_id": info.account_id}, session=item.session,
-        first_seen=iso_us(item.first_t), last_seen=iso_us(item.last_t), event_ids=item.event_ids,
+        first_seen=iso_from_us(item.first_t), last_seen=iso_from_us(item.last_t), event_ids=item.event_ids,
         mitre=sorted(set(detector.mitre) | set(item.hit.mitre)),
         stratus=sorted(set(item.hit.stratus) or set(detector.stratus)), explanation=item.hit.explanation,
         evidence=evidence, tactic=item.hit.tactic or detector.tactic)
@@ -203,16 +201,16 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
             for detector in detectors:
                 for hit in detector.check(look):
                     severity, hit = _final_severity(detector, hit, look)
-                    if held and severity_rank(severity) >= 2 and detector.id in profile.held[context][2]:
+                    if held and severity_rank(severity) >= ALERT.rank and detector.id in profile.held[context][2]:
                         # This detector already alerted on this context and that finding is open: later
                         # hits are its continuation, worth seeing but not a new page.
-                        severity = "low"
+                        severity = Severity.LOW.value
                     rank = severity_rank(severity)
-                    if (rank >= 1 or hit.evidence.get("cold_start")) and not detector.summarises_steps \
+                    if (rank >= LOW or hit.evidence.get("cold_start")) and not detector.summarises_steps \
                             and actor is not Actor.SERVICE:
                         profile.push_step(ev.t, hit.tactic or detector.tactic, detector.id,
                                           detector.hostile or bool(hit.evidence.get("hostile")))
-                    if rank == 0 and "expected_change" not in hit.evidence:
+                    if rank == INFO and "expected_change" not in hit.evidence:
                         continue  # context for sequences, not a finding: nobody needs to read it
                     key = (detector.id, hit.key)
                     item = open_items.get(key)
@@ -228,7 +226,7 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
                     if severity_rank(severity) > severity_rank(item.severity):
                         item.severity, item.hit = severity, hit
                     item.strength = max(item.strength, hit.strength)
-                    if rank >= 2 and actor is not Actor.SERVICE:
+                    if rank >= ALERT.rank and actor is not Actor.SERVICE:
                         raised.append(detector.id)
         if raised or held:
             profile.hold(context, ev.t, raised)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import orjson
 
+from nhiwatch.core.finding import Finding
+from nhiwatch.core.severity import SEVERITIES, severity_rank
+from nhiwatch.core.times import iso_z
 from nhiwatch.detect.engine import learn_values
-from nhiwatch.detect.finding import SEVERITIES
 from nhiwatch.detect.profile import Profile
 from nhiwatch.store.db import Store
 
@@ -87,7 +89,7 @@ def list_findings(store: Store, *, min_severity: str = "low", detector: str | No
     if not store.has_table("findings"):
         return 0, []
     clauses = ["list_position(?, severity) >= ?"]
-    params: list = [list(SEVERITIES), SEVERITIES.index(min_severity) + 1]
+    params: list = [list(SEVERITIES), severity_rank(min_severity) + 1]
     for column, value in (("detector", detector), ("status", status)):
         if value:
             clauses.append(f"{column} = ?")
@@ -107,11 +109,16 @@ def list_findings(store: Store, *, min_severity: str = "low", detector: str | No
     return total, [dict(orjson.loads(text), status=state, incident_id=incident) for text, state, incident in rows]
 
 
-def get_finding(store: Store, finding_id: str) -> dict | None:
+def get_finding(store: Store, finding_id: str) -> Finding | None:
+    """The finding with its status and incident as the store has them now; None when there is none."""
     if not store.has_table("findings"):
         return None
     row = store.con.execute("SELECT finding, status, incident_id FROM findings WHERE id = ?", [finding_id]).fetchone()
-    return dict(orjson.loads(row[0]), status=row[1], incident_id=row[2]) if row else None
+    if row is None:
+        return None
+    finding = Finding.from_dict(orjson.loads(row[0]))
+    finding.status, finding.incident_id = row[1], row[2]
+    return finding
 
 
 def resolve(store: Store, finding_id: str, *, benign: bool, reason: str | None) -> dict:
@@ -121,21 +128,23 @@ def resolve(store: Store, finding_id: str, *, benign: bool, reason: str | None) 
         raise LookupError(f"no finding {finding_id}")
     taught = 0
     if benign:
-        identity = finding["identity"]["arn"]
+        identity = finding.identity["arn"]
         row = store.con.execute("SELECT state FROM profiles WHERE identity = ?", [identity]).fetchone()
         profile = Profile.from_state(orjson.loads(row[0])) if row else Profile()
         events = store.con.execute(
             """SELECT epoch_us(event_time), api, source_ip, source_ip_kind, user_agent, aws_region,
                       federation_subject, assumed_role_arn, vpc_endpoint_id
-               FROM events WHERE event_id IN (SELECT unnest(?))""", [finding["event_ids"]]).fetchall()
+               FROM events WHERE event_id IN (SELECT unnest(?))""", [finding.event_ids]).fetchall()
         for values in events:
             learn_values(profile, *values)
             taught += 1
         store.con.execute("INSERT OR REPLACE INTO profiles SELECT ?, now(), ?, ?, ?, ?",
                           [identity, profile.last, profile.n, profile.mature, orjson.dumps(profile.to_state()).decode()])
     status = "benign" if benign else "resolved"
-    finding["evidence"]["resolution"] = {"status": status, "reason": reason, "events_taught": taught,
-                                         "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    finding.evidence["resolution"] = {"status": status, "reason": reason, "events_taught": taught,
+                                      "at": iso_z(datetime.now(timezone.utc))}
+    # The status and the incident live in their columns, not in the stored contract.
+    stored = {k: v for k, v in finding.to_dict().items() if k not in ("status", "incident_id")}
     store.con.execute("UPDATE findings SET status = ?, finding = ? WHERE id = ?",
-                      [status, orjson.dumps({k: v for k, v in finding.items() if k not in ("status", "incident_id")}).decode(), finding_id])
+                      [status, orjson.dumps(stored).decode(), finding_id])
     return {"id": finding_id, "status": status, "events_taught": taught}

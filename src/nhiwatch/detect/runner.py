@@ -13,11 +13,13 @@ from typing import Callable, Iterator
 import orjson
 import pyarrow as pa
 
+from nhiwatch.core.finding import Finding
+from nhiwatch.core.severity import severity_rank
+from nhiwatch.core.times import iso_from_us
 from nhiwatch.detect.detectors import DETECTORS
-from nhiwatch.detect.engine import Context, KeyOrigin, close_all, iso_us, step
+from nhiwatch.detect.engine import Context, KeyOrigin, close_all, step
 from nhiwatch.detect.features import agent_family, network_of
 from nhiwatch.detect.detectors.base import IdentityInfo
-from nhiwatch.detect.finding import Finding, severity_rank
 from nhiwatch.detect.profile import Ev, Profile
 from nhiwatch.knowledge.vendors import vendor_for_account
 from nhiwatch.store.db import Store
@@ -342,7 +344,7 @@ class DetectSession:
         self._refresh()
         self.peers = _peer_profiles(self.profiles.iter_all(), self.infos)
         for identity, since in late.items():
-            since_iso = iso_us(since)
+            since_iso = iso_from_us(since)
             stored = dict(self.store.con.execute(
                 "SELECT id, severity FROM findings WHERE identity = ? AND last_seen >= ?",
                 [identity, since_iso]).fetchall())

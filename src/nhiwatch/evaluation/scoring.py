@@ -21,11 +21,11 @@ from typing import Any, Mapping
 
 from rich.table import Table
 
+from nhiwatch.core.severity import Severity, severity_rank
+from nhiwatch.core.times import iso_z
 from nhiwatch.ingest.timestamps import BadTimestamp, parse_event_time
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 # Findings that trail the scenario's last event still count: detectors may batch or lag.
 MATCH_GRACE = timedelta(hours=1)
@@ -38,13 +38,29 @@ FALSE_ALERT_SAMPLES = 20
 
 
 def _norm_severity(sev: object) -> str:
-    return str(sev).strip().lower() if sev is not None else ""
+    """The severity's name on core's scale however it is written ("High", " medium "); other text is
+    kept, lowered, so a problem can name it."""
+    if sev is None:
+        return ""
+    try:
+        return Severity.of(sev).value
+    except ValueError:
+        return str(sev).strip().lower()
+
+
+def _rank(sev: object) -> int | None:
+    """The rank of `sev` on core's scale (info 0 .. critical 4), however it is written; None when it is
+    not a severity (labels and imported findings are not trusted to use the scale)."""
+    try:
+        return severity_rank(sev)  # type: ignore[arg-type]
+    except ValueError:
+        return None
 
 
 def severity_at_least(sev: str, floor: str = "medium") -> bool:
     """True when `sev` ranks at or above `floor`; unknown severities never qualify."""
-    floor_rank = SEVERITY_ORDER[_norm_severity(floor)]  # a bad floor is a caller bug: raise
-    rank = SEVERITY_ORDER.get(_norm_severity(sev))
+    floor_rank = severity_rank(floor)  # a bad floor is a caller bug: raise
+    rank = _rank(sev)
     return rank is not None and rank >= floor_rank
 
 
@@ -241,8 +257,8 @@ def _scenario_kind(sid: str) -> str:
 
 
 def _best(severities: list[str]) -> str | None:
-    known = [s for s in severities if s in SEVERITY_ORDER]
-    return max(known, key=SEVERITY_ORDER.__getitem__) if known else None
+    known = [s for s in severities if _rank(s) is not None]
+    return max(known, key=severity_rank) if known else None
 
 
 def _recall(results: list[ScenarioResult]) -> float | None:
@@ -287,7 +303,7 @@ def score(labels: dict, findings: list[dict], *, nhi_days: Mapping[str, int] | N
         total += 1
         fid = str(finding.get("finding_id") or finding.get("id") or f"#{n}")
         sev = _norm_severity(finding.get("severity"))
-        if sev not in SEVERITY_ORDER:
+        if _rank(sev) is None:
             problems.append(f"finding {fid}: unknown severity {finding.get('severity')!r}, treated as below medium")
         alert = severity_at_least(sev)
         when = _parse_time(finding.get("time") or finding.get("first_seen"))
@@ -349,7 +365,7 @@ def score(labels: dict, findings: list[dict], *, nhi_days: Mapping[str, int] | N
     for f, principal, *_ in false_list:
         detectors_of.setdefault(principal, set()).add(str(f.get("detector", "?")))
     ranked = sorted(zip(false_list, on_day_one), key=lambda item: (
-        -SEVERITY_ORDER.get(item[0][3], 0), -(item[0][0].get("score") or 0), item[0][2] or _EPOCH))
+        -(_rank(item[0][3]) or 0), -(item[0][0].get("score") or 0), item[0][2] or _EPOCH))
 
     return EvalReport(
         scenarios=results,
@@ -393,7 +409,7 @@ def score(labels: dict, findings: list[dict], *, nhi_days: Mapping[str, int] | N
             for i, n in sorted(by_identity.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_IDENTITIES]],
         false_alert_samples=[
             FalseAlert(str(f.get("finding_id") or f.get("id") or "?"), str(f.get("detector", "?")), sev, principal,
-                       when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None, first, kinds,
+                       iso_z(when) if when else None, first, kinds,
                        str(f.get("explanation") or "")[:200])
             for (f, principal, when, sev, kinds), first in ranked[:FALSE_ALERT_SAMPLES]],
         low_noise_findings=low_noise,
@@ -420,7 +436,7 @@ def _scenario_result(s: _Scenario, hits: list[tuple[dict, datetime | None]],
         findings=len(hits),
         detectors=sorted({str(f.get("detector", "?")) for f, _ in hits}),
         time_to_first_alert_seconds=delay,
-        max_severity=max(severities, key=SEVERITY_ORDER.__getitem__) if severities else None,
+        max_severity=max(severities, key=severity_rank) if severities else None,
         kind=_scenario_kind(s.id),
         best_severity=_best(severities + list(any_severity or [])),
     )

@@ -94,9 +94,3 @@ def _parse(value: object) -> tuple[int, bool]:
         raise BadTimestamp(f"eventTime not understood: {text[:60]!r}") from None
     return _micros(dt), canonical
 
-
-def micros_to_iso(micros: int) -> str:
-    seconds, rest = divmod(micros, 1_000_000)
-    dt = datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=rest)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{rest:06d}Z" if rest else f"{text}Z"

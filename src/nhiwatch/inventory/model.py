@@ -7,13 +7,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from nhiwatch.core.times import iso_z
+
 # Values the credential report writes where there is no date.
 NO_DATE = {"", "N/A", "n/a", "no_information", "not_supported", "None", "null"}
 
 CATEGORIES = ("non-human", "human", "human-use-of-nhi", "unknown")
 NHI_TYPES = ("service-role", "service-linked-role", "instance-profile-role", "cross-account-role", "oidc-role",
              "saml-role", "internal-role", "user-with-keys", "console-user", "user", "root")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -34,7 +35,8 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    """A date as the store writes times (core.times.iso_z), None for no date."""
+    return iso_z(value) if value else None
 
 
 def days_between(earlier: datetime | None, later: datetime) -> int | None:

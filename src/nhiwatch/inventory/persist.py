@@ -9,8 +9,10 @@ from datetime import datetime, timezone
 import orjson
 import pyarrow as pa
 
+from nhiwatch.core.severity import SEVERITIES, severity_rank
+from nhiwatch.core.times import iso_z
 from nhiwatch.inventory.build import build_inventory
-from nhiwatch.inventory.model import SEVERITIES, Identity, days_between, parse_time
+from nhiwatch.inventory.model import Identity, days_between, parse_time
 from nhiwatch.inventory.sources import SourceFile, merge_authz
 from nhiwatch.store.db import Store
 
@@ -93,7 +95,7 @@ def rebuild(store: Store, as_of: datetime | None = None) -> list[Identity]:
     for identity in identities:
         ages = [days_between(parse_time(k.created), as_of) for k in identity.active_keys()]
         ages = [a for a in ages if a is not None]
-        top = max((SEVERITIES.index(f.severity) for f in identity.findings), default=None)
+        top = max((severity_rank(f.severity) for f in identity.findings), default=None)
         identity_rows.append((identity.arn, identity.account_id, identity.kind, identity.name, identity.category,
                               identity.nhi_type, identity.type_detail, identity.owner, identity.team, identity.created,
                               identity.last_active, max(ages) if ages else None, identity.risk_score,
@@ -115,7 +117,7 @@ def rebuild(store: Store, as_of: datetime | None = None) -> list[Identity]:
                 batch = pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})  # noqa: F841
                 store.con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM batch")
         store.con.execute("INSERT OR REPLACE INTO meta VALUES ('inventory_as_of', ?)",
-                          [as_of.strftime("%Y-%m-%dT%H:%M:%SZ")])
+                          [iso_z(as_of)])
         store.con.execute("COMMIT")
     except Exception:
         store.con.execute("ROLLBACK")
@@ -174,7 +176,7 @@ def posture_findings(store: Store, *, min_severity: str = "info", checks: list[s
                      accounts: list[str] | None = None, owasp: str | None = None) -> list[dict]:
     _require(store)
     clauses = ["list_position(?, severity) >= ?"]
-    params: list = [list(SEVERITIES), SEVERITIES.index(min_severity) + 1]
+    params: list = [list(SEVERITIES), severity_rank(min_severity) + 1]
     if checks:
         clauses.append(f"check_id IN ({', '.join('?' * len(checks))})")
         params += checks

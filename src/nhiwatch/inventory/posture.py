@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterator
 
-from nhiwatch.inventory.model import SEVERITIES, Identity, PostureFinding, days_between, parse_time
+from nhiwatch.core.severity import Severity, severity_rank
+from nhiwatch.inventory.model import Identity, PostureFinding, days_between, parse_time
 
 KEY_MAX_AGE_DAYS = 90
 KEY_UNUSED_DAYS = 45
@@ -216,6 +217,6 @@ def run_checks(identity: Identity, as_of: datetime) -> list[PostureFinding]:
     if identity.nhi_type == "service-linked-role":
         for finding in findings:
             if finding.check in _SLR_CAPPED:
-                finding.severity = "info"
+                finding.severity = Severity.INFO.value
                 finding.detail += " (service-linked role: only AWS can use it)"
-    return sorted(findings, key=lambda f: -SEVERITIES.index(f.severity))
+    return sorted(findings, key=lambda f: -severity_rank(f.severity))

@@ -15,6 +15,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from nhiwatch.core.severity import SEVERITIES, is_alert
 from nhiwatch.inventory.policy import PermissionSet, action_matches
 
 # eventSource host -> IAM service prefix, where they differ
@@ -44,7 +45,7 @@ MAX_RESOURCES_PER_STATEMENT = 20
 # Findings whose events are held out of "used": alerting severities, while not resolved as benign.
 # 'open' is unresolved, 'resolved' was confirmed malicious; 'benign' and 'suppressed' (an operator's
 # rule says it is expected) count as use again.
-HELD_OUT_SEVERITIES = ("medium", "high", "critical")
+HELD_OUT_SEVERITIES = tuple(s for s in SEVERITIES if is_alert(s))
 COUNTED_STATUSES = ("benign", "suppressed")
 
 

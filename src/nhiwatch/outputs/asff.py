@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from nhiwatch import __version__
+from nhiwatch.core.severity import Severity
 
-# ASFF severity labels and the normalized score Security Hub expects with them.
-SEVERITY = {"info": ("INFORMATIONAL", 0), "low": ("LOW", 30), "medium": ("MEDIUM", 50), "high": ("HIGH", 70),
-            "critical": ("CRITICAL", 90)}
+# ASFF severity labels and the normalized score Security Hub expects with them (keyed by core's
+# Severity, a str: looked up with the finding's severity name).
+SEVERITY = {Severity.INFO: ("INFORMATIONAL", 0), Severity.LOW: ("LOW", 30), Severity.MEDIUM: ("MEDIUM", 50),
+            Severity.HIGH: ("HIGH", 70), Severity.CRITICAL: ("CRITICAL", 90)}
 # ASFF finding types: namespace/category/classifier. TTPs are named after ATT&CK tactics.
 TACTIC_TYPES = {
     "initial-access": "TTPs/Initial Access", "discovery": "TTPs/Discovery",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from nhiwatch import __version__
+from nhiwatch.core.severity import Severity
 
-SEVERITY_IDS = {"info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+# OCSF severity_id: 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical, one above core's rank.
+SEVERITY_IDS = {s.value: s.rank + 1 for s in Severity}
 TACTIC_NAMES = {"initial-access": "Initial Access", "discovery": "Discovery", "credential-access": "Credential Access",
                 "privilege-escalation": "Privilege Escalation", "persistence": "Persistence",
                 "lateral-movement": "Lateral Movement", "defense-evasion": "Defense Evasion",

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import orjson
 
 from nhiwatch import __version__
-from nhiwatch.detect.finding import SEVERITIES, severity_rank
+from nhiwatch.core.severity import SEVERITIES, Severity, severity_rank
 from nhiwatch.outputs.asff import to_asff
 from nhiwatch.outputs.ocsf import to_ocsf
 from nhiwatch.core.registry import Registry, Table
@@ -42,7 +42,7 @@ class SinkError(RuntimeError):
 @dataclass
 class Sink:
     name: str
-    min_severity: str = "info"
+    min_severity: str = Severity.INFO.value
     batch_size: ClassVar[int] = 500
     kind: ClassVar[str] = ""
     keys: ClassVar[frozenset[str]] = frozenset()  # its table's keys besides type, name and min_severity
@@ -220,8 +220,9 @@ class WebhookSink(Sink):
         return f"{self.kind} {self.url}"
 
 
-SLACK_EMOJI = {"critical": ":rotating_light:", "high": ":red_circle:", "medium": ":large_orange_circle:",
-               "low": ":large_blue_circle:", "info": ":white_circle:"}
+SLACK_EMOJI = {Severity.CRITICAL: ":rotating_light:", Severity.HIGH: ":red_circle:",
+               Severity.MEDIUM: ":large_orange_circle:", Severity.LOW: ":large_blue_circle:",
+               Severity.INFO: ":white_circle:"}
 
 
 @SINKS.register

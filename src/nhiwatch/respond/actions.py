@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from nhiwatch.core.times import iso_z
+
 QUARANTINE_POLICY = "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"
 REVOKE_POLICY = "nhiwatch-revoke-older-sessions"
 FENCE_POLICY = "nhiwatch-network-fence"
@@ -97,7 +99,7 @@ def _policy(*statements: dict) -> str:
 
 
 def _now_z() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_z(datetime.now(timezone.utc))
 
 
 def _client_error_code(error: Exception) -> str | None:

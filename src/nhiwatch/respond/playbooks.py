@@ -23,7 +23,7 @@ import orjson
 from nhiwatch.inventory.model import Identity
 from nhiwatch.inventory.persist import get_identity
 from nhiwatch.correlate.incidents import us_of
-from nhiwatch.detect.finding import severity_rank
+from nhiwatch.core.severity import severity_rank
 from nhiwatch.detect.profile import Profile
 from nhiwatch.respond.actions import ACTIONS, ActionError, Plan, Target
 from nhiwatch.respond.managed import aws_managed

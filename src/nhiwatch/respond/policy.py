@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nhiwatch.detect.finding import SEVERITIES, severity_rank
+from nhiwatch.core.severity import SEVERITIES, severity_rank
 from nhiwatch.respond.actions import ACTIONS
 
 

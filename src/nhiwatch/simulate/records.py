@@ -12,13 +12,15 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from nhiwatch.core.times import iso_from_seconds
 
 _MINUTES: dict[int, str] = {}
 _LAST = [-1, ""]  # the previous second and its text: a session's calls come in runs
 
 
 def iso(seconds: float) -> str:
-    """CloudTrail's time format; generation's hottest formatting, so it is cached two ways."""
+    """CloudTrail's time format (core.times.iso_from_seconds); generation's hottest formatting, so it is
+    cached two ways."""
     whole = int(seconds)
     if whole == _LAST[0]:
         return _LAST[1]
@@ -27,7 +29,7 @@ def iso(seconds: float) -> str:
     if prefix is None:
         if len(_MINUTES) > 100_000:
             _MINUTES.clear()
-        prefix = _MINUTES[minute] = datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:")
+        prefix = _MINUTES[minute] = iso_from_seconds(minute * 60)[:-3]  # 2026-03-08T12:34:
     text = f"{prefix}{second:02d}Z"
     _LAST[0], _LAST[1] = whole, text
     return text

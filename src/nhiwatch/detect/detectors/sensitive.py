@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Iterable
 
+from nhiwatch.core.severity import SEVERITIES
 from nhiwatch.detect.catalog import sensitive
 from nhiwatch.detect.detectors.base import Detector, Hit, Look, stable_weight
 
-LEVELS = ("info", "low", "medium", "high")
 
 
 # IAM writes judged by what they grant (iam_permission_change.py), not by being new.
@@ -58,7 +58,7 @@ class SensitiveFirstUse(Detector):
         if level <= 0 and not cold:
             return
         strength = min(1.0, 0.35 * entry.weight * (0.5 + stability) + 0.15 * len(context))
-        yield Hit(LEVELS[level], strength,
+        yield Hit(SEVERITIES[level], strength,  # level 0..3: info .. high
                   f"{look.info.arn} called {ev.api} for the first time ({entry.tactic})"
                   + (f", and it failed with {ev.error}" if ev.error else "") + f": {look.what()}. "
                   f"{look.normally()}",

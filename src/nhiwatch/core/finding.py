@@ -1,16 +1,15 @@
-"""The finding contract (docs/finding.schema.json): stable, one JSON object per line."""
+"""The finding contract (docs/finding.schema.json): stable, one JSON object per line. Detection makes
+findings, correlation, response, the sinks and the dashboard read them; the severity scale is
+core.severity's."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+from nhiwatch.core.severity import SEVERITIES
+
 SCHEMA_VERSION = 1
-
-
-def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity)
 
 
 @dataclass
@@ -18,7 +17,7 @@ class Finding:
     id: str
     detector: str
     title: str
-    severity: str
+    severity: str                  # a name on core.severity's scale (SEVERITIES), kept a plain str for JSON
     score: int
     identity: dict                 # arn, type, account_id
     session: str | None
@@ -32,9 +31,23 @@ class Finding:
     tactic: str = ""
     incident_id: str | None = None  # set by correlation
     schema_version: int = SCHEMA_VERSION
+    # Where the finding stands in the store (open, suppressed, benign, resolved): set when it is read
+    # back from the store, not part of what detection emits, so to_dict leaves it out while it is None.
+    status: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["status"] is None:
+            del data["status"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Finding":
+        """A finding from its JSON form (the contract, as the store keeps it); unknown keys are ignored."""
+        return cls(**{name: data[name] for name in _FIELDS if name in data})
+
+
+_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 def finding_id(detector: str, identity: str, first_uid: str) -> str:

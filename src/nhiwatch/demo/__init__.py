@@ -16,7 +16,7 @@ from nhiwatch.correlate.incidents import list_incidents
 from nhiwatch.demo.report import render
 from nhiwatch.evaluation.scoring import score
 from nhiwatch.ingest.pipeline import expand_paths
-from nhiwatch.inventory.model import parse_time
+from nhiwatch.core.times import parse_time
 from nhiwatch.respond.service import incident_proposals
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store

@@ -9,7 +9,8 @@ from typing import Any
 
 from nhiwatch.inventory import posture, risk
 from nhiwatch.inventory.classify import classify_role, classify_user
-from nhiwatch.inventory.model import NO_DATE, AccessKey, Identity, PolicyRef, iso, parse_time
+from nhiwatch.core.times import NO_DATE, parse_time
+from nhiwatch.inventory.model import AccessKey, Identity, PolicyRef, iso
 from nhiwatch.inventory.policy import PermissionSet, PolicyError, Statement, statements_of
 from nhiwatch.inventory.privesc import escalations
 from nhiwatch.inventory.trust import analyze_trust

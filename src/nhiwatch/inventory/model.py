@@ -4,34 +4,14 @@ what it can do, how it is used, and why it is risky."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
-from nhiwatch.core.times import iso_z
+from nhiwatch.core.times import iso_z, parse_time  # noqa: F401  (parse_time: risk.py reads it from here until it moves)
 
-# Values the credential report writes where there is no date.
-NO_DATE = {"", "N/A", "n/a", "no_information", "not_supported", "None", "null"}
 
 CATEGORIES = ("non-human", "human", "human-use-of-nhi", "unknown")
 NHI_TYPES = ("service-role", "service-linked-role", "instance-profile-role", "cross-account-role", "oidc-role",
              "saml-role", "internal-role", "user-with-keys", "console-user", "user", "root")
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A date from IAM exports ('2022-08-07 12:55:43+00:00', ISO with Z, ...), None for no date."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    text = str(value).strip()
-    if text in NO_DATE:
-        return None
-    text = text.replace("Z", "+00:00").replace(" ", "T", 1)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def iso(value: datetime | None) -> str | None:

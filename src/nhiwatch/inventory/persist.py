@@ -12,7 +12,8 @@ import pyarrow as pa
 from nhiwatch.core.severity import SEVERITIES, severity_rank
 from nhiwatch.core.times import iso_z
 from nhiwatch.inventory.build import build_inventory
-from nhiwatch.inventory.model import Identity, days_between, parse_time
+from nhiwatch.core.times import parse_time
+from nhiwatch.inventory.model import Identity, days_between
 from nhiwatch.inventory.sources import SourceFile, merge_authz
 from nhiwatch.store.db import Store
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 from nhiwatch.core.severity import Severity, severity_rank
-from nhiwatch.inventory.model import Identity, PostureFinding, days_between, parse_time
+from nhiwatch.core.times import parse_time
+from nhiwatch.inventory.model import Identity, PostureFinding, days_between
 
 KEY_MAX_AGE_DAYS = 90
 KEY_UNUSED_DAYS = 45

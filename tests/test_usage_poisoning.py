@@ -138,7 +138,7 @@ def _assert_every_suggestion_is_granted(store) -> int:
             for action in statement["Action"]:
                 assert perms.allows_somewhere(action), (identity.arn, action)
                 for resource in resources:
-                    granted = perms.grant(action) if resource == "*" else perms._grant_on(action, resource)
+                    granted = perms.grant(action) if resource == "*" else perms.grant_on(action, resource)
                     assert granted is not None, (identity.arn, action, resource)
                     if statement.get("Condition") is None:  # an unconditional suggestion needs an unconditional grant
                         assert not granted.conditional, (identity.arn, action, resource)

@@ -155,98 +155,136 @@ class Link:
                 "event_id": self.event_id, "detail": self.detail}
 
 
+class _Joins:
+    """The findings being joined into incidents, and why: each join_* step below adds one kind of link."""
+
+    def __init__(self, facts: list[_Fact]) -> None:
+        self.facts = facts
+        self.union = _Union(len(facts))
+        self.links: dict[int, list[Link]] = defaultdict(list)  # by the first fact of the pair; regrouped at the end
+        self.pivots: dict[int, set[str]] = defaultdict(set)
+        self.by_identity: dict[str, list[int]] = defaultdict(list)
+        for i, fact in enumerate(facts):
+            self.by_identity[fact.identity].append(i)
+
+    def near(self, identity: str, t: int) -> list[int]:
+        """The identity's alerts (medium+) around t: context below medium never pulls another identity in."""
+        return [j for j in self.by_identity.get(identity, []) if _distance(self.facts[j], t) <= LINK_WINDOW_US
+                and severity_rank(self.facts[j].finding["severity"]) >= 2]
+
+    def join_same_identity(self) -> None:
+        """The same identity, again within a day."""
+        facts = self.facts
+        for indices in self.by_identity.values():
+            ordered = sorted(indices, key=lambda j: facts[j].first)
+            reach = facts[ordered[0]].last
+            for a, b in zip(ordered, ordered[1:]):
+                if facts[b].first - reach <= SAME_IDENTITY_GAP_US:
+                    self.union.join(a, b)
+                reach = max(reach, facts[b].last)
+
+    def join_key_lineage(self, store: Store) -> None:
+        """The finding's calls were made with credentials another identity obtained."""
+        # A key id that several identities sign with is not one credential (anonymised or sample data): no lineage.
+        all_keys = {k for f in self.facts for k in f.keys}
+        own_keys = _rare(store, "access_key_id", all_keys, SHARED_KEY_MAX_IDENTITIES)
+        for fact in self.facts:
+            fact.keys &= own_keys
+        origins: dict[str, KeyOrigin] = key_origins(store, sorted(own_keys))
+        for i, fact in enumerate(self.facts):
+            for key in sorted(fact.keys):
+                origin = origins.get(key)
+                if origin is not None and origin.issuer != fact.identity and self._handed_over(fact, origin):
+                    self._link_lineage(i, fact, key, origin)
+
+    def _handed_over(self, fact: _Fact, origin: KeyOrigin) -> bool:
+        """Whether the identity that obtained the key belongs in the finding's story."""
+        # A long-term key (a rotation job's, stolen later) explains where the credentials came from; its
+        # maker joins only when it alerted itself around the hand-out. Session credentials are short-lived:
+        # whoever obtained them, shortly before, is part of the chain.
+        long_term = origin.api == "iam:CreateAccessKey"
+        if _distance(fact, origin.t) > LINK_WINDOW_US:
+            return False
+        return not long_term or bool(self.near(origin.issuer, origin.t))
+
+    def _link_lineage(self, i: int, fact: _Fact, key: str, origin: KeyOrigin) -> None:
+        self.links[i].append(Link("key-lineage", origin.issuer, fact.identity, origin.t, origin.event_id,
+                                  f"{origin.api} by {origin.issuer} returned {key}, used by {fact.identity}"))
+        self.pivots[i].add(origin.issuer)
+        for j in self.near(origin.issuer, origin.t):
+            self.union.join(i, j)
+
+    def join_graph_edges(self, store: Store) -> None:
+        """Identity-graph edges between identities with findings."""
+        if not self.facts:
+            return
+        lower = min(f.first for f in self.facts) - LINK_WINDOW_US
+        upper = max(f.last for f in self.facts) + LINK_WINDOW_US
+        edges: list[Edge] = edges_touching(store, list(self.by_identity), lower, upper)
+        for edge in edges:
+            sources, targets = self.near(edge.src, edge.t), self.near(edge.dst, edge.t)
+            for a in sources:
+                for b in targets:
+                    self.union.join(a, b)
+            if sources and targets:
+                self.links[sources[0]].append(Link(edge.kind, edge.src, edge.dst, edge.t, edge.event_id, edge.detail))
+
+    def join_shared_evidence(self, store: Store) -> None:
+        """A shared public address or rare client fingerprint, across identities."""
+        involved = set(self.by_identity)
+        for attribute, column, limit, kind in (
+                ("addresses", "source_ip", SHARED_ADDRESS_MAX_IDENTITIES, "shared-address"),
+                ("agents", "user_agent", SHARED_AGENT_MAX_IDENTITIES, "shared-client")):
+            shared = self._shared_values(attribute)
+            # An address the unrelated crowd also uses is an egress; clients have no such crowd test.
+            crowd = involved if kind == "shared-address" else None
+            for value in _rare(store, column, set(shared), limit, crowd):
+                self._link_sharers(kind, value, sorted(shared[value], key=lambda j: self.facts[j].first))
+
+    def _shared_values(self, attribute: str) -> dict[str, list[int]]:
+        """Each value of a fact attribute (addresses, agents) that more than one identity shows -> its facts."""
+        holders: dict[str, list[int]] = defaultdict(list)
+        for i, fact in enumerate(self.facts):
+            for value in getattr(fact, attribute):
+                holders[value].append(i)
+        return {v: idx for v, idx in holders.items() if len({self.facts[i].identity for i in idx}) > 1}
+
+    def _link_sharers(self, kind: str, value: str, indices: list[int]) -> None:
+        """Join every pair of alerting findings of different identities, close in time, that share value."""
+        for a_pos, a in enumerate(indices):
+            for b in indices[a_pos + 1:]:
+                fa, fb = self.facts[a], self.facts[b]
+                if fa.identity != fb.identity and _distance(fa, fb.first) <= LINK_WINDOW_US and min(
+                        severity_rank(fa.finding["severity"]), severity_rank(fb.finding["severity"])) >= 2:
+                    self.union.join(a, b)
+                    self.links[a].append(Link(kind, fa.identity, fb.identity, fb.first, None, value))
+
+    def incidents(self, store: Store) -> list[dict]:
+        """One incident per group of joined findings that holds an alert; known incidents keep their status."""
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i in range(len(self.facts)):
+            groups[self.union.find(i)].append(i)
+        statuses = dict(store.con.execute("SELECT id, status FROM incidents").fetchall())
+        incidents = []
+        for members in groups.values():
+            incident = _incident(store, [self.facts[i] for i in members],
+                                 [link for i in members for link in self.links.get(i, [])],
+                                 set().union(*(self.pivots.get(i, set()) for i in members)))
+            if incident is not None:
+                incident["status"] = statuses.get(incident["id"], "open")
+                incidents.append(incident)
+        return incidents
+
+
 def correlate(store: Store) -> dict:
     """Rebuild the incidents from the findings; an incident's status survives the rebuild."""
     facts = _load_facts(store)
-    union = _Union(len(facts))
-    links: dict[int, list[Link]] = defaultdict(list)  # by the first fact of the pair; regrouped at the end
-    pivots: dict[int, set[str]] = defaultdict(set)
-    by_identity: dict[str, list[int]] = defaultdict(list)
-    for i, fact in enumerate(facts):
-        by_identity[fact.identity].append(i)
-
-    def near(identity: str, t: int) -> list[int]:
-        """The identity's alerts (medium+) around t: context below medium never pulls another identity in."""
-        return [j for j in by_identity.get(identity, []) if _distance(facts[j], t) <= LINK_WINDOW_US
-                and severity_rank(facts[j].finding["severity"]) >= 2]
-
-    # the same identity, again within a day
-    for indices in by_identity.values():
-        ordered = sorted(indices, key=lambda j: facts[j].first)
-        reach = facts[ordered[0]].last
-        for a, b in zip(ordered, ordered[1:]):
-            if facts[b].first - reach <= SAME_IDENTITY_GAP_US:
-                union.join(a, b)
-            reach = max(reach, facts[b].last)
-
-    # key lineage: the finding's calls were made with credentials another identity obtained. A key id
-    # that several identities sign with is not one credential (anonymised or sample data): no lineage.
-    all_keys = {k for f in facts for k in f.keys}
-    own_keys = _rare(store, "access_key_id", all_keys, SHARED_KEY_MAX_IDENTITIES)
-    for fact in facts:
-        fact.keys &= own_keys
-    origins: dict[str, KeyOrigin] = key_origins(store, sorted(own_keys))
-    for i, fact in enumerate(facts):
-        for key in sorted(fact.keys):
-            origin = origins.get(key)
-            if origin is None or origin.issuer == fact.identity:
-                continue
-            # A long-term key (a rotation job's, stolen later) explains where the credentials came from; its
-            # maker joins only when it alerted itself around the hand-out. Session credentials are short-lived:
-            # whoever obtained them, shortly before, is part of the chain.
-            long_term = origin.api == "iam:CreateAccessKey"
-            if _distance(fact, origin.t) > LINK_WINDOW_US or long_term and not near(origin.issuer, origin.t):
-                continue
-            links[i].append(Link("key-lineage", origin.issuer, fact.identity, origin.t, origin.event_id,
-                                 f"{origin.api} by {origin.issuer} returned {key}, used by {fact.identity}"))
-            pivots[i].add(origin.issuer)
-            for j in near(origin.issuer, origin.t):
-                union.join(i, j)
-
-    # identity-graph edges between identities with findings
-    if facts:
-        lower = min(f.first for f in facts) - LINK_WINDOW_US
-        upper = max(f.last for f in facts) + LINK_WINDOW_US
-        edges: list[Edge] = edges_touching(store, list(by_identity), lower, upper)
-        for edge in edges:
-            sources, targets = near(edge.src, edge.t), near(edge.dst, edge.t)
-            for a in sources:
-                for b in targets:
-                    union.join(a, b)
-            if sources and targets:
-                links[sources[0]].append(Link(edge.kind, edge.src, edge.dst, edge.t, edge.event_id, edge.detail))
-
-    # shared public address or rare client fingerprint, across identities
-    involved = set(by_identity)
-    for attribute, column, limit, kind in (("addresses", "source_ip", SHARED_ADDRESS_MAX_IDENTITIES, "shared-address"),
-                                           ("agents", "user_agent", SHARED_AGENT_MAX_IDENTITIES, "shared-client")):
-        holders: dict[str, list[int]] = defaultdict(list)
-        for i, fact in enumerate(facts):
-            for value in getattr(fact, attribute):
-                holders[value].append(i)
-        shared = {v: idx for v, idx in holders.items() if len({facts[i].identity for i in idx}) > 1}
-        for value in _rare(store, column, set(shared), limit, involved if kind == "shared-address" else None):
-            indices = sorted(shared[value], key=lambda j: facts[j].first)
-            for a_pos, a in enumerate(indices):
-                for b in indices[a_pos + 1:]:
-                    fa, fb = facts[a], facts[b]
-                    if fa.identity != fb.identity and _distance(fa, fb.first) <= LINK_WINDOW_US and min(
-                            severity_rank(fa.finding["severity"]), severity_rank(fb.finding["severity"])) >= 2:
-                        union.join(a, b)
-                        links[a].append(Link(kind, fa.identity, fb.identity, fb.first, None, value))
-
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(facts)):
-        groups[union.find(i)].append(i)
-    statuses = dict(store.con.execute("SELECT id, status FROM incidents").fetchall())
-    incidents = []
-    for members in groups.values():
-        incident = _incident(store, [facts[i] for i in members],
-                             [link for i in members for link in links.get(i, [])],
-                             set().union(*(pivots.get(i, set()) for i in members)))
-        if incident is not None:
-            incident["status"] = statuses.get(incident["id"], "open")
-            incidents.append(incident)
+    joins = _Joins(facts)
+    joins.join_same_identity()
+    joins.join_key_lineage(store)
+    joins.join_graph_edges(store)
+    joins.join_shared_evidence(store)
+    incidents = joins.incidents(store)
     _save(store, incidents)
     return {"incidents": len(incidents), "findings": len(facts),
             "by_severity": {s: sum(1 for x in incidents if x["severity"] == s) for s in SEVERITIES

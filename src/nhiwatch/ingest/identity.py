@@ -7,7 +7,7 @@ principal of an AssumedRole call is the session issuer's role ARN, and the volat
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 
 class ResolvedIdentity(NamedTuple):
@@ -97,6 +97,20 @@ def _arn_tail(arn: str | None) -> str | None:
 _CACHE: dict[tuple, ResolvedIdentity] = {}
 
 
+def _session_fields(ui: dict) -> dict:
+    """The fields that change with every session of the same principal (so are never cached)."""
+    context = _d(ui.get("sessionContext"))
+    attributes = _d(context.get("attributes"))
+    web_fed = _d(context.get("webIdFederationData"))
+    return {
+        "access_key_id": as_text(ui.get("accessKeyId")),
+        "mfa_authenticated": _flag(attributes.get("mfaAuthenticated")),
+        "session_created": as_text(attributes.get("creationDate")),
+        "source_identity": as_text(context.get("sourceIdentity")) or as_text(ui.get("sourceIdentity")),
+        "web_identity_provider": as_text(web_fed.get("federatedProvider")),
+    }
+
+
 def resolve(user_identity: object, event_source: str | None, event_type: str | None) -> ResolvedIdentity:
     """Resolve one userIdentity. The stable part is cached: a role's sessions repeat all day."""
     if not isinstance(user_identity, dict) or not user_identity:
@@ -117,121 +131,149 @@ def resolve(user_identity: object, event_source: str | None, event_type: str | N
         if len(_CACHE) >= 50_000:
             _CACHE.clear()
         _CACHE[key] = stable
-    attributes = _d(context.get("attributes"))
-    web_fed = _d(context.get("webIdFederationData"))
-    return stable._replace(
-        access_key_id=as_text(ui.get("accessKeyId")),
-        mfa_authenticated=_flag(attributes.get("mfaAuthenticated")),
-        session_created=as_text(attributes.get("creationDate")),
-        source_identity=as_text(context.get("sourceIdentity")) or as_text(ui.get("sourceIdentity")),
-        web_identity_provider=as_text(web_fed.get("federatedProvider")) or stable.web_identity_provider,
-    )
+    volatile = _session_fields(ui)
+    # A cached web identity keeps its provider when this session's context does not name one.
+    volatile["web_identity_provider"] = volatile["web_identity_provider"] or stable.web_identity_provider
+    return stable._replace(**volatile)
+
+
+class _Caller(NamedTuple):
+    """The userIdentity fields resolution reads, each already a non-empty string or None."""
+
+    ui: dict
+    kind: str | None
+    arn: str | None
+    account: str | None
+    principal_id: str | None
+    user_name: str | None
+    invoked_by: str | None
+    issuer: dict
+    event_source: str | None
+
+    @classmethod
+    def read(cls, ui: dict, event_source: str | None) -> "_Caller":
+        return cls(ui, as_text(ui.get("type")), as_text(ui.get("arn")), as_text(ui.get("accountId")),
+                   as_text(ui.get("principalId")), as_text(ui.get("userName")), as_text(ui.get("invokedBy")),
+                   _d(_d(ui.get("sessionContext")).get("sessionIssuer")), event_source)
+
+    def base(self) -> ResolvedIdentity:
+        """What every kind of caller shares; each resolver below fills in the principal."""
+        return ResolvedIdentity(identity_type=self.kind, principal=None, principal_type="unknown",
+                                principal_account=self.account, principal_name=None, arn=self.arn, session=None,
+                                invoked_by=self.invoked_by, **_session_fields(self.ui))
+
+
+def _id_part(principal_id: str | None) -> str | None:
+    """'AROA...:session' -> 'AROA...' (the stable unique id before the colon)."""
+    return principal_id.split(":", 1)[0] if principal_id else None
+
+
+def _session_part(principal_id: str | None) -> str | None:
+    """'AROA...:session' -> 'session' ('' when nothing follows the colon), None without a colon."""
+    return principal_id.split(":", 1)[1] if principal_id and ":" in principal_id else None
+
+
+def _role_behind_session(c: _Caller, from_session: tuple[str, str, str | None] | None) -> tuple:
+    """(role ARN or id, role name, owning account) of an assumed-role session, from the best source."""
+    issuer_arn = as_text(c.issuer.get("arn"))
+    if issuer_arn:  # the session issuer knows the role's path, which the session ARN drops
+        return issuer_arn, as_text(c.issuer.get("userName")) or _arn_tail(issuer_arn), \
+            as_text(c.issuer.get("accountId")) or c.account
+    if from_session:
+        return from_session[0], from_session[1], split_arn(c.arn)[2]  # type: ignore[arg-type,index]
+    # No ARN at all: the role's unique id (AROA...) is still stable.
+    role_id = _id_part(c.principal_id)
+    return (f"role-id:{role_id}" if role_id else None), role_id, c.account
+
+
+def _assumed_role(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+    from_session = role_arn_from_session_arn(c.arn) if c.arn else None
+    session = (from_session[2] if from_session else None) or _session_part(c.principal_id) or None
+    principal, name, owner = _role_behind_session(c, from_session)
+    return base._replace(principal=principal, principal_type="role", principal_name=name,
+                         principal_account=owner or c.account, session=session)
+
+
+def _iam_user(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+    built = f"arn:aws:iam::{c.account}:user/{c.user_name}" if c.account and c.user_name else None
+    return base._replace(principal=c.arn or built or c.principal_id, principal_type="user",
+                         principal_name=c.user_name or _arn_tail(c.arn))
+
+
+def _root(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+    principal = c.arn or (f"arn:aws:iam::{c.account}:root" if c.account else None)
+    return base._replace(principal=principal, principal_type="root", principal_name="root")
+
+
+def _federated_user(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+    # GetFederationToken sessions: the stable identity is the user (or root) that issued them.
+    issuer_arn = as_text(c.issuer.get("arn"))
+    session = _arn_tail(c.arn) or _session_part(c.principal_id)
+    issuer_is_root = bool(issuer_arn and issuer_arn.endswith(":root"))
+    return base._replace(
+        principal=issuer_arn or c.arn, principal_type="root" if issuer_is_root else "user",
+        principal_name=as_text(c.issuer.get("userName")) or _arn_tail(issuer_arn) or session, session=session)
+
+
+def _aws_service(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+    service = c.invoked_by or c.event_source
+    return base._replace(principal=service, principal_type="service", principal_name=service)
+
+
+def _aws_account(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+    caller_id = _id_part(c.principal_id)
+    principal = f"aws-account:{c.account}" + (f"/{caller_id}" if caller_id else "") if c.account else c.principal_id
+    return base._replace(principal=principal, principal_type="aws_account", principal_name=caller_id or c.account,
+                         session=_session_part(c.principal_id))
+
+
+def _federated_subject(principal_type: str, short: bool) -> Callable[[_Caller, ResolvedIdentity], ResolvedIdentity]:
+    """Web identity and SAML users: '<provider>:<subject>', the provider shortened to its host for OIDC."""
+    def resolve_subject(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+        provider = as_text(c.ui.get("identityProvider")) or ""
+        provider = short_provider(provider) if short else provider
+        subject = c.user_name or c.principal_id
+        return base._replace(principal=f"{provider}:{subject}" if provider else subject,
+                             principal_type=principal_type, principal_name=subject,
+                             web_identity_provider=provider or None, principal_account=c.account)
+    return resolve_subject
+
+
+def _identity_center_user(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+    user_id = as_text(_d(c.ui.get("onBehalfOf")).get("userId")) or c.user_name or c.principal_id
+    return base._replace(principal=c.arn or (f"identity-center:{user_id}" if user_id else None),
+                         principal_type="identity_center", principal_name=c.user_name or user_id)
+
+
+def _other(c: _Caller, base: ResolvedIdentity) -> ResolvedIdentity:
+    if c.kind is None and c.invoked_by:
+        # Service events carry only {accountId, invokedBy}.
+        return base._replace(principal=c.invoked_by, principal_type="service", principal_name=c.invoked_by)
+    # "Unknown" (failed sign-ins, hidden names) and types AWS may add later: keep what is there.
+    name = c.user_name or _arn_tail(c.arn) or c.principal_id
+    principal = c.arn or (f"unknown:{c.account}:{name}" if c.account and name else name)
+    return base._replace(principal=principal, principal_type="unknown", principal_name=name)
+
+
+# userIdentity.type -> how its stable principal is found; any other type goes to _other.
+_RESOLVERS: dict[str | None, Callable[[_Caller, ResolvedIdentity], ResolvedIdentity]] = {
+    "AssumedRole": _assumed_role,
+    "IAMUser": _iam_user,
+    "Root": _root,
+    "FederatedUser": _federated_user,
+    "AWSService": _aws_service,
+    "AWSAccount": _aws_account,
+    "WebIdentityUser": _federated_subject("web_identity", short=True),
+    "SAMLUser": _federated_subject("saml", short=False),
+    "IdentityCenterUser": _identity_center_user,
+}
 
 
 def _resolve(user_identity: object, event_source: str | None, event_type: str | None) -> ResolvedIdentity:
+    """The stable part of a userIdentity: who the principal is, whatever the session."""
     if not isinstance(user_identity, dict) or not user_identity:
         if event_type == "AwsServiceEvent" and event_source:
             return NO_IDENTITY._replace(principal=event_source, principal_type="service", principal_name=event_source)
         return NO_IDENTITY
-
-    ui = user_identity
-    kind = as_text(ui.get("type"))
-    arn = as_text(ui.get("arn"))
-    account = as_text(ui.get("accountId"))
-    principal_id = as_text(ui.get("principalId"))
-    user_name = as_text(ui.get("userName"))
-    invoked_by = as_text(ui.get("invokedBy"))
-    context = _d(ui.get("sessionContext"))
-    attributes = _d(context.get("attributes"))
-    issuer = _d(context.get("sessionIssuer"))
-    web_fed = _d(context.get("webIdFederationData"))
-    base = ResolvedIdentity(
-        identity_type=kind,
-        principal=None,
-        principal_type="unknown",
-        principal_account=account,
-        principal_name=None,
-        arn=arn,
-        session=None,
-        access_key_id=as_text(ui.get("accessKeyId")),
-        invoked_by=invoked_by,
-        mfa_authenticated=_flag(attributes.get("mfaAuthenticated")),
-        session_created=as_text(attributes.get("creationDate")),
-        source_identity=as_text(context.get("sourceIdentity")) or as_text(ui.get("sourceIdentity")),
-        web_identity_provider=as_text(web_fed.get("federatedProvider")),
-    )
-
-    if kind == "AssumedRole":
-        issuer_arn = as_text(issuer.get("arn"))
-        from_session = role_arn_from_session_arn(arn) if arn else None
-        session = from_session[2] if from_session else None
-        if session is None and principal_id and ":" in principal_id:
-            session = principal_id.split(":", 1)[1] or None
-        if issuer_arn:
-            principal, name = issuer_arn, as_text(issuer.get("userName")) or _arn_tail(issuer_arn)
-            owner = as_text(issuer.get("accountId")) or account
-        elif from_session:
-            principal, name = from_session[0], from_session[1]
-            owner = split_arn(arn)[2] if arn else account  # type: ignore[index]
-        else:
-            # No ARN at all: the role's unique id (AROA...) is still stable.
-            role_id = principal_id.split(":", 1)[0] if principal_id else None
-            principal = f"role-id:{role_id}" if role_id else None
-            name, owner = role_id, account
-        return base._replace(principal=principal, principal_type="role", principal_name=name,
-                             principal_account=owner or account, session=session)
-
-    if kind == "IAMUser":
-        principal = arn or (f"arn:aws:iam::{account}:user/{user_name}" if account and user_name else None)
-        return base._replace(principal=principal or principal_id, principal_type="user",
-                             principal_name=user_name or _arn_tail(arn))
-
-    if kind == "Root":
-        principal = arn or (f"arn:aws:iam::{account}:root" if account else None)
-        return base._replace(principal=principal, principal_type="root", principal_name="root")
-
-    if kind == "FederatedUser":
-        # GetFederationToken sessions: the stable identity is the user (or root) that issued them.
-        issuer_arn = as_text(issuer.get("arn"))
-        session = _arn_tail(arn)
-        if session is None and principal_id and ":" in principal_id:
-            session = principal_id.split(":", 1)[1]
-        issuer_is_root = bool(issuer_arn and issuer_arn.endswith(":root"))
-        return base._replace(
-            principal=issuer_arn or arn, principal_type="root" if issuer_is_root else "user",
-            principal_name=as_text(issuer.get("userName")) or _arn_tail(issuer_arn) or session, session=session)
-
-    if kind == "AWSService":
-        service = invoked_by or event_source
-        return base._replace(principal=service, principal_type="service", principal_name=service)
-
-    if kind == "AWSAccount":
-        caller_id = principal_id.split(":", 1)[0] if principal_id else None
-        principal = f"aws-account:{account}" + (f"/{caller_id}" if caller_id else "") if account else principal_id
-        session = principal_id.split(":", 1)[1] if principal_id and ":" in principal_id else None
-        return base._replace(principal=principal, principal_type="aws_account", principal_name=caller_id or account,
-                             session=session)
-
-    if kind in ("WebIdentityUser", "SAMLUser"):
-        provider = as_text(ui.get("identityProvider")) or ""
-        provider = short_provider(provider) if kind == "WebIdentityUser" else provider
-        subject = user_name or principal_id
-        return base._replace(
-            principal=f"{provider}:{subject}" if provider else subject,
-            principal_type="web_identity" if kind == "WebIdentityUser" else "saml",
-            principal_name=subject, web_identity_provider=provider or None, principal_account=account)
-
-    if kind == "IdentityCenterUser":
-        on_behalf = _d(ui.get("onBehalfOf"))
-        user_id = as_text(on_behalf.get("userId")) or user_name or principal_id
-        return base._replace(principal=arn or (f"identity-center:{user_id}" if user_id else None),
-                             principal_type="identity_center", principal_name=user_name or user_id)
-
-    if kind is None and invoked_by:
-        # Service events carry only {accountId, invokedBy}.
-        return base._replace(principal=invoked_by, principal_type="service", principal_name=invoked_by)
-
-    # "Unknown" (failed sign-ins, hidden names) and types AWS may add later: keep what is there.
-    name = user_name or _arn_tail(arn) or principal_id
-    principal = arn or (f"unknown:{account}:{name}" if account and name else name)
-    return base._replace(principal=principal, principal_type="unknown", principal_name=name)
+    caller = _Caller.read(user_identity, event_source)
+    return _RESOLVERS.get(caller.kind, _other)(caller, caller.base())

@@ -8,11 +8,7 @@ identity showing both is the risky middle ground: people using a workload's cred
 from __future__ import annotations
 
 from nhiwatch.inventory.model import Identity
-from nhiwatch.inventory.trust import TrustSummary
-
-COMPUTE_SERVICES = ("lambda.amazonaws.com", "ecs-tasks.amazonaws.com", "ec2.amazonaws.com",
-                    "eks.amazonaws.com", "batch.amazonaws.com", "glue.amazonaws.com", "sagemaker.amazonaws.com",
-                    "codebuild.amazonaws.com", "states.amazonaws.com", "apprunner.amazonaws.com")
+from nhiwatch.inventory.trust import OidcTrust, TrustSummary
 
 
 def _short(service: str) -> str:
@@ -23,82 +19,131 @@ def _is_sso_principal(arn: str) -> bool:
     return ":assumed-role/AWSReservedSSO_" in arn or "/aws-reserved/sso.amazonaws.com/" in arn
 
 
-def classify_role(identity: Identity, trust: TrustSummary) -> None:
-    evidence = identity.evidence
-    path = identity.path or "/"
-    human_signals, machine_signals = [], []
-    if trust.saml or identity.name.startswith("AWSReservedSSO_"):
-        human_signals.append("trusts SAML provider " + ", ".join(p.rsplit("/", 1)[-1] for p in trust.saml)
-                             if trust.saml else "IAM Identity Center permission-set role (AWSReservedSSO_)")
+def _is_sso_role(identity: Identity) -> bool:
+    """An IAM Identity Center permission-set role (people sign in to it)."""
+    return identity.name.startswith("AWSReservedSSO_")
+
+
+def _sso_session_name(arn: str) -> str:
+    """The readable tail of an SSO principal: 'AWSReservedSSO_X/jane@example.com' of a session, else the role."""
+    return arn.split("/", 2)[-1] if ":assumed-role/" in arn else arn.rsplit("/", 1)[-1]
+
+
+def _human_signals(identity: Identity, trust: TrustSummary) -> list[str]:
+    """What in the trust policy or name says people assume the role."""
+    signals = []
+    if trust.saml:
+        signals.append("trusts SAML provider " + ", ".join(p.rsplit("/", 1)[-1] for p in trust.saml))
+    elif _is_sso_role(identity):
+        signals.append("IAM Identity Center permission-set role (AWSReservedSSO_)")
     sso_sessions = [p for p in trust.own_account_principals if _is_sso_principal(p)]
     if sso_sessions:
-        human_signals.append("assumed by Identity Center (SSO) session " + ", ".join(
-            p.split("/", 2)[-1] if ":assumed-role/" in p else p.rsplit("/", 1)[-1] for p in sso_sessions))
+        signals.append("assumed by Identity Center (SSO) session " + ", ".join(map(_sso_session_name, sso_sessions)))
+    return signals
+
+
+def _machine_signals(trust: TrustSummary) -> list[str]:
+    """What in the trust policy says workloads assume the role."""
+    signals = []
     if trust.services:
-        machine_signals.append("assumed by AWS service " + ", ".join(trust.services))
+        signals.append("assumed by AWS service " + ", ".join(trust.services))
     if trust.oidc:
-        machine_signals.append("federated through OIDC " + ", ".join(f"{o.provider} ({o.kind})" for o in trust.oidc))
+        signals.append("federated through OIDC " + ", ".join(f"{o.provider} ({o.kind})" for o in trust.oidc))
+    return signals
+
+
+def _categorize_by_trust(identity: Identity, human: list[str], machine: list[str]) -> None:
+    """People, workloads, or both (NHI10) may assume it; neither leaves the category unknown for now."""
+    if human and machine:
+        identity.category = "human-use-of-nhi"
+        identity.evidence.append("both people and workloads can assume it: " + "; ".join(human + machine))
+    elif human:
+        identity.category = "human"
+        identity.evidence += human
+    elif machine:
+        identity.category = "non-human"
+        identity.evidence += machine
+
+
+def _oidc_detail(oidc: OidcTrust) -> str:
+    parts = [oidc.kind]
+    if oidc.subjects:
+        parts.append("sub " + ", ".join(oidc.subjects))
+    if oidc.audiences:
+        parts.append("aud " + ", ".join(oidc.audiences))
+    return "; ".join(parts)
+
+
+def _cross_account_detail(trust: TrustSummary) -> str:
+    return ", ".join(f"{a.account_id} ({'ExternalId' if a.external_id else 'no ExternalId'})"
+                     for a in trust.external_accounts)
+
+
+def _assumable_within_account(trust: TrustSummary) -> bool:
+    """Some principal of the account (or anyone, guarded or not) may assume it."""
+    return bool(trust.own_account_principals or trust.any_principal or trust.any_principal_guarded)
+
+
+def _role_type(identity: Identity, trust: TrustSummary) -> tuple[str, str, str | None]:
+    """(nhi_type, type_detail, evidence of it or None): the first way of use that applies, most telling first."""
+    if identity.instance_profiles:
+        profiles = ", ".join(identity.instance_profiles)
+        return "instance-profile-role", "instance profile " + profiles, \
+            f"in instance profile {profiles}: EC2 instances run as it"
+    if trust.oidc:
+        return "oidc-role", _oidc_detail(trust.oidc[0]), None
+    if trust.services:
+        return "service-role", ", ".join(map(_short, trust.services)), None
+    if trust.saml or _is_sso_role(identity):
+        return "saml-role", "Identity Center" if _is_sso_role(identity) else "SAML", None
+    if trust.external_accounts:
+        return "cross-account-role", _cross_account_detail(trust), None
+    if _assumable_within_account(trust):
+        return "internal-role", ", ".join(trust.own_account_principals) or "any principal", None
+    return "internal-role", "no usable trust policy", "no Allow in the trust policy: nobody can assume it"
+
+
+def _explain_other_accounts(identity: Identity, trust: TrustSummary) -> None:
+    """Other accounts in the trust: a cross-account role is a workload's unless people showed up above."""
+    evidence = identity.evidence
+    if identity.nhi_type != "cross-account-role":
+        if trust.external_accounts:
+            evidence.append("also trusts external account " + ", ".join(a.account_id for a in trust.external_accounts))
+        return
+    evidence.append("assumed from another account: " + identity.type_detail)
+    if identity.category == "unknown":
+        identity.category = "non-human"
+        evidence.append("cross-account roles are used by vendors' and other accounts' workloads")
+
+
+def _explain_internal(identity: Identity, trust: TrustSummary) -> None:
+    """An internal role nothing else classified: role chaining is workloads; users could be either."""
+    principals = trust.own_account_principals
+    if principals and all(":role/" in p for p in principals):
+        identity.category = "non-human"
+        identity.evidence.append("assumed only by other roles of the account (role chaining by workloads)")
+    else:
+        identity.evidence.append("assumed by account principals (" + (", ".join(principals) or "any") +
+                                 "): whether people or workloads use it is not visible in IAM")
+
+
+def classify_role(identity: Identity, trust: TrustSummary) -> None:
+    path = identity.path or "/"
     if path.startswith("/aws-service-role/"):
+        # AWS creates, trusts and uses service-linked roles; nothing else in the trust matters.
         identity.category, identity.nhi_type = "non-human", "service-linked-role"
         identity.type_detail = path.strip("/").split("/", 1)[-1]
-        evidence.append(f"path {path}: service-linked role of {identity.type_detail}, managed by AWS")
+        identity.evidence.append(f"path {path}: service-linked role of {identity.type_detail}, managed by AWS")
         return
-    if human_signals and machine_signals:
-        identity.category = "human-use-of-nhi"
-        evidence.append("both people and workloads can assume it: " + "; ".join(human_signals + machine_signals))
-    elif human_signals:
-        identity.category = "human"
-        evidence += human_signals
-    elif machine_signals:
-        identity.category = "non-human"
-        evidence += machine_signals
-    if identity.instance_profiles:
-        identity.nhi_type = "instance-profile-role"
-        identity.type_detail = "instance profile " + ", ".join(identity.instance_profiles)
-        evidence.append(f"in instance profile {', '.join(identity.instance_profiles)}: EC2 instances run as it")
-        if identity.category == "unknown":
-            identity.category = "non-human"
-    elif trust.oidc:
-        identity.nhi_type = "oidc-role"
-        first = trust.oidc[0]
-        parts = [first.kind]
-        if first.subjects:
-            parts.append("sub " + ", ".join(first.subjects))
-        if first.audiences:
-            parts.append("aud " + ", ".join(first.audiences))
-        identity.type_detail = "; ".join(parts)
-    elif trust.services:
-        identity.nhi_type = "service-role"
-        identity.type_detail = ", ".join(_short(s) for s in trust.services)
-    elif trust.saml or identity.name.startswith("AWSReservedSSO_"):
-        identity.nhi_type = "saml-role"
-        identity.type_detail = "Identity Center" if identity.name.startswith("AWSReservedSSO_") else "SAML"
-    elif trust.external_accounts:
-        identity.nhi_type = "cross-account-role"
-        identity.type_detail = ", ".join(
-            f"{a.account_id} ({'ExternalId' if a.external_id else 'no ExternalId'})" for a in trust.external_accounts)
-    elif trust.own_account_principals or trust.any_principal or trust.any_principal_guarded:
-        identity.nhi_type = "internal-role"
-        identity.type_detail = ", ".join(trust.own_account_principals) or "any principal"
-    else:
-        identity.nhi_type = "internal-role"
-        identity.type_detail = "no usable trust policy"
-        evidence.append("no Allow in the trust policy: nobody can assume it")
-    if trust.external_accounts and identity.nhi_type != "cross-account-role":
-        evidence.append("also trusts external account " + ", ".join(a.account_id for a in trust.external_accounts))
-    if identity.nhi_type == "cross-account-role":
-        evidence.append("assumed from another account: " + identity.type_detail)
-        if identity.category == "unknown":
-            identity.category = "non-human"
-            evidence.append("cross-account roles are used by vendors' and other accounts' workloads")
+    _categorize_by_trust(identity, _human_signals(identity, trust), _machine_signals(trust))
+    identity.nhi_type, identity.type_detail, type_evidence = _role_type(identity, trust)
+    if type_evidence:
+        identity.evidence.append(type_evidence)
+    if identity.nhi_type == "instance-profile-role" and identity.category == "unknown":
+        identity.category = "non-human"  # EC2 instances run as it, whoever else may assume it
+    _explain_other_accounts(identity, trust)
     if identity.category == "unknown" and identity.nhi_type == "internal-role":
-        principals = trust.own_account_principals
-        if principals and all(":role/" in p for p in principals):
-            identity.category = "non-human"
-            evidence.append("assumed only by other roles of the account (role chaining by workloads)")
-        else:
-            evidence.append("assumed by account principals (" + (", ".join(principals) or "any") +
-                            "): whether people or workloads use it is not visible in IAM")
+        _explain_internal(identity, trust)
 
 
 def classify_user(identity: Identity) -> None:

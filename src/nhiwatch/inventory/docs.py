@@ -82,7 +82,7 @@ def posture_markdown() -> str:
         "| factor | points | when |",
         "|---|---|---|",
     ]
-    lines += [f"| {factor} | {points} | {_cell(text)} |" for factor, points, text in risk.WEIGHTS]
+    lines += [f"| {factor} | {points} | {_cell(text)} |" for factor, points, text in risk.WEIGHTS.values()]
     lines += [
         "",
         "## Privilege-escalation methods",

@@ -39,7 +39,7 @@ def load_document(value: Any) -> dict:
     return document
 
 
-def _as_list(value: Any) -> list:
+def as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
@@ -117,16 +117,16 @@ def statements_of(document: Any, origin: str) -> list[Statement]:
     if raw is None:
         raise PolicyError("policy document has no Statement")
     out = []
-    for index, item in enumerate(_as_list(raw)):
+    for index, item in enumerate(as_list(raw)):
         if not isinstance(item, dict):
             raise PolicyError(f"Statement[{index}] is not an object")
         effect = item.get("Effect")
         if effect not in ("Allow", "Deny"):
             raise PolicyError(f"Statement[{index}] has Effect {effect!r}, expected Allow or Deny")
         not_action = "NotAction" in item
-        actions = tuple(str(a) for a in _as_list(item.get("NotAction" if not_action else "Action")))
+        actions = tuple(str(a) for a in as_list(item.get("NotAction" if not_action else "Action")))
         not_resource = "NotResource" in item
-        resources = tuple(str(r) for r in _as_list(item.get("NotResource" if not_resource else "Resource")))
+        resources = tuple(str(r) for r in as_list(item.get("NotResource" if not_resource else "Resource")))
         if not actions:
             raise PolicyError(f"Statement[{index}] has no Action or NotAction")
         conditions = item.get("Condition") or {}
@@ -158,7 +158,7 @@ class PermissionSet:
         return [s for s in self.statements if s.effect == "Allow"]
 
     @staticmethod
-    def _allowing(statements: Iterable[Statement], action: str, target: str | None) -> list[Statement]:
+    def allowing_statements(statements: Iterable[Statement], action: str, target: str | None) -> list[Statement]:
         return [s for s in statements if s.effect == "Allow" and s.matches_action(action) and s.covers(target)]
 
     @staticmethod
@@ -167,13 +167,13 @@ class PermissionSet:
         return any(s.effect == "Deny" and not s.conditional and s.matches_action(action) and s.covers(target)
                    for s in statements)
 
-    def _grant_on(self, action: str, target: str | None) -> Grant | None:
-        allowing = self._allowing(self.statements, action, target)
+    def grant_on(self, action: str, target: str | None) -> Grant | None:
+        allowing = self.allowing_statements(self.statements, action, target)
         if not allowing or self._denied(self.statements, action, target):
             return None
         conditional = all(s.conditional for s in allowing)
         if self.boundary is not None:
-            bounded = self._allowing(self.boundary, action, target)
+            bounded = self.allowing_statements(self.boundary, action, target)
             if not bounded or self._denied(self.boundary, action, target):
                 return None
             conditional = conditional or all(s.conditional for s in bounded)
@@ -186,7 +186,7 @@ class PermissionSet:
         key = (action.lower(), on_self)
         if key not in self._cache:
             targets: tuple = (None,) + (self.self_resources if on_self else ())
-            grants = [g for g in (self._grant_on(action, t) for t in targets) if g is not None]
+            grants = [g for g in (self.grant_on(action, t) for t in targets) if g is not None]
             grants.sort(key=lambda g: g.conditional)
             self._cache[key] = grants[0] if grants else None
         return self._cache[key]

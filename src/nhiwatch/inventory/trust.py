@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from nhiwatch.inventory.policy import PolicyError, _as_list, load_document
+from nhiwatch.inventory.policy import PolicyError, as_list, load_document
 
 GITHUB_HOST = "token.actions.githubusercontent.com"
 _ACCOUNT_ARN = re.compile(r"^arn:aws[\w-]*:(?:iam|sts)::(\d{12}):")
@@ -52,7 +52,7 @@ def _condition_values(conditions: dict, key_suffix: str) -> tuple[list[str], str
             continue
         for key, value in block.items():
             if key.lower().endswith(key_suffix.lower()):
-                return [str(v) for v in _as_list(value)], operator
+                return [str(v) for v in as_list(value)], operator
     return [], None
 
 
@@ -138,7 +138,7 @@ def analyze_trust(document: Any, own_account: str) -> TrustSummary:
     except PolicyError as exc:
         summary.problems.append(f"trust policy: {exc}")
         return summary
-    for index, statement in enumerate(_as_list(doc.get("Statement"))):
+    for index, statement in enumerate(as_list(doc.get("Statement"))):
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         conditions = statement.get("Condition") or {}
@@ -146,17 +146,17 @@ def analyze_trust(document: Any, own_account: str) -> TrustSummary:
             summary.problems.append(f"trust policy Statement[{index}]: Condition is not an object")
             conditions = {}
         principal = statement.get("Principal")
-        if principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))):
+        if principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))):
             if conditions:
                 summary.any_principal_guarded = True
             else:
                 summary.any_principal = True
         if not isinstance(principal, dict):
             continue
-        summary.services += [str(s) for s in _as_list(principal.get("Service"))]
+        summary.services += [str(s) for s in as_list(principal.get("Service"))]
         external_ids, _ = _condition_values(conditions, "sts:ExternalId")
         mfa_values, _ = _condition_values(conditions, "aws:MultiFactorAuthPresent")
-        for aws in _as_list(principal.get("AWS")):
+        for aws in as_list(principal.get("AWS")):
             aws = str(aws)
             if aws == "*":
                 continue
@@ -167,7 +167,7 @@ def analyze_trust(document: Any, own_account: str) -> TrustSummary:
             else:
                 summary.external_accounts.append(TrustedAccount(account, aws, bool(external_ids),
                                                                 any(v.lower() == "true" for v in mfa_values)))
-        for federated in _as_list(principal.get("Federated")):
+        for federated in as_list(principal.get("Federated")):
             federated = str(federated)
             if ":saml-provider/" in federated:
                 summary.saml.append(federated)

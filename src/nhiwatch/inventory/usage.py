@@ -254,13 +254,13 @@ def _condition_for(permissions: PermissionSet, action: str, target: str | None) 
     """(granted, the condition a suggestion must carry to stay within the grant) for action on target.
     An unconditional Allow needs none; otherwise one conditional Allow's condition (with the
     permission boundary's, if that is conditional too) is enough."""
-    if permissions._grant_on(action, target) is None:
+    if permissions.grant_on(action, target) is None:
         return False, {}
     condition: dict = {}
     for statements in (permissions.statements, permissions.boundary):
         if statements is None:
             continue
-        allowing = PermissionSet._allowing(statements, action, target)
+        allowing = PermissionSet.allowing_statements(statements, action, target)
         if allowing and all(st.conditional for st in allowing):
             merged = _merge_conditions(condition, allowing[0].conditions)
             if merged is None:

@@ -130,7 +130,7 @@ class DayContext:
             rate = per_hour * shape(start)
             if rng.random() < 0.03:
                 rate *= rng.choice([5, 10])  # a burst: a backlog, a campaign, a retry storm
-            n = _poisson(rng, rate)
+            n = poisson(rng, rate)
             out.extend(start + rng.uniform(0, 3600) for _ in range(n))
         out.sort()
         return out
@@ -139,7 +139,7 @@ class DayContext:
         return self.ids.key_id("ASIA")
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def poisson(rng: random.Random, lam: float) -> int:
     if lam > 30:
         return max(0, int(rng.gauss(lam, math.sqrt(lam)) + 0.5))
     limit, k, p = math.exp(-lam), 0, 1.0
@@ -393,7 +393,7 @@ def cicd(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
             yield from trust_update(ctx, ident, new_repo)
         repos.append(new_repo.detail["repo"])
     provider_arn = f"arn:aws:iam::{ctx.account.id}:oidc-provider/{GITHUB_OIDC}"
-    for _ in range(_poisson(rng, p["deploys_per_day"])):
+    for _ in range(poisson(rng, p["deploys_per_day"])):
         t = ctx.t0 + rng.uniform(8 * 3600, 19 * 3600)
         repo = rng.choice([r for r in repos if r in p["repos"] or (new_repo and t >= new_repo.when)] or repos)
         subject = f"repo:acme/{repo}:ref:refs/heads/main"

@@ -19,9 +19,9 @@ from typing import Callable, Iterable, Iterator
 from urllib.parse import quote
 
 from nhiwatch.simulate import netranges
-from nhiwatch.simulate.activity import (AUTOMATION_JOBS, BOTO, GH_ACTIONS, GH_CLI, DayContext, Emitted, _poisson,
-                                        admin_console, service_assume, workday)
-from nhiwatch.simulate.legit_org import EKS_OIDC, _month_end
+from nhiwatch.simulate.activity import (AUTOMATION_JOBS, BOTO, GH_ACTIONS, GH_CLI, DayContext, Emitted,
+                                        admin_console, poisson, service_assume, workday)
+from nhiwatch.simulate.legit_org import EKS_OIDC, is_month_end
 from nhiwatch.simulate.org import GITHUB_OIDC, HOME_REGION, Change, Identity
 from nhiwatch.simulate.records import (Actor, assume_response, aws_date, iso, role_session_identity, service_identity,
                                        stable_hash, user_identity)
@@ -316,7 +316,7 @@ class EcsHooks:
         self.update = ctx.change("ecs_task_definition_update", ident)
         self.drill = Drill.of(ctx, ident)
         self.month_end = None
-        if ident.params.get("batch") and _month_end(ctx.t0):
+        if ident.params.get("batch") and is_month_end(ctx.t0):
             self.month_end = ctx.change("month_end_batch", ident)
         self.new_service = ctx.change("new_ecs_service", ident)
         self.dr_ip = netranges.ec2(self.s.rng, self.drill.region) if self.drill else None
@@ -1249,7 +1249,7 @@ def cicd_terraform(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
         repos = list(p["repos"])
         if new_repo is not None and new_repo.when < ctx.t0:
             repos.append(new_repo.detail["repo"])
-        for _ in range(_poisson(s.rng, p["runs_per_day"])):
+        for _ in range(poisson(s.rng, p["runs_per_day"])):
             runs.append((ctx.t0 + s.rng.uniform(9 * 3600, 18 * 3600), s.rng.choice(repos), None))
     if _today(ctx, new_repo):
         runs.append((new_repo.when + s.rng.uniform(300, 1200), new_repo.detail["repo"], new_repo))
@@ -1437,7 +1437,7 @@ def codebuild(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
     acct = s.account.id
     project = p["project"]
     bucket = p["artifact_bucket"]
-    for _ in range(_poisson(s.rng, p["builds_per_day"])):
+    for _ in range(poisson(s.rng, p["builds_per_day"])):
         t = ctx.t0 + s.rng.uniform(8 * 3600, 19 * 3600)
         build = s.ids.uuid()
         session, key = f"AWSCodeBuild-{build}", s.session_key()

@@ -13,11 +13,11 @@ import uuid
 from typing import TYPE_CHECKING
 
 from nhiwatch.simulate import netranges
-from nhiwatch.simulate.org import (GITHUB_OIDC, HOME_REGION, TEAMS, Change, Identity, Org, _policy,
-                                   _service_trust)
+from nhiwatch.simulate.org import (GITHUB_OIDC, HOME_REGION, TEAMS, Change, Identity, Org, allow_policy,
+                                   service_trust)
 
 if TYPE_CHECKING:
-    from nhiwatch.simulate.org import Account, _Builder
+    from nhiwatch.simulate.org import Account, OrgBuilder
 
 DR_REGION = "us-west-2"
 EKS_OIDC = "oidc.eks.us-east-1.amazonaws.com/id/"
@@ -59,7 +59,7 @@ def _is_workday(t: float) -> bool:
 class _Plan:
     """Dates for the changes of one account, drawn from the library's random stream."""
 
-    def __init__(self, b: "_Builder") -> None:
+    def __init__(self, b: "OrgBuilder") -> None:
         self.b = b
         self.rng = b.rng
 
@@ -75,20 +75,20 @@ class _Plan:
         return self.b.start + d * 86400 + self.rng.randrange(hours[0] * 3600, hours[1] * 3600 + 1)
 
 
-def _lambda_role(b: "_Builder", account: "Account", archetype: str, fn: str, team: str, created: float | None,
+def _lambda_role(b: "OrgBuilder", account: "Account", archetype: str, fn: str, team: str, created: float | None,
                  statements: list, **params) -> Identity:
     ident = b.identity(account, archetype, f"{fn}-role", path="/service-role/", created=created, team=team,
                        function=fn, **params)
-    ident.trust_policy = _service_trust("lambda.amazonaws.com")
+    ident.trust_policy = service_trust("lambda.amazonaws.com")
     ident.managed = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
-    ident.policies = [{"PolicyName": "function", "PolicyDocument": _policy(statements)}]
+    ident.policies = [{"PolicyName": "function", "PolicyDocument": allow_policy(statements)}]
     return ident
 
 
 def _ecs_task_iam(ident: Identity, account: "Account") -> None:
     p = ident.params
-    ident.trust_policy = _service_trust("ecs-tasks.amazonaws.com")
-    ident.policies = [{"PolicyName": "app", "PolicyDocument": _policy([
+    ident.trust_policy = service_trust("ecs-tasks.amazonaws.com")
+    ident.policies = [{"PolicyName": "app", "PolicyDocument": allow_policy([
         (["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{p['bucket']}/*"]),
         (["secretsmanager:GetSecretValue"], [f"arn:aws:secretsmanager:*:{account.id}:secret:{p['secret']}*"]),
         (["ssm:GetParameter", "ssm:GetParameters"], [f"arn:aws:ssm:*:{account.id}:parameter/*"]),
@@ -101,13 +101,13 @@ def _add_statement(ident: Identity, actions: list[str], resources: list[str] | s
         {"Effect": "Allow", "Action": actions, "Resource": resources})
 
 
-def extend_org(b: "_Builder", org: Org) -> None:
+def extend_org(b: "OrgBuilder", org: Org) -> None:
     """Add the library's identities and changes to every account of the organisation."""
     for account in org.accounts:
         _extend_account(b, org, account)
 
 
-def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
+def _extend_account(b: "OrgBuilder", org: Org, account: "Account") -> None:
     rng = b.rng
     plan = _Plan(b)
     start = b.start
@@ -164,7 +164,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
 
     # 10. The ECS task execution role (image pulls, log streams at every task start).
     ex = b.identity(account, "ecs_task_execution", "ecsTaskExecutionRole", team="platform")
-    ex.trust_policy = _service_trust("ecs-tasks.amazonaws.com")
+    ex.trust_policy = service_trust("ecs-tasks.amazonaws.com")
     ex.managed = ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
     facts["ecs_exec"] = ex.key
     change("ecs_task_execution", start, "ECS pulls images and creates log streams with ecsTaskExecutionRole at "
@@ -225,7 +225,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
         "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{vendor_account}:root"}, "Action": "sts:AssumeRole",
         "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]}
     cspm.managed = ["arn:aws:iam::aws:policy/SecurityAudit", "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"]
-    cspm.policies = [{"PolicyName": f"{role_name}ExtraReads", "PolicyDocument": _policy([
+    cspm.policies = [{"PolicyName": f"{role_name}ExtraReads", "PolicyDocument": allow_policy([
         (["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "lambda:GetFunction", "eks:DescribeCluster",
           "ebs:ListSnapshotBlocks", "ebs:GetSnapshotBlock", "s3:GetBucketNotification"], "*")])}]
     change("cspm_onboarding", when, f"{vendor} is onboarded: an admin's CloudFormation stack creates {role_name} "
@@ -238,7 +238,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
         when = plan.moment(0.2, 0.7)
         slr = b.identity(account, "service_linked_sweep", role_name, path=f"/aws-service-role/{service}/",
                          created=when + 4, team="aws", service=service)
-        slr.trust_policy = _service_trust(service)
+        slr.trust_policy = service_trust(service)
         slr.managed = [f"arn:aws:iam::aws:policy/aws-service-role/{policy}"]
         change("service_linked_role_enabled", when, f"an admin enables {service.split('.')[0]}: "
                f"CreateServiceLinkedRole makes {role_name}, whose sessions then read across services", slr)
@@ -249,7 +249,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
         asg_role = b.identity(account, "service_linked", "AWSServiceRoleForAutoScaling",
                               path="/aws-service-role/autoscaling.amazonaws.com/", team="aws",
                               service="autoscaling.amazonaws.com")
-        asg_role.trust_policy = _service_trust("autoscaling.amazonaws.com")
+        asg_role.trust_policy = service_trust("autoscaling.amazonaws.com")
         asg_role.managed = ["arn:aws:iam::aws:policy/aws-service-role/AutoScalingServiceRolePolicy"]
     ec2_roles = by["ec2_instance"]
     web = next((i for i in ec2_roles if "web" in i.name), ec2_roles[0])
@@ -288,7 +288,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
                           job="etl-export", hours=[3], bucket=rng.choice(account.buckets),
                           source_ip=rng.choice(account.office_ips), agent=users[0].params["agent"])
         user.access_keys = [{"id": f"AKIA{b.unique_id('')[:16]}", "created": user.created + 86400, "retired": None}]
-        user.policies = [{"PolicyName": "job", "PolicyDocument": _policy([
+        user.policies = [{"PolicyName": "job", "PolicyDocument": allow_policy([
             (["s3:PutObject", "s3:GetObject", "s3:ListBucket"],
              [f"arn:aws:s3:::{user.params['bucket']}", f"arn:aws:s3:::{user.params['bucket']}/*"])])}]
     rotator = _lambda_role(b, account, "lambda_key_rotator", "iam-key-rotator", "platform", None, [
@@ -332,7 +332,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
         "Condition": {"StringEquals": {f"{GITHUB_OIDC}:aud": "sts.amazonaws.com"},
                       "StringLike": {f"{GITHUB_OIDC}:sub": tf_subjects}}}]}
     tf.managed = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
-    tf.policies = [{"PolicyName": "terraform-state", "PolicyDocument": _policy([
+    tf.policies = [{"PolicyName": "terraform-state", "PolicyDocument": allow_policy([
         (["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
          [f"arn:aws:s3:::{tf.params['state_bucket']}", f"arn:aws:s3:::{tf.params['state_bucket']}/*"]),
         (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
@@ -349,7 +349,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
                         created=when + 20, team="aws", plan_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                         volumes=[f"vol-0{rng.getrandbits(64):016x}" for _ in range(rng.randrange(3, 6))],
                         tables=list(account.tables[:2]))
-    backup.trust_policy = _service_trust("backup.amazonaws.com")
+    backup.trust_policy = service_trust("backup.amazonaws.com")
     backup.managed = ["arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
                       "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"]
     change("aws_backup", when, "an admin creates a backup plan: AWSBackupDefaultServiceRole (assumed by "
@@ -364,8 +364,8 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
     sched = b.identity(account, "scheduler_role", f"Amazon_EventBridge_Scheduler_SFN_{rng.getrandbits(40):010x}",
                        path="/service-role/", team="data", machine=machine)
     sm_arn = f"arn:aws:states:{HOME_REGION}:{account.id}:stateMachine:{machine}"
-    sm_role.trust_policy = _service_trust("states.amazonaws.com")
-    sm_role.policies = [{"PolicyName": "LambdaInvokeScopedAccessPolicy", "PolicyDocument": _policy([
+    sm_role.trust_policy = service_trust("states.amazonaws.com")
+    sm_role.policies = [{"PolicyName": "LambdaInvokeScopedAccessPolicy", "PolicyDocument": allow_policy([
         (["lambda:InvokeFunction"], [f"arn:aws:lambda:{HOME_REGION}:{account.id}:function:{f}:*"
                                      for f in sm_role.params["functions"]] +
          [f"arn:aws:lambda:{HOME_REGION}:{account.id}:function:{f}" for f in sm_role.params["functions"]]),
@@ -377,7 +377,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
         "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole",
         "Condition": {"StringEquals": {"aws:SourceAccount": account.id}}}]}
     sched.policies = [{"PolicyName": f"Amazon-EventBridge-Scheduler-Execution-Policy-{machine}",
-                       "PolicyDocument": _policy([(["states:StartExecution"], [sm_arn])])}]
+                       "PolicyDocument": allow_policy([(["states:StartExecution"], [sm_arn])])}]
     sm_role.params["scheduler"] = sched.key
     change("stepfunctions_scheduler", start, f"EventBridge Scheduler starts {machine} nightly (scheduler.amazonaws.com "
            "assumes its role, states:StartExecution); states.amazonaws.com assumes the workflow's role to invoke "
@@ -409,8 +409,8 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
     cb = b.identity(account, "codebuild", f"codebuild-{project}-service-role", path="/service-role/", team=team,
                     project=project, builds_per_day=4, artifact_bucket=rng.choice(account.buckets),
                     repository=f"acme/{team}-service")
-    cb.trust_policy = _service_trust("codebuild.amazonaws.com")
-    cb.policies = [{"PolicyName": f"CodeBuildBasePolicy-{project}-{HOME_REGION}", "PolicyDocument": _policy([
+    cb.trust_policy = service_trust("codebuild.amazonaws.com")
+    cb.policies = [{"PolicyName": f"CodeBuildBasePolicy-{project}-{HOME_REGION}", "PolicyDocument": allow_policy([
         (["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
          [f"arn:aws:logs:{HOME_REGION}:{account.id}:log-group:/aws/codebuild/{project}:*"]),
         (["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:GetBucketAcl", "s3:GetBucketLocation"],
@@ -437,7 +437,7 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
             "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {f"{EKS_OIDC}{oidc_id}:sub": f"system:serviceaccount:{ns}:{sa}",
                                            f"{EKS_OIDC}{oidc_id}:aud": "sts.amazonaws.com"}}}]}
-        pod.policies = [{"PolicyName": "pod", "PolicyDocument": _policy([
+        pod.policies = [{"PolicyName": "pod", "PolicyDocument": allow_policy([
             (["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{pod.params['bucket']}/*"]),
             (["dynamodb:Query", "dynamodb:PutItem", "dynamodb:GetItem"],
              [f"arn:aws:dynamodb:*:{account.id}:table/{pod.params['table']}"]),
@@ -453,13 +453,13 @@ def _extend_account(b: "_Builder", org: Org, account: "Account") -> None:
     if batch is not None:
         for d in range(b.days):
             t = start + d * 86400
-            if _month_end(t):
+            if is_month_end(t):
                 change("month_end_batch", t, f"{batch.params['service']} runs five times its usual load over the "
                        "month's last two days", batch)
                 break
 
 
-def _month_end(t: float) -> bool:
+def is_month_end(t: float) -> bool:
     from datetime import datetime, timedelta, timezone
 
     date = datetime.fromtimestamp(t, timezone.utc)

@@ -127,7 +127,6 @@ class Org:
     org_id: str
     accounts: list[Account]
     changes: list[Change]
-    github_org: str = "acme"
 
     @property
     def end(self) -> float:
@@ -143,17 +142,17 @@ class Org:
         raise KeyError(key)
 
 
-def _policy(statements: list[tuple[list[str], list[str] | str]]) -> dict:
+def allow_policy(statements: list[tuple[list[str], list[str] | str]]) -> dict:
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": actions, "Resource": resources} for actions, resources in statements]}
 
 
-def _service_trust(service: str) -> dict:
+def service_trust(service: str) -> dict:
     return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service},
                                                    "Action": "sts:AssumeRole"}]}
 
 
-class _Builder:
+class OrgBuilder:
     def __init__(self, seed: int, accounts: int, scale: float, days: int, start: datetime) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
@@ -215,7 +214,7 @@ class _Builder:
         extend_org(self.forked("legit"), org)
         return org
 
-    def forked(self, salt: str) -> "_Builder":
+    def forked(self, salt: str) -> "OrgBuilder":
         """The same builder drawing from another random stream (seeded by text: stable across processes)."""
         other = copy.copy(self)
         other.rng = random.Random(f"{self.seed}:{salt}")
@@ -256,8 +255,8 @@ class _Builder:
                                   per_hour=rng.choice([4, 8, 15]), batch=svc.endswith("batch"),
                                   bucket=rng.choice(account.buckets), secret=rng.choice(account.secrets),
                                   parameters=rng.sample(account.parameters, 2), table=rng.choice(account.tables))
-            ident.trust_policy = _service_trust("ecs-tasks.amazonaws.com")
-            ident.policies = [{"PolicyName": "app", "PolicyDocument": _policy([
+            ident.trust_policy = service_trust("ecs-tasks.amazonaws.com")
+            ident.policies = [{"PolicyName": "app", "PolicyDocument": allow_policy([
                 (["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{ident.params['bucket']}/*"]),
                 (["secretsmanager:GetSecretValue"], [f"arn:aws:secretsmanager:*:{account.id}:secret:"
                                                      f"{ident.params['secret']}*"]),
@@ -270,9 +269,9 @@ class _Builder:
             ident = self.identity(account, "ec2_instance", f"{app}-ec2-role", team=app.split("-")[0], app=app,
                                   bucket=rng.choice(account.buckets), parameters=rng.sample(account.parameters, 2))
             account.instances[ident.name] = [f"i-0{rng.getrandbits(64):016x}" for _ in range(count)]
-            ident.trust_policy = _service_trust("ec2.amazonaws.com")
+            ident.trust_policy = service_trust("ec2.amazonaws.com")
             ident.managed = ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
-            ident.policies = [{"PolicyName": "app", "PolicyDocument": _policy([
+            ident.policies = [{"PolicyName": "app", "PolicyDocument": allow_policy([
                 (["s3:GetObject", "s3:ListBucket"], [f"arn:aws:s3:::{ident.params['bucket']}",
                                                      f"arn:aws:s3:::{ident.params['bucket']}/*"]),
                 (["ec2:DescribeInstances", "ec2:DescribeTags"], "*")])}]
@@ -292,7 +291,7 @@ class _Builder:
                 "Action": "sts:AssumeRoleWithWebIdentity",
                 "Condition": {"StringEquals": {f"{GITHUB_OIDC}:aud": "sts.amazonaws.com"},
                               "StringLike": {f"{GITHUB_OIDC}:sub": subject_pattern}}}]}
-            ident.policies = [{"PolicyName": "deploy", "PolicyDocument": _policy([
+            ident.policies = [{"PolicyName": "deploy", "PolicyDocument": allow_policy([
                 (["cloudformation:*", "ecr:*", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
                   "lambda:GetFunction", "s3:PutObject", "s3:GetObject"], "*"),
                 (["iam:PassRole"], f"arn:aws:iam::{account.id}:role/service-role/*")])}]
@@ -316,7 +315,7 @@ class _Builder:
                                                     "md/arch#x86_64 lang/python#3.11.8 Botocore/1.34.69"]))
             key_created = ident.created + rng.randrange(0, 60) * 86400
             ident.access_keys = [{"id": f"AKIA{self.unique_id('')[:16]}", "created": key_created, "retired": None}]
-            ident.policies = [{"PolicyName": "job", "PolicyDocument": _policy([
+            ident.policies = [{"PolicyName": "job", "PolicyDocument": allow_policy([
                 (["s3:PutObject", "s3:GetObject", "s3:ListBucket"], [f"arn:aws:s3:::{ident.params['bucket']}",
                                                                       f"arn:aws:s3:::{ident.params['bucket']}/*"]),
                 (["ec2:CreateSnapshot", "ec2:DescribeSnapshots", "ec2:DescribeVolumes", "route53:*",
@@ -324,7 +323,7 @@ class _Builder:
         for name, service in SERVICE_LINKED[: self.count("service_linked")]:
             ident = self.identity(account, "service_linked", name, path=f"/aws-service-role/{service}/",
                                   team="aws", service=service)
-            ident.trust_policy = _service_trust(service)
+            ident.trust_policy = service_trust(service)
             ident.managed = [f"arn:aws:iam::aws:policy/aws-service-role/{name.replace('AWSServiceRoleFor', '')}"
                              "ServiceRolePolicy"]
         for perm in PERMISSION_SETS[: self.count("human_sso")]:
@@ -347,9 +346,9 @@ class _Builder:
 
     def lambda_iam(self, ident: Identity) -> None:
         p = ident.params
-        ident.trust_policy = _service_trust("lambda.amazonaws.com")
+        ident.trust_policy = service_trust("lambda.amazonaws.com")
         ident.managed = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
-        ident.policies = [{"PolicyName": "function", "PolicyDocument": _policy([
+        ident.policies = [{"PolicyName": "function", "PolicyDocument": allow_policy([
             (["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{p['bucket']}/*"]),
             (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
              [f"arn:aws:dynamodb:*:{ident.account}:table/{p['table']}"]),
@@ -420,4 +419,4 @@ def build_org(seed: int, accounts: int = 2, scale: float = 1.0, days: int = 30,
     if accounts < 1 or days < 1 or scale <= 0:
         raise ValueError("accounts and days must be >= 1 and scale > 0")
     start = start or datetime(2026, 3, 1)
-    return _Builder(seed, accounts, scale, days, start).build()
+    return OrgBuilder(seed, accounts, scale, days, start).build()

@@ -79,7 +79,7 @@ def spark_session(master: str | None = None, app_name: str = "nhiwatch", partiti
     return builder.getOrCreate()
 
 
-def _parse_partition(batches):
+def parse_partition(batches):
     """Spark task: (path, content) rows -> parsed rows (events, then quarantined records)."""
     from nhiwatch.ingest.pipeline import parse_items
     from nhiwatch.store.db import now_micros
@@ -109,7 +109,7 @@ def read_parsed(spark, paths: list[str]):
 
     files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(paths)
              .select("path", "content"))
-    return files.mapInArrow(_parse_partition, from_arrow_schema(PARSED_SCHEMA))
+    return files.mapInArrow(parse_partition, from_arrow_schema(PARSED_SCHEMA))
 
 
 def context_rows(events):
@@ -123,7 +123,7 @@ def context_rows(events):
               "timestamp" if c == "event_time" else "string").alias(c) for c in CONTEXT_COLUMNS]))
 
 
-def _by_identity(events):
+def events_by_identity(events):
     """Each event once per identity it concerns, with the columns the engine reads."""
     from pyspark.sql import functions as F
 
@@ -173,7 +173,7 @@ def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | 
     learn_until_us = int(learn_until.timestamp() * 1e6) if learn_until else None
     # Deploys and key origins come from a handful of rows: gathered on the driver like known accounts.
     changes, origins = workload_context(context_rows(events).toArrow())
-    rows = _by_identity(events)
+    rows = events_by_identity(events)
     if partitions:
         rows = rows.repartition(partitions, "identity")
     summary.partitions = rows.rdd.getNumPartitions() if partitions else int(

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from nhiwatch.detect.runner import identity_infos
 from nhiwatch.spark.engine import OUTPUT_DDL, OUTPUT_SCHEMA, Shared, judge_identity, peer_profiles, workload_context
-from nhiwatch.spark.job import PARSED_SCHEMA, _by_identity, _parse_partition, context_rows
+from nhiwatch.spark.job import PARSED_SCHEMA, context_rows, events_by_identity, parse_partition
 
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
 def _peer_states(state_dir: Path | None) -> list[tuple[str, str]]:
@@ -71,7 +71,7 @@ def start(spark, path: str, out: Path, checkpoint: Path, *, inventory_home: Path
     files = (spark.readStream.format("binaryFile").schema(BINARY_FILE_SCHEMA)
              .option("recursiveFileLookup", "true").option("maxFilesPerTrigger", files_per_trigger)
              .load(path).select("path", "content"))
-    parsed = files.mapInArrow(_parse_partition, from_arrow_schema(PARSED_SCHEMA))
+    parsed = files.mapInArrow(parse_partition, from_arrow_schema(PARSED_SCHEMA))
 
     def process(batch, batch_id: int) -> None:
         batch = batch.persist()
@@ -107,7 +107,7 @@ def start(spark, path: str, out: Path, checkpoint: Path, *, inventory_home: Path
         else:
             states = spark.createDataFrame([], "identity string, state string, events long, mature boolean, "
                                                "last_event_us long, peer_key string")
-        judged = (_by_identity(events).groupBy("identity").cogroup(states.select("identity", "state")
+        judged = (events_by_identity(events).groupBy("identity").cogroup(states.select("identity", "state")
                                                                    .groupBy("identity"))
                   .applyInArrow(judge_from_state, OUTPUT_DDL)).persist()
         findings = judged.where("kind = 'finding'")

@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nhiwatch.core.event import EVENT_MODEL_VERSION, EVENT_SCHEMA
+from nhiwatch.core.event import EVENT_MODEL_VERSION
 from nhiwatch.store.migrations import MIGRATIONS
 
 DEFAULT_HOME = ".nhiwatch"
@@ -38,27 +38,6 @@ def resolve_home(home: str | os.PathLike | None = None) -> Path:
     """--home, else $NHIWATCH_HOME, else ./.nhiwatch"""
     chosen = home or os.environ.get("NHIWATCH_HOME") or DEFAULT_HOME
     return Path(chosen).expanduser()
-
-
-def _duck_type(arrow_type: pa.DataType) -> str:
-    mapping = {
-        pa.string(): "VARCHAR",
-        pa.bool_(): "BOOLEAN",
-        pa.binary(16): "BLOB",
-        pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
-        pa.list_(pa.string()): "VARCHAR[]",
-    }
-    if arrow_type in mapping:
-        return mapping[arrow_type]
-    if pa.types.is_list(arrow_type) and pa.types.is_struct(arrow_type.value_type):
-        inner = ", ".join(f"{f.name} VARCHAR" for f in arrow_type.value_type)
-        return f"STRUCT({inner})[]"
-    raise TypeError(f"no DuckDB type for {arrow_type}")
-
-
-def events_table_ddl() -> str:
-    cols = ",\n  ".join(f'"{f.name}" {_duck_type(f.type)}{"" if f.nullable else " NOT NULL"}' for f in EVENT_SCHEMA)
-    return f"CREATE TABLE events (\n  {cols}\n)"
 
 
 class Store:

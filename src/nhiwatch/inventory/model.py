@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from nhiwatch.core.times import iso_z, parse_time  # noqa: F401  (parse_time: risk.py reads it from here until it moves)
+from nhiwatch.core.times import iso_z
 
 
 CATEGORIES = ("non-human", "human", "human-use-of-nhi", "unknown")

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from nhiwatch.inventory.model import Identity, Reason, days_between, parse_time
+from nhiwatch.core.times import parse_time
+from nhiwatch.inventory.model import Identity, Reason, days_between
 from nhiwatch.inventory.posture import IDENTITY_UNUSED_DAYS, KEY_MAX_AGE_DAYS, KEY_UNUSED_DAYS
 
 CAPS = {"exposure": 30, "privilege": 40, "trust": 15, "activity": 15}

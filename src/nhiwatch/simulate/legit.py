@@ -1243,7 +1243,6 @@ def cicd_terraform(ctx: DayContext, ident: Identity) -> Iterator[Emitted]:
     c = ctx.change("terraform_plan", ident)
     new_repo = ctx.change("terraform_new_repository", ident)
     out = Out(s, c)
-    acct = s.account.id
     runs: list[tuple[float, str, Change | None]] = []
     if workday(ctx.t0):
         repos = list(p["repos"])

@@ -13,7 +13,7 @@ import pyarrow as pa
 from nhiwatch.detect.detectors.base import IdentityInfo
 from nhiwatch.detect.engine import Context, KeyOrigin, close_all, step
 from nhiwatch.detect.profile import Ev, Profile
-from nhiwatch.detect.runner import (CHUNK_EVENTS, CONTEXT_ROWS_WHERE, EV_ORDER, add_to_peer_group, ev_projection,
+from nhiwatch.detect.runner import (CHUNK_EVENTS, EV_ORDER, add_to_peer_group, ev_projection,
                                     fallback_info, key_origins, peer_key, workload_changes)
 
 # What a group's function returns: one row per finding, and one row holding the identity's state.

@@ -12,7 +12,7 @@ except ImportError:  # a platform without the wheel still works, more slowly
     import gzip as _gzip  # type: ignore[no-redef]
     import zlib as _zlib  # type: ignore[no-redef]
 
-ZlibError = _zlib.error
+ZlibError: type[Exception] = getattr(_zlib, "error")  # zlib.error (zlib-ng ships no type stubs)
 MAX_WBITS = _zlib.MAX_WBITS
 crc32 = _zlib.crc32
 

@@ -131,13 +131,14 @@ class Registry(Generic[K]):
         """One table: its type looked up, its keys checked against that kind's, then read by the kind."""
         table = Table(data, f"{self.section}[{index}]", problems, index)
         kind = data.get("type")
-        if kind not in self:
+        if not isinstance(kind, str) or kind not in self.kinds:
             table.problem("type", f"must be one of {', '.join(self.kinds)}, not {kind!r}")
             return None
         unknown = set(data) - self.keys_of(kind)
         if unknown:
             table.problem(None, f"unknown keys for a {kind} {self.noun}: {', '.join(sorted(unknown))}")
-        return self.kinds[kind].from_config(table)
+        cls: Any = self.kinds[kind]  # a registered kind: it has from_config (register checked its name)
+        return cls.from_config(table)
 
     def parse_all(self, tables: object, problems: list[str]) -> list[K]:
         """The array of tables ([[sources]]); the ones that cannot be built are left out (with problems)."""

@@ -136,7 +136,7 @@ def key_origins(store: Store, keys: list[str]) -> dict[str, KeyOrigin]:
           AND principal_type IS DISTINCT FROM 'service'  -- a service fetching its own role is no pivot
           AND list_contains({_in_list(keys)}, issued_access_key_id)
         ORDER BY event_time""").fetchall()
-    origins = {}
+    origins: dict[str, KeyOrigin] = {}
     for key, issuer, api, t, event_id, holder, account, caller_account, user_name in rows:
         if api == "iam:CreateAccessKey" and user_name:
             holder = resolve_name(store, account or caller_account, "user", user_name)

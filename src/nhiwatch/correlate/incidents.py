@@ -108,8 +108,8 @@ def _load_facts(store: Store) -> list[_Fact]:
         cursor = store.con.cursor()
         cursor.execute("""SELECT event_id, principal, access_key_id, source_ip, source_ip_kind, user_agent FROM events
                           WHERE event_id IN (SELECT unnest(?))""", [list(by_event)])
-        rows = iter(lambda: cursor.fetchmany(10_000), [])
-        for event_id, principal, key, address, kind, agent in (row for chunk in rows for row in chunk):
+        chunks = iter(lambda: cursor.fetchmany(10_000), [])
+        for event_id, principal, key, address, kind, agent in (row for chunk in chunks for row in chunk):
             for fact in by_event[event_id]:
                 # Event ids are not unique in every source (test data reuses "1"): only the finding's own
                 # identity's events are its evidence.
@@ -312,7 +312,7 @@ def _incident(store: Store, members: list[_Fact], links: list[Link], pivots: set
         raised.append(f"{len(tactics)} tactics in sequence")
     rank = min(top + len(raised), severity_rank("critical"))
     score = min(100, max(m.finding["score"] for m in members) + 10 * (len(involved) - 1) + 5 * (len(tactics) - 1))
-    seen_links = {}
+    seen_links: dict[tuple, Link] = {}
     for link in sorted(links, key=lambda x: x.t):
         seen_links.setdefault((link.kind, link.src, link.dst, link.detail), link)
     timeline = [{"time": m.finding["first_seen"], "kind": "finding", "identity": m.identity, "finding_id": m.id,

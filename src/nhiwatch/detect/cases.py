@@ -138,7 +138,8 @@ class Caller:
         if isinstance(call, str):
             call = Call(call, request, **fields)
         elif request is not None or fields:
-            call = call._replace(**({"request": request} if request is not None else {}), **fields)
+            changes: dict[str, object] = {"request": request} if request is not None else {}
+            call = call._replace(**changes, **fields)  # type: ignore[arg-type]  # the fields are Call's own
         service, name = call.api.split(":", 1)
         source = f"{service}.amazonaws.com"
         serial = next(_SERIAL)

@@ -101,7 +101,8 @@ def list_findings(store: Store, *, min_severity: str = "low", detector: str | No
         clauses.append("first_seen >= ?")
         params.append(since)
     where = " AND ".join(clauses)
-    total = store.con.execute(f"SELECT count(*) FROM findings WHERE {where}", params).fetchone()[0]
+    counted = store.con.execute(f"SELECT count(*) FROM findings WHERE {where}", params).fetchone()
+    total = counted[0] if counted else 0
     page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
     rows = store.con.execute(f"SELECT finding, status, incident_id FROM findings WHERE {where} "
                              f"ORDER BY list_position(?, severity) DESC, first_seen, id{page}",

@@ -8,7 +8,7 @@ value -> [count, first seen], capped, and the short window of recent calls is bo
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 FACETS = ("api", "net", "wide_net", "agent", "region", "assumer", "subject", "subject_owner", "target_account",
           "target_role", "resource", "service_api")
@@ -204,7 +204,7 @@ class Profile:
         if len(self.window) > 5000:
             self.window = self.window[-5000:]
 
-    def hold(self, context: str, t: int, detectors: list[str] = ()) -> None:
+    def hold(self, context: str, t: int, detectors: Sequence[str] = ()) -> None:
         """Keep a context out of the baseline (an open finding stands behind it), noting which detectors
         alerted on it."""
         entry = self.held.get(context)
@@ -235,8 +235,9 @@ class Profile:
         for name in cls._FIELDS:
             if name in state:
                 setattr(profile, name, state[name])
-        profile.window = [tuple(w) for w in profile.window]
-        profile.steps = [tuple(s) for s in profile.steps]
+        # JSON gives lists back; the engine keeps these as tuples
+        profile.window = [(w[0], w[1], w[2], w[3], w[4]) for w in profile.window]
+        profile.steps = [(s[0], s[1], s[2], s[3]) for s in profile.steps]
         for facet in FACETS:  # a facet added in a later version starts empty
             profile.facets.setdefault(facet, {})
             profile.singles.setdefault(facet, 0)

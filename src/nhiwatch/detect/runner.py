@@ -8,7 +8,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import orjson
 import pyarrow as pa
@@ -234,7 +234,7 @@ class RunSummary:
     seconds: float = 0.0
 
 
-def _load_profiles(store: Store) -> dict[str, str]:
+def _load_profiles(store: Store) -> dict[str, str | bytes]:
     return dict(store.con.execute("SELECT identity, state FROM profiles").fetchall())
 
 
@@ -352,7 +352,8 @@ class DetectSession:
                 continue
             quoted = identity.replace("'", "''")
             window = f"ingest_batch <= {int(upper)} AND (principal = '{quoted}' OR assumed_role_arn = '{quoted}')"
-            fresh, ctx, carry, again = Profile(), None, {}, []
+            fresh, ctx, again = Profile(), None, []
+            carry: dict = {}
             for who, events in iter_identity_events(self.store, window):
                 if who != identity:
                     continue
@@ -408,10 +409,12 @@ class DetectSession:
         for number, window in enumerate(windows):
             if self.peers is None or number:  # after a learning pass, peers are formed from what it taught
                 self.peers = _peer_profiles(self.profiles.iter_all(), self.infos)
-            current, ctx, carry = None, None, {}
+            current: str | None = None
+            ctx: Context | None = None
+            carry: dict = {}
             for identity, events in iter_identity_events(store, window):
                 if identity != current:
-                    if ctx is not None:
+                    if ctx is not None and current is not None:
                         findings += close_all(carry, ctx)
                         self.profiles.park(current)
                     ctx = self._context(identity, events[0], learn_until_us, changes, origins)
@@ -421,6 +424,7 @@ class DetectSession:
                 last = prior_last.setdefault(identity, profile.judged)
                 if last and events[0].t < last - LATE_US:
                     late[identity] = min(late.get(identity, events[0].t), events[0].t)
+                assert ctx is not None  # set when this identity's first batch came
                 findings += step(profile, events, ctx, carry)
                 for ev in events:
                     if ev.account and ev.account not in self.known_accounts:
@@ -429,7 +433,7 @@ class DetectSession:
                 newest = max(newest, events[-1].t)
                 if on_identity:
                     on_identity(len(events))
-            if ctx is not None:
+            if ctx is not None and current is not None:
                 findings += close_all(carry, ctx)
                 self.profiles.park(current)
         self.profiles.park_all()
@@ -461,7 +465,7 @@ COMMIT_ROWS = 2_000  # profiles and findings inserted per statement: bounded mem
 
 
 def _commit(store: Store, states: dict[str, str | bytes], findings: list[Finding], judged_batch: int,
-            also: Callable[[list[Finding]], None] | None = None, upgrades: list[Finding] = ()) -> None:
+            also: Callable[[list[Finding]], None] | None = None, upgrades: Sequence[Finding] = ()) -> None:
     con = store.con
     con.execute("BEGIN TRANSACTION")
     try:

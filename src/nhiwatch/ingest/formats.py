@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, NamedTuple
+from typing import BinaryIO, Generator, Iterable, Iterator, NamedTuple
 
 import orjson
 
@@ -346,7 +346,7 @@ class _Inflater:
                 return
             buf = self.source.read(self.IN_STEP)
 
-    def _member(self, data: bytes) -> Iterator[bytes]:
+    def _member(self, data: bytes) -> Generator[bytes, None, bytes | None]:
         """Give out one member; returns the input after it, or None when reading ends."""
         start, emitted = self.pos, 0
         inflater = gzip_decompressor()
@@ -378,7 +378,7 @@ class _Inflater:
                 self._stop("truncated gzip: the file ends before the compressed stream does")
                 return None
 
-    def _salvage(self, start: int, emitted: int, why: str) -> Iterator[bytes]:
+    def _salvage(self, start: int, emitted: int, why: str) -> Generator[bytes, None, bytes | None]:
         """The member is damaged (header, data or check): read it again as bare deflate from its start
         and give out what comes after the `emitted` bytes already given, up to the damage."""
         self.source.seek(start)
@@ -509,7 +509,7 @@ class _ChunkReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         while not self._chunk:
             chunk = next(self._chunks, None)
             if chunk is None:
@@ -671,7 +671,7 @@ class FileScanner:
         if not gzipped:
             return fh, None
         inflater = _Inflater(fh)  # no limit on the total (nothing is held whole); the ratio still applies
-        return io.BufferedReader(_ChunkReader(inflater), 1 << 20), inflater  # type: ignore[return-value]
+        return io.BufferedReader(_ChunkReader(inflater), 1 << 20), inflater
 
     def _stream_lines(self) -> Iterator[tuple[object, str, bool, bool] | Bad] | None:
         """A large JSON-lines file is read line by line, never whole; None if it is not JSON lines."""

@@ -67,7 +67,7 @@ class WorkloadOutsideRuntime(Detector):
         if runtime is None:
             if total < MIN_CALLS or marked / total < MIN_RUNTIME_SHARE:
                 return
-            runtimes = sorted({runtime_of(f) for f in profile.facets["agent"] if runtime_of(f)})
+            runtimes = sorted({r for f in profile.facets["agent"] if (r := runtime_of(f))})
         else:
             runtimes = [runtime]
         if where == "aws":

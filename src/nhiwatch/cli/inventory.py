@@ -15,6 +15,7 @@ from rich.text import Text
 
 from nhiwatch.cli.common import (SEVERITY_STYLE, Exit, HomeOpt, JsonOpt, QuietOpt, check_time, console, emit_json, err,
                                  fail, open_store, plain, styled, time_option)
+from nhiwatch.inventory.risk import RISK_LEVELS
 
 inventory_app = typer.Typer(help="The identity inventory: load IAM exports or read IAM live, list, show.",
                             no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,7 +116,7 @@ def load(
                              f" identities in {len({i.account_id for i in identities})} accounts: "
                              + ", ".join(f"{v} {plain(k)}" for k, v in sorted(summary["by_category"].items()))))
         console.print("risk: " + ", ".join(f"{summary['by_risk'].get(level, 0)} {level}"
-                                           for level in ("critical", "high", "medium", "low")) +
+                                           for level in reversed(RISK_LEVELS)) +
                       f"; {summary['posture_findings']} posture findings (nhiwatch posture)")
         for problem in problems[:40]:  # a problem quotes a file name or a value from it
             err.print(styled(("problem:", "yellow"), " ", plain(problem)))
@@ -175,7 +176,7 @@ def list_(
     for value in categories:
         if value not in CATEGORIES:
             raise fail(f"unknown --category {value!r}; known: {', '.join(CATEGORIES)}", Exit.USAGE, as_json)
-    if risk and risk not in ("critical", "high", "medium", "low"):
+    if risk and risk not in RISK_LEVELS:
         raise fail("--risk must be critical, high, medium or low", Exit.USAGE, as_json)
     store = open_store(home, as_json, read_only=True)
     try:

@@ -6,22 +6,23 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 US_PER_SECOND = 1_000_000
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"   # strftime's pattern for it, in Python and in DuckDB's SQL
 
 
 def iso_z(when: datetime) -> str:
     """A datetime as the store writes it; a naive datetime is taken as UTC."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(timezone.utc).strftime(ISO_FORMAT)
 
 
 def iso_from_us(us: int) -> str:
     """Microseconds since the epoch, to the second."""
-    return datetime.fromtimestamp(us / US_PER_SECOND, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(us / US_PER_SECOND, timezone.utc).strftime(ISO_FORMAT)
 
 
 def iso_from_seconds(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime(ISO_FORMAT)
 
 
 def iso_from_us_exact(us: int) -> str:

@@ -18,6 +18,7 @@ from nhiwatch.inventory.posture import IDENTITY_UNUSED_DAYS, KEY_MAX_AGE_DAYS, K
 
 CAPS = {"exposure": 30, "privilege": 40, "trust": 15, "activity": 15}
 LEVELS = ((70, "critical"), (50, "high"), (25, "medium"), (0, "low"))
+RISK_LEVELS = tuple(name for _, name in reversed(LEVELS))  # low first: core's severity scale without "info"
 
 SENSITIVE_SERVICES = ("iam", "sts", "kms", "secretsmanager", "organizations")
 

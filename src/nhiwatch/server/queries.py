@@ -10,13 +10,13 @@ from datetime import datetime, timezone
 
 import orjson
 
-from nhiwatch.core.severity import SEVERITIES, Severity, severity_rank
+from nhiwatch.core.severity import SEVERITIES, severity_rank
 from nhiwatch.core.times import iso_from_us
 from nhiwatch.detect.findings_store import list_findings
 from nhiwatch.detect.profile import Profile
+from nhiwatch.inventory.risk import RISK_LEVELS
 from nhiwatch.store.db import Store
 
-RISK_LEVELS = tuple(s.value for s in Severity if s >= Severity.LOW)  # an identity's risk is never "info"
 # API sort key -> the inventory's (every ordering ends on the ARN: pages never overlap or skip a row)
 IDENTITY_SORTS = {"risk": "risk", "name": "name", "type": "type", "account": "account",
                   "last_active": "last-active", "key_age": "key-age", "findings": "findings"}

@@ -29,6 +29,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nhiwatch.core.severity import is_alert
 from nhiwatch.detect.runner import DetectSession
 from nhiwatch.ingest.pipeline import parse_items
 from nhiwatch.store.db import Store, now_micros
@@ -352,7 +353,7 @@ class Watcher:
         self.stats.findings += len(findings)
         self._uncorrelated += len(findings)
         for finding in findings:
-            if finding.severity in ("medium", "high", "critical"):
+            if is_alert(finding.severity):
                 self.log("info", "finding", id=finding.id, severity=finding.severity, detector=finding.detector,
                          identity=finding.identity["arn"])
 

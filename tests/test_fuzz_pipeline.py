@@ -23,7 +23,7 @@ import typer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from nhiwatch.cli import app as cli_app
+from nhiwatch.cli import app as cli_app, ingest as cli_ingest
 from nhiwatch.cli import correlate as cli_correlate
 from nhiwatch.cli import detect as cli_detect
 from nhiwatch.cli import respond as cli_respond
@@ -177,7 +177,7 @@ def trail_files(draw) -> dict:
 # Terminal output may hold line breaks and nothing else below U+0020: no C0 or C1 control, no DEL, no bidi
 # control, no separator, no lone surrogate (the console escapes them all).
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
-_CLI_MODULES = (cli_app, cli_detect, cli_correlate, cli_respond)
+_CLI_MODULES = (cli_app, cli_ingest, cli_detect, cli_correlate, cli_respond)
 
 
 @contextlib.contextmanager
@@ -262,7 +262,7 @@ def _assert_valid_exports(findings: list[dict]) -> None:
 
 def _render(home: Path, summary, findings: list[dict], incidents: list[dict], identities: list[str]) -> str:
     with terminal() as out:
-        cli_app._print_ingest(summary)
+        cli_ingest.print_ingest(summary)
         cli_app.quarantine(home=home, limit=100_000, raw=True)
         cli_app.stats(home=home)
         cli_detect.list_findings(min_severity="info", status="all", limit=0, home=home)

@@ -57,12 +57,12 @@ def ingest(
     if as_json:
         emit_json(report)
     elif not quiet:
-        _print_ingest(summary)
+        print_ingest(summary)
     if summary.files_with_errors or (strict and summary.quarantined):
         raise typer.Exit(int(Exit.PARTIAL))
 
 
-def _print_ingest(summary) -> None:
+def print_ingest(summary) -> None:
     totals = summary.totals()
     console.print(styled((str(totals["files"]), "bold"), " files: ", (f"{totals['accepted']} accepted", "green"),
                          f", {totals['duplicate']} duplicate, ", (f"{totals['quarantined']} quarantined", "yellow"),

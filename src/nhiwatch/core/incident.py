@@ -13,15 +13,11 @@ Link = TypedDict("Link", {"kind": str, "from": str, "to": str, "time": str, "eve
                           "detail": str})
 
 
-class TimelineEntry(TypedDict, total=False):
-    time: str
-    kind: str            # "finding" or a link's kind
-    identity: str
-    finding_id: str
-    severity: str
-    tactic: str | None
-    title: str
-    event_id: str | None
+# One line of an incident's story: a finding ("kind": "finding", its id, severity, tactic) or a link
+# between identities ("kind": the link's kind, "from" the identity it came from, its event).
+TimelineEntry = TypedDict("TimelineEntry", {
+    "time": str, "kind": str, "identity": str, "title": str, "finding_id": str, "severity": str,
+    "tactic": "str | None", "from": str, "event_id": "str | None"}, total=False)
 
 
 class Incident(TypedDict, total=False):

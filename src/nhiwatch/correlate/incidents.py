@@ -21,11 +21,13 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import orjson
 
 from nhiwatch.correlate.evidence import common_client, placeholder_key, unlinkable_address
 from nhiwatch.correlate.graph import Edge, KeyOrigin, edges_touching, key_origins
+from nhiwatch.core.incident import Incident, Link as LinkRecord, TimelineEntry
 from nhiwatch.core.times import iso_from_us as iso_us
 from nhiwatch.core.severity import SEVERITIES, severity_rank
 from nhiwatch.store.db import Store
@@ -150,7 +152,7 @@ class Link:
     event_id: str | None
     detail: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> LinkRecord:
         return {"kind": self.kind, "from": self.src, "to": self.dst, "time": iso_us(self.t),
                 "event_id": self.event_id, "detail": self.detail}
 
@@ -259,13 +261,13 @@ class _Joins:
                     self.union.join(a, b)
                     self.links[a].append(Link(kind, fa.identity, fb.identity, fb.first, None, value))
 
-    def incidents(self, store: Store) -> list[dict]:
+    def incidents(self, store: Store) -> list[Incident]:
         """One incident per group of joined findings that holds an alert; known incidents keep their status."""
         groups: dict[int, list[int]] = defaultdict(list)
         for i in range(len(self.facts)):
             groups[self.union.find(i)].append(i)
         statuses = dict(store.con.execute("SELECT id, status FROM incidents").fetchall())
-        incidents = []
+        incidents: list[Incident] = []
         for members in groups.values():
             incident = _incident(store, [self.facts[i] for i in members],
                                  [link for i in members for link in self.links.get(i, [])],
@@ -291,7 +293,7 @@ def correlate(store: Store) -> dict:
                             if any(x["severity"] == s for x in incidents)}}
 
 
-def _incident(store: Store, members: list[_Fact], links: list[Link], pivots: set[str]) -> dict | None:
+def _incident(store: Store, members: list[_Fact], links: list[Link], pivots: set[str]) -> Incident | None:
     alerting = [m for m in members if severity_rank(m.finding["severity"]) >= severity_rank("medium")]
     if not alerting:
         return None  # low findings are leads, not incidents
@@ -315,7 +317,7 @@ def _incident(store: Store, members: list[_Fact], links: list[Link], pivots: set
     seen_links: dict[tuple, Link] = {}
     for link in sorted(links, key=lambda x: x.t):
         seen_links.setdefault((link.kind, link.src, link.dst, link.detail), link)
-    timeline = [{"time": m.finding["first_seen"], "kind": "finding", "identity": m.identity, "finding_id": m.id,
+    timeline: list[TimelineEntry] = [{"time": m.finding["first_seen"], "kind": "finding", "identity": m.identity, "finding_id": m.id,
                  "severity": m.finding["severity"], "tactic": m.finding.get("tactic"), "title": m.finding["title"]}
                 for m in members]
     timeline += [{"time": iso_us(link.t), "kind": link.kind, "identity": link.dst, "from": link.src,
@@ -328,7 +330,7 @@ def _incident(store: Store, members: list[_Fact], links: list[Link], pivots: set
     chain = " -> ".join(tactics) if tactics else "activity"
     title = (f"{len(involved)} linked identities ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}): {chain}"
              if len(involved) > 1 else f"{names[0]}: {chain}")
-    return {
+    incident: Incident = {
         "id": f"inc-{id_digest}",
         "title": title,
         "severity": SEVERITIES[rank],
@@ -346,6 +348,7 @@ def _incident(store: Store, members: list[_Fact], links: list[Link], pivots: set
         "blast_radius": blast_radius(store, involved),
         "addresses": sorted(set().union(*(m.addresses for m in members))),
     }
+    return incident
 
 
 def _short(principal: str) -> str:
@@ -373,7 +376,7 @@ def blast_radius(store: Store, identities: list[str]) -> dict:
             "identities": out, "not_in_inventory": sorted(set(identities) - set(out))}
 
 
-def _save(store: Store, incidents: list[dict]) -> None:
+def _save(store: Store, incidents: list[Incident]) -> None:
     con = store.con
     con.execute("BEGIN TRANSACTION")
     try:
@@ -395,7 +398,7 @@ def _save(store: Store, incidents: list[dict]) -> None:
         raise
 
 
-def list_incidents(store: Store, *, min_severity: str = "low", status: str | None = "open") -> list[dict]:
+def list_incidents(store: Store, *, min_severity: str = "low", status: str | None = "open") -> list[Incident]:
     if not store.has_table("incidents"):
         return []
     clauses, params = ["list_position(?, severity) >= ?"], [list(SEVERITIES), severity_rank(min_severity) + 1]
@@ -405,16 +408,16 @@ def list_incidents(store: Store, *, min_severity: str = "low", status: str | Non
     rows = store.con.execute(f"""SELECT incident, status FROM incidents WHERE {' AND '.join(clauses)}
                                  ORDER BY list_position(?, severity) DESC, score DESC, first_seen""",
                              params + [list(SEVERITIES)]).fetchall()
-    return [dict(orjson.loads(text), status=state) for text, state in rows]
+    return [cast(Incident, dict(orjson.loads(text), status=state)) for text, state in rows]
 
 
-def get_incident(store: Store, incident_id: str) -> dict | None:
+def get_incident(store: Store, incident_id: str) -> Incident | None:
     if not store.has_table("incidents"):
         return None
     row = store.con.execute("SELECT incident, status FROM incidents WHERE id = ?", [incident_id]).fetchone()
     if row is None:
         return None
-    incident = dict(orjson.loads(row[0]), status=row[1])
+    incident = cast(Incident, dict(orjson.loads(row[0]), status=row[1]))
     findings = store.con.execute("SELECT finding FROM findings WHERE incident_id = ? ORDER BY first_seen",
                                  [incident_id]).fetchall()
     incident["findings"] = [dict(orjson.loads(text), incident_id=incident_id) for (text,) in findings]

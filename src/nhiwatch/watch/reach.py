@@ -7,12 +7,12 @@ from nhiwatch.watch.sources import aws_problem
 
 
 def reach(config: WatchConfig) -> list[str]:
-    from nhiwatch.watch.watcher import _client
+    from nhiwatch.watch.watcher import aws_client
 
     problems: list[str] = []
     for source in config.sources:
         try:
-            source.reach(_client)
+            source.reach(aws_client)
         except Exception as exc:
             code, message = aws_problem(exc)
             problems.append(f"source {source.name}: {code}: {message}")

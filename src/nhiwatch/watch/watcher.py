@@ -85,7 +85,7 @@ class Watcher:
         self.config = config
         self.once = once
         self.log = log
-        self.aws = aws or _client
+        self.aws = aws or aws_client
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=config.queue_items)
         self.stopping = threading.Event()
         self.wake = threading.Event()
@@ -384,7 +384,7 @@ class Watcher:
                  stage_seconds={k: round(v, 1) for k, v in stats.stage_seconds.items()})
 
 
-def _client(service: str, region: str | None):
+def aws_client(service: str, region: str | None):
     """A boto3 client; AWS_ENDPOINT_URL and the usual credential chain apply. Throttling is retried by
     botocore's adaptive mode before a source sees it."""
     import boto3

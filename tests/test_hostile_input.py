@@ -490,10 +490,11 @@ def test_the_hostile_text_is_stored_as_written(corpus, ingested):
 def test_reingest_in_human_mode_prints_escaped_text_and_stores_nothing_twice(corpus, ingested, tmp_path):
     folder, kinds = corpus
     home, report = ingested
-    run = nhiwatch("ingest", str(folder), "--home", str(home))
+    # wide enough that the table's cut of a long temporary path never lands on the parts checked below
+    run = nhiwatch("ingest", str(folder), "--home", str(home), env={**cli_env(), "COLUMNS": "400"})
     assert_clean(run, 3)
     assert f"{len(kinds)} files: 0 accepted, {report['accepted']} duplicate" in run.stdout
-    # the table cuts long paths: their hostile parts show, escaped
+    # the hostile parts of the file names show, escaped
     assert "[bold]y/z[/].jsonl" in run.stdout and "trail-\\xff\\xfe" in run.stdout
     assert "ansi-\\x1b[31mred" in run.stdout
     with Store(home, read_only=True) as store:

@@ -6,7 +6,7 @@ from typing import Iterable
 
 from nhiwatch.detect import cases as c
 from nhiwatch.detect.detectors.base import Hit, Look
-from nhiwatch.detect.detectors.resource_shared_externally import SHARING, grantees
+from nhiwatch.detect.detectors.resource_shared_externally import SHARING, grantees, outside_accounts
 from nhiwatch.detect.detectors.sensitive import SensitiveFirstUse
 
 
@@ -17,9 +17,7 @@ def shared_inside(look: Look) -> bool:
     if ev.api not in SHARING:
         return False
     accounts, public = grantees(ev.api, ev.params)
-    known = look.profile.facets["target_account"]
-    return bool(accounts) and not public and all(
-        a == ev.account or a in look.known_accounts or a in known for a in accounts)
+    return bool(accounts) and not public and not outside_accounts(look, accounts)
 
 
 class ExfiltrationFirstUse(SensitiveFirstUse):

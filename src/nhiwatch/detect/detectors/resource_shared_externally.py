@@ -50,6 +50,13 @@ def grantees(api: str, params: str | None) -> tuple[set[str], bool]:
     return set(_ACCOUNT.findall(text)), public
 
 
+def outside_accounts(look: Look, accounts: set[str]) -> list[str]:
+    """The granted accounts that are neither the caller's, nor the organisation's as far as nhiwatch
+    knows, nor ones this identity already works with."""
+    known = look.profile.facets["target_account"]
+    return sorted(a for a in accounts if a != look.ev.account and a not in known and a not in look.known_accounts)
+
+
 class ResourceSharedExternally(Detector):
     id = "resource-shared-externally"
     title = "Resource shared with another account or made public"
@@ -90,9 +97,7 @@ class ResourceSharedExternally(Detector):
             return
         what, stratus = SHARING[ev.api]
         accounts, public = grantees(ev.api, ev.params)
-        known = look.profile.facets["target_account"]
-        outside = sorted(a for a in accounts if a != ev.account and a not in known
-                         and a not in look.known_accounts)
+        outside = outside_accounts(look, accounts)
         if not outside and not public:
             return
         severity = "critical" if public and look.new.get("net") else "high"

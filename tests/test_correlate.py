@@ -346,3 +346,18 @@ def test_placeholder_and_synthetic_values_are_recognised():
     assert common_client("python-requests/2.28.0") and common_client("aws-cli/2.13.0 Python/3.11.4 Linux/5.10.0 "
                                                                       "exe/x86_64.ubuntu.22 prompt/off "
                                                                       "command/s3.ls")
+
+
+def test_analyze_output_files_carry_each_findings_incident(tmp_path):
+    """`analyze --out` writes after correlation: a finding in an incident names it, in both formats."""
+    from test_store_and_cli import run
+
+    samples = Path(__file__).resolve().parents[2] / "shared" / "data" / "cloudtrail"
+    home = tmp_path / "home"
+    done = run("analyze", str(samples), "--out", str(tmp_path / "findings.jsonl"), "--json", home=home)
+    assert done.returncode == 0, done.stderr
+    with Store(home, read_only=True) as store:
+        in_store = dict(store.con.execute("SELECT id, incident_id FROM findings").fetchall())
+    written = [json.loads(line) for line in (tmp_path / "findings.jsonl").read_text().splitlines()]
+    assert len(written) == len(in_store) and sum(1 for i in in_store.values() if i) >= 10
+    assert {f["id"]: f["incident_id"] for f in written} == in_store

@@ -226,7 +226,8 @@ def test_simulate_eval_and_demo_commands(tmp_path):
     assert run("eval", "--labels", str(tmp_path / "nope.json"), "--findings", str(tmp_path / "findings.jsonl")
                ).returncode == 2
 
-    demo = run("demo", "--out", str(tmp_path / "demo"), "--days", "2", "--scale", "0.2", "--json")
+    # 9 days: the demo's first week only teaches, so findings (and incidents) come from the last two
+    demo = run("demo", "--out", str(tmp_path / "demo"), "--days", "9", "--scale", "0.2", "--json")
     assert demo.returncode == 0, demo.stderr
     result = json.loads(demo.stdout)
     page = (tmp_path / "demo" / "report.html").read_text()
@@ -235,7 +236,14 @@ def test_simulate_eval_and_demo_commands(tmp_path):
     assert not re.search(r"""(src|href)=["']?https?://""", page)  # self-contained
     for scenario in result["scenarios"]:
         assert scenario in page
-    again = run("demo", "--out", str(tmp_path / "demo"), "--days", "2", "--scale", "0.2", "--json")
+    # findings.jsonl is written after correlation: each finding carries the incident it belongs to
+    written = {f["id"]: f["incident_id"] for f in map(json.loads, (tmp_path / "demo" / "findings.jsonl").read_text()
+                                                      .splitlines())}
+    with Store(Path(result["store"]), read_only=True) as store:
+        in_store = dict(store.con.execute("SELECT id, incident_id FROM findings").fetchall())
+    assert any(in_store.values()), "the demo's attacks make incidents"
+    assert written == in_store
+    again = run("demo", "--out", str(tmp_path / "demo"), "--days", "9", "--scale", "0.2", "--json")
     assert again.returncode == 0, again.stderr  # a previous demo's output is replaced
     assert json.loads(again.stdout)["events"] == result["events"]
     (tmp_path / "other" / "data").mkdir(parents=True)

@@ -1065,15 +1065,20 @@ class Request:
         self.principal = principal
         self.action = action.lower()
         self.resource = resource if isinstance(resource, Resource) else _resource_of(resource)
-        ctx = _lower_keys({k: v for k, v in context.items() if v is not None}) if context else {}
-        absent = [*absent, *(k for k, v in (context or {}).items() if v is None)]  # None: known absent
+        ctx: dict[str, Any] = {}
+        if context:
+            ctx = _lower_keys({k: v for k, v in context.items() if v is not None})
+            absent = [*absent, *(k for k, v in context.items() if v is None)]  # None: known absent
         if at is not None:
             moment = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
             ctx.setdefault("aws:currenttime", moment.isoformat())
             ctx.setdefault("aws:epochtime", str(int(moment.timestamp())))
         self.context = ctx
-        self.absent = frozenset(k.lower() for k in absent)
+        self.absent = frozenset(k.lower() for k in absent) if absent else _NO_KEYS
         self.closed = closed
+
+
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=16384)
@@ -1169,34 +1174,60 @@ class Decision:
         return text + (f" [{'; '.join(self.statements)}]" if self.statements else "")
 
 
-class _Layer:
-    """The Allow statements of one policy type: whether any applies, and which ones decided."""
-    __slots__ = ("result", "hits", "maybe")
-
-    def __init__(self) -> None:
-        self.result: Tri = False
-        self.hits: list[str] = []
-        self.maybe: list[str] = []
-
-    def add(self, outcome: Tri, label: str) -> None:
-        if outcome is True:
-            self.result = True
-            self.hits.append(label)
-        elif outcome is None:
-            if self.result is False:
-                self.result = None
-            self.maybe.append(label)
-
-
-def _allow_layer(statements: Iterable[CompiledStatement], arn: str, ctx: _Context, undecided: list[str]) -> _Layer:
-    layer = _Layer()
+def _scan(statements: Iterable[CompiledStatement], arn: str, ctx: _Context, undecided: list[str],
+          hits: list[str], maybe: list[str]) -> Tri:
+    """Whether any statement applies (True), may apply (None) or none does (False); the labels of those
+    that do go to `hits`, of those that may to `maybe`."""
+    result: Tri = False
     for s in statements:
-        layer.add(s.applies(arn, ctx, undecided), s.label)
-    return layer
+        outcome = s.applies(arn, ctx, undecided)
+        if outcome is True:
+            result = True
+            hits.append(s.label)
+        elif outcome is None:
+            if result is False:
+                result = None
+            maybe.append(s.label)
+    return result
+
+
+def _scan_named(statements: Iterable[CompiledStatement], p: Principal, bounded: bool, arn: str, ctx: _Context,
+                undecided: list[str], hits: dict[str, list[str]], maybe: list[str]) -> dict[str, Tri]:
+    """Resource-policy statements that name the requester, by how they name it (DIRECT, ROLE, ACCOUNT)."""
+    results: dict[str, Tri] = {}
+    for s in statements:
+        named, sure = s.names(p, bounded)
+        if named is None:
+            continue
+        outcome = s.applies(arn, ctx, undecided)
+        if sure is not True:
+            outcome = _and(sure, outcome)
+        if outcome is True:
+            results[named] = True
+            hits.setdefault(named, []).append(s.label)
+        elif outcome is None:
+            if results.get(named, False) is False:
+                results[named] = None
+            maybe.append(s.label)
+    return results
 
 
 def _service_of(action: str) -> str:
     return action.split(":", 1)[0]
+
+
+_IMPLICIT: dict[str, Decision] = {}
+
+
+def _implicit(reason: str) -> Decision:
+    decision = _IMPLICIT.get(reason)
+    if decision is None:
+        decision = _IMPLICIT[reason] = Decision(Verdict.IMPLICIT_DENY, (), frozenset(), reason)
+    return decision
+
+
+_NO_IDENTITY = ("service", "anonymous", "web-identity")  # principals without identity-based policies
+_NOTHING_ALLOWS = _implicit("no identity-based Allow and no resource-based Allow")
 
 
 def evaluate(request: Request, policies: IdentityPolicies | None = None,
@@ -1207,158 +1238,146 @@ def evaluate(request: Request, policies: IdentityPolicies | None = None,
     action = request.action
     resource = request.resource
     arn = resource.arn
-    pol = policies or NO_POLICIES
-    ctx = _Context(request, org)
-    undecided: list[str] = []
+    pol = policies if policies is not None else NO_POLICIES
     kind = p.kind
-    bounded = pol.boundary is not None
+    boundary = pol.boundary
+    bounded = boundary is not None
 
     id_allows, id_denies = pol.identity_for(action) if pol.identity else _NO_STATEMENTS
-    b_allows, b_denies = pol.boundary.for_action(action) if pol.boundary is not None else _NO_STATEMENTS
-    session_statements: list[tuple[tuple[CompiledStatement, ...], tuple[CompiledStatement, ...]]] = [
-        s.for_action(action) for s in pol.session] if pol.session is not None else []
-    r_allows, r_denies = resource.policy.for_action(action) if resource.policy is not None else _NO_STATEMENTS
-    scp_levels = org.scp_levels(p) if org is not None else None
+    b_allows, b_denies = boundary.for_action(action) if boundary is not None else _NO_STATEMENTS
+    sessions = [s.for_action(action) for s in pol.session] if pol.session else None
+    policy = resource.policy
+    r_allows, r_denies = policy.for_action(action) if policy is not None else _NO_STATEMENTS
     r_account = resource.account or p.account
-    rcp_levels = org.rcp_levels(p, r_account, _service_of(action)) if org is not None else None
+    scp_levels = rcp_levels = None
+    if org is not None:
+        scp_levels = org.scp_levels(p)
+        rcp_levels = org.rcp_levels(p, r_account, _service_of(action))
+    ctx = _Context(request, org)
+    undecided: list[str] = []
 
     # 1. explicit Deny anywhere
     deny: Tri = False
     denied: list[str] = []
     maybe_denied: list[str] = []
+    if id_denies or b_denies or sessions or r_denies or scp_levels or rcp_levels:
+        deny = _scan(id_denies, arn, ctx, undecided, denied, maybe_denied)
+        if b_denies:
+            deny = _or(deny, _scan(b_denies, arn, ctx, undecided, denied, maybe_denied))
+        for _, s_denies in sessions or ():
+            deny = _or(deny, _scan(s_denies, arn, ctx, undecided, denied, maybe_denied))
+        if r_denies:
+            named_denies: dict[str, list[str]] = {}
+            found = _scan_named(r_denies, p, bounded, arn, ctx, undecided, named_denies, maybe_denied)
+            denied += [label for labels in named_denies.values() for label in labels]
+            for outcome in found.values():
+                deny = _or(deny, outcome)
+        for _, level in scp_levels or ():
+            for scp in level:
+                deny = _or(deny, _scan(scp.for_action(action)[1], arn, ctx, undecided, denied, maybe_denied))
+        for _, level in rcp_levels or ():
+            for rcp in level:
+                named_denies = {}
+                found = _scan_named(rcp.for_action(action)[1], p, bounded, arn, ctx, undecided, named_denies,
+                                    maybe_denied)
+                denied += [label for labels in named_denies.values() for label in labels]
+                for outcome in found.values():
+                    deny = _or(deny, outcome)
+        if deny is True:
+            return Decision(Verdict.DENIED, tuple(dict.fromkeys(denied)), frozenset(), "explicit Deny")
 
-    def deny_check(statements: Iterable[CompiledStatement], resource_side: bool) -> None:
-        nonlocal deny
-        for s in statements:
-            if resource_side:
-                named, sure = s.names(p, bounded)
-                if named is None:
-                    continue
-                outcome = _and(sure, s.applies(arn, ctx, undecided))
-            else:
-                outcome = s.applies(arn, ctx, undecided)
-            if outcome is True:
-                deny = True
-                denied.append(s.label)
-            elif outcome is None:
-                deny = _or(deny, None)
-                maybe_denied.append(s.label)
+    # nothing can allow: the common answer, given without further work
+    if not id_allows and not r_allows and kind != "root":
+        if kind in _NO_IDENTITY:
+            return _implicit(f"{_POLICY_NAMES.get(resource.kind, 'the resource policy')} does not allow this "
+                             "principal")
+        if policy is None:
+            return _NOTHING_ALLOWS
 
-    deny_check(id_denies, False)
-    deny_check(b_denies, False)
-    for _, s_denies in session_statements:
-        deny_check(s_denies, False)
-    deny_check(r_denies, True)
-    for _, level in scp_levels or ():
-        for policy in level:
-            deny_check(policy.for_action(action)[1], False)
-    for _, level in rcp_levels or ():
-        for policy in level:
-            deny_check(policy.for_action(action)[1], True)
-    if deny is True:
-        return Decision(Verdict.DENIED, tuple(denied), frozenset(), "explicit Deny")
+    hits: list[str] = []
+    maybe: list[str] = list(maybe_denied)
 
     # 2. Organizations RCPs and SCPs: every level must allow
     guard: Tri = True
-    guard_hits: list[str] = []
-    guard_maybe: list[str] = []
-    failed_level = ""
     for levels, resource_side in ((rcp_levels, True), (scp_levels, False)):
         for name, level in levels or ():
-            layer = _Layer()
-            for policy in level:
-                for s in policy.for_action(action)[0]:
-                    if resource_side:
-                        named, sure = s.names(p, bounded)
-                        if named is None:
-                            continue
-                        layer.add(_and(sure, s.applies(arn, ctx, undecided)), s.label)
-                    else:
-                        layer.add(s.applies(arn, ctx, undecided), s.label)
-            guard = _and(guard, layer.result)
-            guard_hits += layer.hits
-            guard_maybe += layer.maybe
-            if layer.result is False and not failed_level:
-                failed_level = name
-    if guard is False:
-        return Decision(Verdict.IMPLICIT_DENY, (), frozenset(), f"no Allow in {failed_level}")
+            result: Tri = False
+            for guard_policy in level:
+                allows = guard_policy.for_action(action)[0]
+                if resource_side:
+                    named_hits: dict[str, list[str]] = {}
+                    for outcome in _scan_named(allows, p, bounded, arn, ctx, undecided, named_hits, maybe).values():
+                        result = _or(result, outcome)
+                    hits += [label for labels in named_hits.values() for label in labels]
+                else:
+                    result = _or(result, _scan(allows, arn, ctx, undecided, hits, maybe))
+            if result is False:
+                return _implicit(f"no Allow in {name}")
+            guard = _and(guard, result)
 
     # 3. identity side: identity-based AND boundary AND session
-    identity = _allow_layer(id_allows, arn, ctx, undecided)
     if kind == "root":
-        identity.result = True
-        identity.hits.append("account root user")
-    elif kind in ("service", "anonymous", "web-identity"):
-        identity.result = False
-    boundary = _allow_layer(b_allows, arn, ctx, undecided) if pol.boundary is not None else None
-    bound: Tri = True if boundary is None or kind == "root" else boundary.result
+        identity: Tri = True
+        hits.append("account root user")
+    elif kind in _NO_IDENTITY:
+        identity = False
+    else:
+        identity = _scan(id_allows, arn, ctx, undecided, hits, maybe) if id_allows else False
+    bound: Tri = True
+    if boundary is not None and kind != "root":
+        bound = _scan(b_allows, arn, ctx, undecided, hits, maybe) if b_allows else False
     session: Tri = True
-    session_layer: _Layer | None = None
-    if session_statements:
-        session_layer = _Layer()
-        for s_allows, _ in session_statements:
-            for s in s_allows:
-                session_layer.add(s.applies(arn, ctx, undecided), s.label)
-        session = session_layer.result
+    if sessions:
+        session = False
+        for s_allows, _ in sessions:
+            session = _or(session, _scan(s_allows, arn, ctx, undecided, hits, maybe))
     elif kind == "federated-user":
         session = False  # a federated user session without a session policy has no permissions
-    identity_path = _and(_and(identity.result, bound), session)
+    identity_path = _and(_and(identity, bound), session)
 
     # 4. resource side: how the resource policy names the requester
-    named_layers = {DIRECT: _Layer(), ROLE: _Layer(), ACCOUNT: _Layer()}
-    for s in r_allows:
-        named, sure = s.names(p, bounded)
-        if named is None:
-            continue
-        outcome = _and(sure, s.applies(arn, ctx, undecided))
-        named_layers[named].add(outcome, s.label)
-    direct = named_layers[DIRECT].result
-    role = named_layers[ROLE].result
-    account = named_layers[ACCOUNT].result
+    named: dict[str, Tri] = {}
+    if r_allows:
+        named_hits = {}
+        named = _scan_named(r_allows, p, bounded, arn, ctx, undecided, named_hits, maybe)
+        hits += [label for labels in named_hits.values() for label in labels]
+    direct, role, account = named.get(DIRECT, False), named.get(ROLE, False), named.get(ACCOUNT, False)
 
     requires = resource.requires_policy
     if requires is None:
         requires = (action in TRUST_ACTIONS and resource.kind == "role") or (
             resource.kind == "kms-key" and action.startswith("kms:"))
-    cross = kind not in ("service", "anonymous", "web-identity") and r_account is not None \
-        and p.account is not None and r_account != p.account
-    if kind in ("service", "anonymous", "web-identity"):
+    cross = kind not in _NO_IDENTITY and r_account is not None and p.account is not None \
+        and r_account != p.account
+    if kind in _NO_IDENTITY:
         allow = direct
-        used = [named_layers[DIRECT]]
     elif cross:
         allow = _and(identity_path, _or(_or(direct, role), account))
-        used = [identity, named_layers[DIRECT], named_layers[ROLE], named_layers[ACCOUNT]]
     else:
-        role_path = _and(_and(role, bound), session)
-        account_path = _and(account, identity_path)
-        allow = _or(_or(direct, role_path), account_path)
-        used = [named_layers[DIRECT], named_layers[ROLE], named_layers[ACCOUNT]]
+        # a grant naming the user or the session itself stands alone; one naming the role is cut by
+        # the boundary and the session policy; one naming the account delegates to identity policies
+        allow = _or(_or(direct, _and(_and(role, bound), session)), _and(account, identity_path))
         if not requires:
             allow = _or(allow, identity_path)
-            used.append(identity)
     allow = _and(allow, guard)
 
     if allow is False:
-        return Decision(Verdict.IMPLICIT_DENY, (), frozenset(),
-                        _implicit_reason(kind, cross, requires, resource, identity.result, bound, session,
-                                         direct, role, account))
-    extras = [boundary, session_layer] if boundary is not None or session_layer is not None else []
+        return _implicit(_implicit_reason(kind, cross, requires, resource, identity, bound, session,
+                                          _or(_or(direct, role), account)))
     if allow is True and deny is False:
-        hits = [h for layer in used for h in layer.hits]
-        hits += [h for layer in extras if layer is not None for h in layer.hits] + guard_hits
         return Decision(Verdict.ALLOWED, tuple(dict.fromkeys(hits)), frozenset(), "allowed")
-    maybe = maybe_denied + [m for layer in used for m in layer.maybe]
-    maybe += [m for layer in extras if layer is not None for m in layer.maybe] + guard_maybe
     reason = "an explicit Deny may apply" if deny is None else "allowed only if conditions hold"
     return Decision(Verdict.CONDITIONAL, tuple(dict.fromkeys(maybe)), frozenset(undecided), reason)
 
 
+_POLICY_NAMES = {"role": "the role's trust policy", "kms-key": "the key policy"}
+
+
 def _implicit_reason(kind: str, cross: bool, requires: bool, resource: Resource, identity: Tri, bound: Tri,
-                     session: Tri, direct: Tri, role: Tri, account: Tri) -> str:
-    what = {"role": "the role's trust policy", "kms-key": "the key policy"}.get(resource.kind, "the resource policy")
-    if kind in ("service", "anonymous", "web-identity"):
+                     session: Tri, resource_side: Tri) -> str:
+    what = _POLICY_NAMES.get(resource.kind, "the resource policy")
+    if kind in _NO_IDENTITY:
         return f"{what} does not allow this principal"
-    resource_side = _or(_or(direct, role), account)
     if cross and resource_side is False:
         return f"cross-account: {what} does not allow this principal"
     if requires and resource_side is False:

@@ -148,7 +148,7 @@ def test_principal_tag_account_and_userid_variables():
     assert verdict(hr, [bucket], "s3:GetObject", "arn:aws:s3:::bucket/finance/x") is IMPLICIT
     assert verdict(user(tags={}), [bucket], "s3:GetObject", "arn:aws:s3:::bucket/hr/x") is IMPLICIT
     d = check(user(), [bucket], "s3:GetObject", "arn:aws:s3:::bucket/hr/x")  # tags not known
-    assert d.verdict is CONDITIONAL and d.undecided == {"aws:principaltag/department"}
+    assert d.verdict is CONDITIONAL and d.undecided == {"aws:PrincipalTag/department"}
     assert verdict(hr, [bucket], "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:q") is ALLOWED
     assert verdict(hr, [bucket], "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{OTHER}:q") is IMPLICIT
     # a session's tags are all known only when its session tags are
@@ -797,3 +797,95 @@ def test_agrees_with_the_static_reader_on_broad_grants(vulnerable):
                 assert d.verdict is CONDITIONAL, (name, action, str(d))
             compared += 1
     assert compared == 122 * (len(PRIVESC_ACTIONS) - 1)
+
+
+# -- the hand-made account: web identities, vendors, boundaries ----------------------------------------
+
+HAND_MADE = __import__("pathlib").Path(__file__).parent / "fixtures" / "iam" / "hand-made" / "authorization-details.json"
+GITHUB = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+
+@pytest.fixture(scope="module")
+def hand_made():
+    return load_authorization_details(json.loads(HAND_MADE.read_text()))
+
+
+def trust_of(snapshot, name: str) -> Resource:
+    resource = snapshot.by_name(name, "role").resource
+    assert resource is not None
+    return resource
+
+
+def test_web_identity_trust(hand_made):
+    github = Principal.web_identity(GITHUB)
+    aud = {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
+    org_wide = trust_of(hand_made, "gh-org-wildcard")
+    assert verdict(github, None, "sts:AssumeRoleWithWebIdentity", org_wide,
+                   {**aud, "token.actions.githubusercontent.com:sub": "repo:acme/api:ref:refs/heads/main"}) is ALLOWED
+    assert verdict(github, None, "sts:AssumeRoleWithWebIdentity", org_wide,
+                   {**aud, "token.actions.githubusercontent.com:sub": "repo:evil/api:ref:refs/heads/main"}) is IMPLICIT
+    d = check(github, None, "sts:AssumeRoleWithWebIdentity", org_wide, aud)
+    assert d.verdict is CONDITIONAL and d.undecided == {"token.actions.githubusercontent.com:sub"}
+    # ForAllValues on a key that is missing is true: any repository gets in
+    assert verdict(github, None, "sts:AssumeRoleWithWebIdentity", trust_of(hand_made, "gh-forallvalues"), aud,
+                   absent=["token.actions.githubusercontent.com:sub"]) is ALLOWED
+    assert verdict(Principal.web_identity(f"arn:aws:iam::{ACCOUNT}:oidc-provider/gitlab.com"), None,
+                   "sts:AssumeRoleWithWebIdentity", org_wide, aud) is IMPLICIT
+    # the trust policy allows the web-identity action, not plain AssumeRole
+    assert verdict(user(), [doc(allow("sts:*"))], "sts:AssumeRole", org_wide) is IMPLICIT
+
+
+def test_vendor_and_public_trusts(hand_made):
+    vendor = role("integration", account="999988887777")
+    assume = [doc(allow("sts:AssumeRole"))]
+    guarded = trust_of(hand_made, "vendor-with-external-id")
+    assert verdict(vendor, assume, "sts:AssumeRole", guarded, {"sts:ExternalId": "a1b2c3"}) is ALLOWED
+    assert verdict(vendor, assume, "sts:AssumeRole", guarded, {"sts:ExternalId": None}) is IMPLICIT
+    assert verdict(vendor, assume, "sts:AssumeRole", trust_of(hand_made, "vendor-no-external-id")) is ALLOWED
+    assert verdict(role("x", account=OTHER), assume, "sts:AssumeRole", trust_of(hand_made, "vendor-no-external-id")) \
+        is IMPLICIT
+    anyone = role("x", account="123412341234")
+    assert verdict(anyone, assume, "sts:AssumeRole", trust_of(hand_made, "public-role")) is ALLOWED
+    org = Organization(org_id="o-abc123", accounts=[ACCOUNT, OTHER])
+    fenced = trust_of(hand_made, "org-guarded-public")
+    assert verdict(anyone, assume, "sts:AssumeRole", fenced, org=org) is IMPLICIT
+    assert verdict(role("x", account=OTHER), assume, "sts:AssumeRole", fenced, org=org) is ALLOWED
+    assert verdict(role("x", account=OTHER), assume, "sts:AssumeRole", fenced) is CONDITIONAL  # no org known
+
+
+def test_hand_made_boundaries_denies_and_chains(hand_made):
+    def ask(name, action, target="*", **request):
+        subject = hand_made.by_name(name)
+        return evaluate(Request(subject.principal, action, target, **request), subject.policies)
+    admin_role = f"arn:aws:iam::{ACCOUNT}:role/stale-admin-automation"
+    d = ask("lambda-iam-bounded", "iam:AttachRolePolicy", admin_role)
+    assert d.verdict is IMPLICIT and d.reason == "the permissions boundary does not allow it"
+    assert ask("lambda-iam-bounded", "iam:ListRoles").verdict is ALLOWED
+    assert ask("lambda-iam-denied", "iam:PassRole", admin_role).verdict is DENIED
+    assert ask("lambda-iam-denied", "iam:DeleteRole", admin_role).verdict is ALLOWED
+    assert ask("lambda-passrole", "iam:PassRole", admin_role, context={"iam:PassedToService": "lambda.amazonaws.com"}) \
+        .verdict is ALLOWED  # its policy is URL-encoded in the export
+    assert ask("chained-worker", "s3:GetObject", "arn:aws:s3:::acme-artifacts/build.zip").verdict is ALLOWED
+    assert ask("chained-worker", "s3:GetObject", "arn:aws:s3:::other/x").verdict is IMPLICIT
+    ecs = hand_made.by_name("ecs-api-task")
+    chained = trust_of(hand_made, "chained-worker")
+    assert evaluate(Request(ecs.principal, "sts:AssumeRole", chained), ecs.policies).verdict is ALLOWED
+    assert evaluate(Request(Principal.service("lambda.amazonaws.com"), "sts:AssumeRole",
+                            trust_of(hand_made, "lambda-passrole"))).verdict is ALLOWED
+
+
+def test_if_exists_with_a_set_operator():
+    assert cond({"ForAnyValue:StringEqualsIfExists": {"aws:TagKeys": "a"}}, closed=True) is ALLOWED
+    assert cond({"ForAnyValue:StringEqualsIfExists": {"aws:TagKeys": "a"}}, {"aws:TagKeys": ["b"]}) is IMPLICIT
+
+
+def test_loader_reports_what_it_cannot_read():
+    payload = {"UserDetailList": [{"UserName": "u", "Arn": f"arn:aws:iam::{ACCOUNT}:user/u", "GroupList": ["gone"],
+                                   "AttachedManagedPolicies": [{"PolicyName": "missing",
+                                                                "PolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/missing"}],
+                                   "UserPolicyList": [{"PolicyName": "broken", "PolicyDocument": "{not json"}],
+                                   "PermissionsBoundary": {"PermissionsBoundaryArn": "arn:aws:iam::aws:policy/ReadOnly"}}]}
+    snapshot = load_authorization_details(payload, {"arn:aws:iam::aws:policy/ReadOnly": doc(allow("s3:Get*"))})
+    assert len(snapshot.problems) == 3
+    subject = snapshot.by_name("u")
+    assert subject.policies.boundary is not None and subject.policies.identity == ()

@@ -135,6 +135,7 @@ _SPECIAL = {"*": "*", "?": "?", "$": "$"}
 class _Var:
     key: str                 # lowercased context key
     default: str | None      # the `, 'default'` value
+    name: str = ""           # the key as the policy spells it
 
 
 def _split_variables(text: str, enabled: bool) -> list[str | _Var] | None:
@@ -156,7 +157,7 @@ def _split_variables(text: str, enabled: bool) -> list[str | _Var] | None:
             value = None
             if len(default) >= 2 and default[0] == default[-1] == "'":
                 value = default[1:-1].replace("''", "'")
-            parts.append(_Var(key.strip().lower(), value))
+            parts.append(_Var(key.strip().lower(), value, key.strip()))
         at = m.end()
     if at < len(text):
         parts.append(text[at:])
@@ -177,11 +178,10 @@ def _resolve(var: _Var, ctx: "_Context") -> str | _Marker:
 class _Template:
     """A policy string holding variables, matched after they are resolved from the request. A variable
     the evaluation cannot know becomes a wildcard: a match is then undecided, a miss still a miss."""
-    __slots__ = ("fragments", "keys", "flags")
+    __slots__ = ("fragments", "flags")
 
     def __init__(self, fragments: list[str | _Var], flags: int = 0):
         self.fragments = fragments
-        self.keys = tuple(f.key for f in fragments if isinstance(f, _Var) and f.key)
         self.flags = flags
 
     def match(self, value: str, ctx: "_Context", undecided: list[str]) -> Tri:
@@ -199,7 +199,7 @@ class _Template:
                 return False  # AWS: a variable that cannot be resolved makes the match fail
             else:
                 exact = False
-                missing.append(f.key)
+                missing.append(f.name or f.key)
                 pieces.append(".*")
         if _regex("".join(pieces), self.flags).fullmatch(value) is None:
             return False
@@ -430,11 +430,9 @@ class _Clause:
             present = value is not ABSENT
             return ("true" in self.null_values and not present) or ("false" in self.null_values and present)
         if value is ABSENT:
-            if self.set_op == "all":
+            if self.if_exists or self.set_op == "all":
                 return True
-            if self.set_op == "any":
-                return False
-            return True if self.if_exists else self.negated
+            return False if self.set_op == "any" else self.negated
         if self.templates and any(_resolve(v, ctx) is ABSENT
                                   for t in self.templates for v in t.fragments if isinstance(v, _Var)):
             return False  # AWS: a variable it cannot resolve makes the statement invalid
@@ -491,7 +489,6 @@ def _conditions(clauses: tuple[_Clause, ...], ctx: "_Context", undecided: list[s
 # -- principals in resource policies ------------------------------------------------------------------
 
 DIRECT, ROLE, ACCOUNT = "direct", "role", "account"  # how a resource policy names the requester
-_RANK = {DIRECT: 3, ROLE: 2, ACCOUNT: 1}
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ROOT_ARN = re.compile(r"^arn:[a-z-]+:iam::(\d{12}):root$")
 

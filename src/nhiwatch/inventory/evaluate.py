@@ -30,6 +30,11 @@ is limited by the boundary and the session policy, and one naming the account de
 policies; across accounts both sides must allow; role trust policies and KMS key policies must allow
 whatever the identity policies say; permissions boundary and session policies intersect; a session
 principal without a session policy is a role session (allowed) or a federated user (denied).
+
+Not modelled: VPC endpoint policies, S3 ACLs and Block Public Access, KMS grants, RAM shares, the
+service-specific twists of some resource policies (S3 object ownership, Lambda URL auth), per-service
+context keys that AWS fills in (callers put them in the context), and which actions support
+resource-level permissions (callers pass `*` as the resource for those that do not).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def analyze(
     from nhiwatch.pipeline import analyze as run_analyze
     from nhiwatch.detect.findings_store import SuppressionError, load_suppressions
     from nhiwatch.ingest.pipeline import InputError, expand_paths
-    from nhiwatch.outputs.ocsf import to_ocsf
+    from nhiwatch.outputs.ocsf import finding_events, to_ocsf
     from nhiwatch.store.db import resolve_home
 
     if format_ not in ("jsonl", "ocsf"):
@@ -73,12 +73,15 @@ def analyze(
             [[f.id for f in result.findings]]).fetchall()}
         emitted = [f.to_dict() for f in result.findings if f.id not in suppressed]
         summary = summarize(store, new=len(emitted), home=resolve_home(home)) if as_json or not quiet else None
+        # OCSF records show each finding's events as evidences: read them while the store is open.
+        written = ([to_ocsf(f, events) for f, events in zip(emitted, finding_events(store, emitted))]
+                   if format_ == "ocsf" and out else emitted)
     finally:
         store.close()
     if out is not None:
         with open(out, "wb") as handle:
-            for finding in emitted:
-                handle.write(orjson.dumps(to_ocsf(finding) if format_ == "ocsf" else finding) + b"\n")
+            for record in written:
+                handle.write(orjson.dumps(record) + b"\n")
     detect = result.detect
     report = {"ingest": result.ingest, "inventory_identities": result.inventory, "events_judged": detect.events,
               "identities": detect.identities, "findings": len(emitted), "suppressed": result.suppressed,

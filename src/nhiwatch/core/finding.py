@@ -84,7 +84,14 @@ FINDING_SCHEMA = {
         "incident_id": {"type": ["string", "null"], "pattern": "^inc-[0-9a-f]{16}$",
                         "description": "the incident correlation put the finding in (nhiwatch incidents show)"},
         "explanation": {"type": "string", "description": "what happened and what normal is"},
-        "evidence": {"type": "object", "description": "the baseline facts behind the finding"},
+        "evidence": {"type": "object", "description": "the baseline facts behind the finding", "properties": {
+            "events": {"type": "integer", "description": "how many events raised it"},
+            "trigger": {"type": "object", "description": (
+                "the call that gave the finding its severity, as the engine saw it (texts cut at 256 "
+                "characters): event_id, time, api, region, source_ip, source_ip_kind, vpc_endpoint_id, "
+                "user_agent, access_key_id, session, invoked_by, error_code, resource; for a role assumed "
+                "by someone else also caller, caller_type, assumed_role, subject"),
+                        "required": ["event_id", "time", "api"]}}},
         "schema_version": {"const": SCHEMA_VERSION},
     },
 }

@@ -25,6 +25,7 @@ from nhiwatch.detect.profile import HOUR, Ev, Profile
 
 MERGE_US = 3600 * 1_000_000          # hits of one detector and key closer than this are one finding
 MAX_EVENT_IDS = 500                  # a finding lists at most this many events (the count is kept)
+TRIGGER_TEXT = 256                   # longest text a finding keeps from its triggering event (attacker-written)
 RESOURCE_APIS = re.compile(r"^(secretsmanager:|ssm:GetParameter|s3:GetObject|s3:PutObject|ec2:GetPasswordData)")
 CHANGE_WINDOW_US = 24 * HOUR         # a deploy explains new calls of its workload for a day
 KEY_TEST_US = 24 * HOUR              # a key's maker may try it out for a day from where it made it
@@ -79,6 +80,7 @@ class _Open:
     events: int = 0
     severity: str = Severity.INFO.value
     strength: float = 0.0
+    trigger: Ev | None = None        # the event whose hit gave the finding its severity and explanation
 
 
 def _final_severity(detector: Detector, hit: Hit, look: Look) -> tuple[str, Hit]:
@@ -109,6 +111,8 @@ def _close(item: _Open, info: IdentityInfo) -> Finding:
     detector = item.detector
     score = round(100 * item.strength * (0.6 + 0.4 * info.risk_score / 100))
     evidence = dict(item.hit.evidence, events=item.events)
+    if item.trigger is not None:
+        evidence["trigger"] = trigger_facts(item.trigger)
     return Finding(
         id=finding_id(detector.id, info.arn, item.first_uid), detector=detector.id, title=detector.title,
         severity=item.severity, score=max(0, min(100, score)),
@@ -117,6 +121,21 @@ def _close(item: _Open, info: IdentityInfo) -> Finding:
         mitre=sorted(set(detector.mitre) | set(item.hit.mitre)),
         stratus=sorted(set(item.hit.stratus) or set(detector.stratus)), explanation=item.hit.explanation,
         evidence=evidence, tactic=item.hit.tactic or detector.tactic)
+
+
+def trigger_facts(ev: Ev) -> dict:
+    """What a finding keeps of the event that triggered it: who called what, from where, with which
+    credentials, so outputs can name the actor, the API and the source (OCSF) without the store.
+    Only facts the engine already holds; every text is cut short, since the caller wrote it."""
+    facts: dict = {"event_id": ev.event_id, "time": iso_from_us(ev.t), "api": ev.api, "region": ev.region,
+                   "source_ip": ev.ip, "source_ip_kind": ev.ip_kind, "vpc_endpoint_id": ev.vpce,
+                   "user_agent": ev.agent, "access_key_id": ev.key, "session": ev.session,
+                   "invoked_by": ev.invoked_by, "error_code": ev.error, "resource": ev.resource}
+    if ev.inbound:  # someone else's call assuming this role: the caller acted
+        facts |= {"caller": ev.caller, "caller_type": ev.caller_type, "assumed_role": ev.assumed_role,
+                  "subject": ev.subject}
+    return {key: value[:TRIGGER_TEXT] if isinstance(value, str) else value
+            for key, value in facts.items() if value is not None}
 
 
 def learn(profile: Profile, ev: Ev, net: str, wide_net: str, agent: str, actor: Actor = Actor.TOOL,
@@ -223,8 +242,8 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
                     item.events += 1
                     if len(item.event_ids) < MAX_EVENT_IDS and ev.event_id not in item.event_ids:
                         item.event_ids.append(ev.event_id)
-                    if severity_rank(severity) > severity_rank(item.severity):
-                        item.severity, item.hit = severity, hit
+                    if item.trigger is None or severity_rank(severity) > severity_rank(item.severity):
+                        item.severity, item.hit, item.trigger = severity, hit, ev
                     item.strength = max(item.strength, hit.strength)
                     if rank >= ALERT.rank and actor is not Actor.SERVICE:
                         raised.append(detector.id)

@@ -361,3 +361,10 @@ def test_analyze_output_files_carry_each_findings_incident(tmp_path):
     written = [json.loads(line) for line in (tmp_path / "findings.jsonl").read_text().splitlines()]
     assert len(written) == len(in_store) and sum(1 for i in in_store.values() if i) >= 10
     assert {f["id"]: f["incident_id"] for f in written} == in_store
+    ocsf = tmp_path / "findings.ocsf.jsonl"
+    # a fresh store over the same files (a re-run has no new finding to write); incident ids are stable
+    fresh = tmp_path / "fresh"
+    done = run("analyze", str(samples), "--out", str(ocsf), "--format", "ocsf", "--json", home=fresh)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in ocsf.read_text().splitlines()]
+    assert {r["finding_info"]["uid"]: r["metadata"].get("correlation_uid") for r in records} == in_store

@@ -84,7 +84,7 @@ def check(
             for entry in reached.accounts.get(sink["name"], []) if reached else []:
                 verdict = ("reachable", "green") if entry["reachable"] else ("not reachable", "red")
                 console.print(styled(f"    account {plain(entry['account'])} via {plain(entry['via'])}: ", verdict,
-                                     f" {plain(entry['reason'])}" if entry["reason"] else ""))
+                                     f": {plain(entry['reason'])}" if entry["reason"] else ""))
         for note in reached.notes if reached else []:
             console.print(f"note: {plain(note)}")
         for problem in problems:

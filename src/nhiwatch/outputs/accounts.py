@@ -133,10 +133,14 @@ class AccountRoles:
         if self.template:
             parts.append(f"role {self.template}")
         if self.roles:
-            parts.append(f"{len(self.roles)} account roles")
+            parts.append(f"roles of their own for {_count(len(self.roles), 'account')}")
         if self.allowed is not None:
-            parts.append(f"{len(self.allowed)} accounts allowed")
+            parts.append(f"only {_count(len(self.allowed), 'other account')}")
         return ", ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _template_ok(template: object) -> bool:

@@ -1,7 +1,8 @@
 """`nhiwatch watch` end to end: a simulated organisation's trail in a moto S3 bucket (moto's server
 mode, reached through AWS_ENDPOINT_URL), notifications through SQS, findings to a JSON lines file,
 OCSF, Security Hub and local webhook receivers. The process is killed with SIGKILL mid-stream and
-restarted; every sink must then hold each finding once and the store each event once."""
+restarted; every sink must then hold each finding once and the store each event once. Security Hub
+takes each finding in its own account (moto keeps accounts apart), reached through a role there."""
 
 from __future__ import annotations
 
@@ -107,6 +108,30 @@ def _attacked(labels: dict) -> set[str]:
     return {s["principal"] for s in labels["scenarios"]}
 
 
+def _hub_config(tmp_path: Path) -> Path:
+    """A Security Hub sink that imports each finding in its own account through a role there (moto lets
+    any role be assumed; tests/test_securityhub_accounts.py applies AWS's trust and account rules)."""
+    config = tmp_path / "hub.toml"
+    config.write_text('[[sinks]]\ntype = "securityhub"\nrole_arn = "arn:aws:iam::{account}:role/NhiwatchImport"\n')
+    return config
+
+
+def _hub_findings(findings: dict[str, dict]) -> list[dict]:
+    """What Security Hub holds in each account the findings belong to, read in that account."""
+    held = []
+    for account in sorted({f["identity"]["account_id"] for f in findings.values()}):
+        credentials = boto3.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/reader",
+                                                      RoleSessionName="test")["Credentials"]
+        hub = boto3.client("securityhub", aws_access_key_id=credentials["AccessKeyId"],
+                           aws_secret_access_key=credentials["SecretAccessKey"],
+                           aws_session_token=credentials["SessionToken"])
+        answer = hub.get_findings(MaxResults=100)
+        assert not answer.get("NextToken")
+        assert {h["AwsAccountId"] for h in answer["Findings"]} <= {account}
+        held += answer["Findings"]
+    return held
+
+
 def test_s3_trail_once_reaches_every_sink_and_catches_the_attacks(corpus, aws_live, tmp_path):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="org-trail")
@@ -119,7 +144,7 @@ def test_s3_trail_once_reaches_every_sink_and_catches_the_attacks(corpus, aws_li
     try:
         run = _nhiwatch("watch", "--once", "--s3", "s3://org-trail/AWSLogs/", "--learn-until", LEARN_UNTIL,
                         "--sink", f"jsonl:{out}/findings.jsonl", "--sink", f"ocsf:{out}/findings.ocsf.jsonl",
-                        "--sink", "securityhub", "--sink", f"webhook:{hook.url}/hook",
+                        "--config", str(_hub_config(tmp_path)), "--sink", f"webhook:{hook.url}/hook",
                         "--sink", f"webhook:{gone.url}/gone", "--min-severity", "medium",
                         "--home", str(home), "--json")
         stdout, stderr = run.communicate(timeout=600)
@@ -143,14 +168,15 @@ def test_s3_trail_once_reaches_every_sink_and_catches_the_attacks(corpus, aws_li
     ocsf = _lines(out / "findings.ocsf.jsonl")
     assert sorted(o["finding_info"]["uid"] for o in ocsf) == sorted(expected)
     assert {o["class_uid"] for o in ocsf} == {2004}
-    hub = boto3.client("securityhub").get_findings(MaxResults=100)["Findings"]
+    hub = _hub_findings(expected)
     assert sorted(h["Id"] for h in hub) == sorted(expected)
-    assert all(h["Severity"]["Label"] in ("MEDIUM", "HIGH", "CRITICAL") and h["Resources"][0]["Id"].startswith("arn:aws:iam::")
-               for h in hub)
+    assert all(h["FindingProviderFields"]["Severity"]["Label"] in ("MEDIUM", "HIGH", "CRITICAL")
+               and h["Resources"][0]["Id"].startswith("arn:aws:iam::") for h in hub)
     assert sorted(body["finding"]["id"] for _, _, body in hook.requests) == sorted(expected)
-    assert summary["sinks"]["webhook-cli-3"]["delivered"] == len(expected)
-    assert summary["sinks"]["webhook-cli-4"]["dead"] == len(expected)
-    dead = _lines(home / "dead-letter" / "webhook-cli-4.jsonl")
+    assert summary["sinks"]["securityhub"]["delivered"] == len(expected)
+    assert summary["sinks"]["webhook-cli-2"]["delivered"] == len(expected)
+    assert summary["sinks"]["webhook-cli-3"]["dead"] == len(expected)
+    dead = _lines(home / "dead-letter" / "webhook-cli-3.jsonl")
     assert sorted(d["finding"]["id"] for d in dead) == sorted(expected)
     assert all("HTTP 410" in d["error"] for d in dead)
     # the store holds every event once, and the text object is quarantined with its reason
@@ -183,7 +209,8 @@ def test_sqs_notifications_survive_sigkill_exactly_once(corpus, aws_live, tmp_pa
     home, out = tmp_path / "home", tmp_path / "out"
     hook, slack = Receiver(), Receiver()
     common = ["--sqs", queue_url, "--learn-until", LEARN_UNTIL, "--sink", f"jsonl:{out}/findings.jsonl",
-              "--sink", "securityhub", "--sink", f"webhook:{hook.url}/hook", "--sink", f"slack:{slack.url}/slack",
+              "--config", str(_hub_config(tmp_path)), "--sink", f"webhook:{hook.url}/hook",
+              "--sink", f"slack:{slack.url}/slack",
               "--min-severity", "medium", "--home", str(home)]
     try:
         first = _nhiwatch("watch", *common)
@@ -212,8 +239,7 @@ def test_sqs_notifications_survive_sigkill_exactly_once(corpus, aws_live, tmp_pa
     lines = _lines(out / "findings.jsonl")
     assert len(lines) >= before and sorted(f["id"] for f in lines) == sorted(expected)  # each exactly once
     assert _attacked(corpus["labels"]) <= {f["identity"]["arn"] for f in expected.values()}
-    hub = boto3.client("securityhub").get_findings(MaxResults=100)["Findings"]
-    assert sorted(h["Id"] for h in hub) == sorted(expected)
+    assert sorted(h["Id"] for h in _hub_findings(expected)) == sorted(expected)
     for receiver in (hook, slack):
         seen: dict[str, int] = defaultdict(int)
         for _, headers, _ in receiver.requests:

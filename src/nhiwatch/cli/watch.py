@@ -67,16 +67,26 @@ def check(
             for problem in exc.problems:  # a problem quotes the file's values
                 console.print(styled(("problem:", "red"), " ", plain(problem)))
         raise typer.Exit(int(Exit.USAGE)) from None
-    problems = reach(config) if connect else []
+    reached = reach(config) if connect else None
+    problems = reached.problems if reached else []
     described = config.describe()
     if as_json:
-        emit_json({"valid": not problems, "problems": problems, "config": described})
+        answer = {"valid": not problems, "problems": problems, "config": described}
+        if reached:
+            answer.update(accounts=reached.accounts, notes=reached.notes)
+        emit_json(answer)
     else:
         console.print(f"{plain(config_file)}: {len(config.sources)} sources, {len(config.sinks)} sinks")
         for source in described["sources"]:
             console.print(f"  source {plain(source['type']):<14} {plain(source['name'])}")
         for sink in described["sinks"]:
             console.print(f"  sink   {plain(sink['type']):<14} {plain(sink['target'])} (>= {plain(sink['min_severity'])})")
+            for entry in reached.accounts.get(sink["name"], []) if reached else []:
+                verdict = ("reachable", "green") if entry["reachable"] else ("not reachable", "red")
+                console.print(styled(f"    account {plain(entry['account'])} via {plain(entry['via'])}: ", verdict,
+                                     f": {plain(entry['reason'])}" if entry["reason"] else ""))
+        for note in reached.notes if reached else []:
+            console.print(f"note: {plain(note)}")
         for problem in problems:
             console.print(styled(("problem:", "red"), " ", plain(problem)))
         if not problems:

@@ -2,6 +2,12 @@
 
 Security Hub keys a finding by (ProductArn, Id): importing the same Id again updates it, so
 re-sending after a crash never makes a second finding.
+
+With the default product, AWS accepts a finding only from the account it belongs to: the calling
+account, `AwsAccountId` and the account in `ProductArn` must be one. So a finding is always written
+for its own account's default product, and the sink calls from (or on behalf of) that account.
+Severity and types go in `FindingProviderFields`, the fields a finding provider owns (the top-level
+ones belong to the customer once they edit them, and `Severity.Normalized` is deprecated).
 """
 
 from __future__ import annotations
@@ -9,12 +15,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from nhiwatch import __version__
+from nhiwatch.core.arn import account_of, partition_of
 from nhiwatch.core.severity import Severity
 
-# ASFF severity labels and the normalized score Security Hub expects with them (keyed by core's
-# Severity, a str: looked up with the finding's severity name).
-SEVERITY = {Severity.INFO: ("INFORMATIONAL", 0), Severity.LOW: ("LOW", 30), Severity.MEDIUM: ("MEDIUM", 50),
-            Severity.HIGH: ("HIGH", 70), Severity.CRITICAL: ("CRITICAL", 90)}
+# ASFF severity labels (keyed by core's Severity, a str: looked up with the finding's severity name).
+SEVERITY_LABELS = {Severity.INFO: "INFORMATIONAL", Severity.LOW: "LOW", Severity.MEDIUM: "MEDIUM",
+                   Severity.HIGH: "HIGH", Severity.CRITICAL: "CRITICAL"}
 # ASFF finding types: namespace/category/classifier. TTPs are named after ATT&CK tactics.
 TACTIC_TYPES = {
     "initial-access": "TTPs/Initial Access", "discovery": "TTPs/Discovery",
@@ -37,30 +43,45 @@ def _resource_type(arn: str) -> str:
     return RESOURCE_TYPES.get(kind, "Other")
 
 
-def to_asff(finding: dict, region: str, account_id: str, updated_at: str | None = None) -> dict:
-    """One nhiwatch finding (the JSON contract) as an ASFF finding of the account's default product."""
+def finding_account(finding: dict) -> str | None:
+    """The account a finding belongs to: its identity's account (from the record, else its ARN)."""
     identity = finding["identity"]
-    label, normalized = SEVERITY[finding["severity"]]
+    return identity.get("account_id") or account_of(identity.get("arn"))
+
+
+def product_arn(partition: str, region: str, account_id: str) -> str:
+    """The default product of an account: the only product it may import its own findings into."""
+    return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
+
+
+def to_asff(finding: dict, region: str, account_id: str, updated_at: str | None = None) -> dict:
+    """One nhiwatch finding (the JSON contract) as an ASFF finding of its own account's default product;
+    `account_id` is used only for a finding that names no account (it is then imported there)."""
+    identity = finding["identity"]
+    owner = finding_account(finding) or account_id
+    partition = partition_of(identity["arn"])
     tactic = finding.get("tactic") or ""
     types = [f"{TACTIC_TYPES[tactic]}/{finding['detector']}"] if tactic in TACTIC_TYPES else [
         f"Unusual Behaviors/User/{finding['detector']}"]
     now = updated_at or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    resource = {"Type": _resource_type(identity["arn"]), "Id": identity["arn"], "Partition": "aws",
+    resource = {"Type": _resource_type(identity["arn"]), "Id": identity["arn"], "Partition": partition,
                 "Region": region}
     if identity.get("account_id"):
         resource["Details"] = {"Other": {"AccountId": identity["account_id"]}}
     return {
         "SchemaVersion": "2018-10-08",
         "Id": finding["id"],
-        "ProductArn": f"arn:aws:securityhub:{region}:{account_id}:product/{account_id}/default",
+        "ProductArn": product_arn(partition, region, owner),
         "GeneratorId": f"nhiwatch/{finding['detector']}",
-        "AwsAccountId": identity.get("account_id") or account_id,
-        "Types": types,
+        "AwsAccountId": owner,
         "FirstObservedAt": _iso(finding["first_seen"]),
         "LastObservedAt": _iso(finding["last_seen"]),
         "CreatedAt": _iso(finding["first_seen"]),
         "UpdatedAt": now,
-        "Severity": {"Label": label, "Normalized": normalized, "Original": finding["severity"]},
+        "FindingProviderFields": {
+            "Severity": {"Label": SEVERITY_LABELS[finding["severity"]], "Original": finding["severity"]},
+            "Types": types,
+        },
         "Title": finding["title"][:256],
         "Description": finding["explanation"][:1024],
         "ProductFields": {"nhiwatch/version": __version__, "nhiwatch/detector": finding["detector"],
@@ -68,6 +89,5 @@ def to_asff(finding: dict, region: str, account_id: str, updated_at: str | None 
                           "nhiwatch/mitre": ",".join(finding["mitre"])[:1024],
                           "nhiwatch/events": str(len(finding["event_ids"]))},
         "Resources": [resource],
-        "RecordState": "ACTIVE",
-        "Workflow": {"Status": "NEW"},
+        "RecordState": "ACTIVE",  # Workflow is the customer's: Security Hub starts a new finding at NEW
     }

@@ -17,18 +17,23 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Collection
 from urllib.parse import urlparse
 
 import orjson
 
 from nhiwatch import __version__
+from nhiwatch.core.arn import DEFAULT_PARTITION, partition_of
 from nhiwatch.core.severity import SEVERITIES, Severity, severity_rank
-from nhiwatch.outputs.asff import to_asff
+from nhiwatch.outputs.accounts import (ACCOUNT_ID, REGION, AccountRoles, AccountSessions, AccountUnreachable,
+                                       client_error, is_transient)
+from nhiwatch.outputs.asff import finding_account, to_asff
 from nhiwatch.outputs.ocsf import to_ocsf
 from nhiwatch.core.registry import Registry, Table
 
 SINKS: Registry[Sink] = Registry("sink", "sinks", common_keys={"min_severity"})
+IMPORT_LIMIT = 100  # findings per BatchImportFindings call
+SESSION_NAME = "nhiwatch-securityhub"  # the role session name, as CloudTrail shows the imports
 
 
 class SinkError(RuntimeError):
@@ -37,6 +42,21 @@ class SinkError(RuntimeError):
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class PartialDelivery(SinkError):
+    """Part of a batch went through and part did not: `failed` maps each finding id that was not
+    delivered to its own error (permanent or not); every other finding of the batch was delivered.
+
+    A sink that delivers finding by finding (Security Hub accepts some of a call and rejects others)
+    raises it so the outbox records each finding as it went. As a plain SinkError it fails the whole
+    batch, which is safe where it is not understood: the delivered findings are sent again."""
+
+    def __init__(self, failed: dict[str, SinkError], batch_size: int) -> None:
+        first_id, first = next(iter(failed.items()))
+        super().__init__(f"{len(failed)} of {batch_size} findings not delivered, e.g. {first_id}: {first}",
+                         permanent=all(e.permanent for e in failed.values()))
+        self.failed = failed
 
 
 @dataclass
@@ -68,9 +88,12 @@ class Sink:
         """The kind's own fields from its table; None when they do not make a sink."""
         return {}
 
-    def reach(self) -> None:
-        """`config check --connect`: raise when the sink cannot work."""
+    def reach(self, accounts: Collection[str] = ()) -> list[dict]:
+        """`config check --connect`: raise when the sink cannot work. A sink that acts in several AWS
+        accounts returns a report of each (`account`, `reachable`, `via`, `reason`): those it is
+        configured for and `accounts` (those its findings came from so far)."""
         self.open()
+        return []
 
     def wants(self, severity: str) -> bool:
         return severity_rank(severity) >= severity_rank(self.min_severity)
@@ -86,6 +109,7 @@ class Sink:
         """Undo a partly written batch."""
 
     def send(self, findings: list[dict], redelivery: bool) -> None:
+        """Deliver the batch; raise SinkError when none of it went, PartialDelivery when part did."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -252,15 +276,22 @@ class SlackSink(WebhookSink):
 @SINKS.register
 @dataclass
 class SecurityHubSink(Sink):
-    """BatchImportFindings into the account's default product, 100 findings per call (the API's limit)."""
+    """BatchImportFindings, each finding into its own account's default product: AWS accepts a finding
+    only from the account it belongs to. Findings of the account nhiwatch runs in go through its own
+    credentials, those of other accounts through a role assumed there (`role_arn`, `roles`). A batch
+    is grouped by account, 100 findings per call (the API's limit); each finding AWS rejects, or whose
+    account cannot be reached, fails alone with its reason while the others are delivered."""
 
     region: str | None = None
-    account_id: str | None = None
-    batch_size: ClassVar[int] = 100
+    account_id: str | None = None  # the account nhiwatch runs in (else asked of STS)
+    account_roles: AccountRoles = field(default_factory=AccountRoles)
+    batch_size: ClassVar[int] = 500  # several accounts' calls of up to IMPORT_LIMIT each
     kind: ClassVar[str] = "securityhub"
-    keys: ClassVar[frozenset[str]] = frozenset({"region", "account_id"})
+    keys: ClassVar[frozenset[str]] = frozenset({"region", "account_id", "role_arn", "roles", "external_id",
+                                                "accounts"})
     option_key: ClassVar[str | None] = "region"
-    _client: object = field(default=None, repr=False)
+    _sessions: AccountSessions | None = field(default=None, repr=False)
+    _partition: str = field(default=DEFAULT_PARTITION, repr=False)  # the region's partition
 
     @classmethod
     def default_name(cls, index: int) -> str:
@@ -268,55 +299,121 @@ class SecurityHubSink(Sink):
 
     @classmethod
     def options(cls, table: Table) -> dict | None:
-        return {"region": table.get("region"), "account_id": table.get("account_id")}
-
-    def reach(self) -> None:
-        """The account resolved and its hub described (read-only)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.open()
-            self._client.describe_hub()  # type: ignore[attr-defined]
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise SinkError(f"{error.get('Code', '')}: {error.get('Message', '')}") from None
-        except Exception as exc:
-            raise SinkError(f"{type(exc).__name__}: {exc}") from None
+        before = len(table.problems)
+        region = table.get("region")
+        if region is not None and (not isinstance(region, str) or not REGION.match(region)):
+            table.problem("region", f"must be an AWS region such as us-east-1, not {region!r}")
+        account_id = table.get("account_id")
+        if account_id is not None and (not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id)):
+            table.problem("account_id", "must be the 12-digit id of the account nhiwatch runs in, as a quoted "
+                                        f"string, not {account_id!r}")
+        roles = AccountRoles.from_table(table)
+        if roles is None or len(table.problems) > before:
+            return None
+        return {"region": region, "account_id": account_id, "account_roles": roles}
 
     def open(self) -> None:
-        import boto3
+        self._accounts()
+
+    def _accounts(self) -> AccountSessions:
+        """The sessions in each account, made on first use: the region and the account nhiwatch runs in
+        are resolved then, so a missing credential stops a watch at its start."""
+        if self._sessions is None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                sessions = AccountSessions(self.account_roles, self.region, SESSION_NAME, self.account_id)
+                self.account_id = sessions.own_account
+            except (BotoCoreError, ClientError) as exc:
+                raise SinkError(f"Security Hub sink: cannot resolve the account nhiwatch runs in: {exc}",
+                                permanent=True) from None
+            self.region = sessions.region
+            try:
+                self._partition = sessions.own.get_partition_for_region(self.region)
+            except BotoCoreError:
+                self._partition = DEFAULT_PARTITION  # a region botocore does not know yet
+            self._sessions = sessions
+        return self._sessions
+
+    def reach(self, accounts: Collection[str] = ()) -> list[dict]:
+        """Each account's hub described (read-only): the account nhiwatch runs in, the configured ones
+        and `accounts`, each reachable or not and why."""
+        own = self._accounts().own_account
+        others = (set(self.account_roles.configured_accounts()) | set(accounts)) - {own}
+        return [self._reach_account(account) for account in [own, *sorted(others)]]
+
+    def _reach_account(self, account: str) -> dict:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        sessions = self._accounts()
+        entry: dict[str, Any] = {"account": account, "reachable": False, "via": sessions.via(account), "reason": None}
         try:
-            session = boto3.session.Session(region_name=self.region)
-            self.region = session.region_name or "us-east-1"
-            self._client = session.client("securityhub", region_name=self.region)
-            if not self.account_id:
-                self.account_id = session.client("sts", region_name=self.region).get_caller_identity()["Account"]
+            entry["hub"] = sessions.client("securityhub", account).describe_hub().get("HubArn")
+            entry["reachable"] = True
+        except AccountUnreachable as exc:
+            entry["reason"] = str(exc)
         except (BotoCoreError, ClientError) as exc:
-            raise SinkError(f"Security Hub sink: cannot resolve the account: {exc}", permanent=True) from None
+            code, message, _ = client_error(exc)
+            entry["reason"] = f"DescribeHub: {code}: {message}"
+            if code == "InvalidAccessException":
+                entry["reason"] += f" (enable Security Hub in account {account}, {self.region})"
+        return entry
 
     def send(self, findings: list[dict], redelivery: bool) -> None:
+        sessions = self._accounts()  # Security Hub keys findings by id: a redelivery updates, never duplicates
+        failed: dict[str, SinkError] = {}
+        by_account: dict[str, list[dict]] = {}
+        for finding in findings:
+            account = finding_account(finding) or sessions.own_account
+            problem = self._unsendable(finding, account)
+            if problem:
+                failed[finding["id"]] = SinkError(f"Security Hub: {problem}", permanent=True)
+            else:
+                by_account.setdefault(account, []).append(finding)
+        for account, group in by_account.items():
+            try:
+                client = sessions.client("securityhub", account)
+            except AccountUnreachable as exc:
+                failed.update(dict.fromkeys([f["id"] for f in group], SinkError(f"Security Hub: {exc}", exc.permanent)))
+                continue
+            for start in range(0, len(group), IMPORT_LIMIT):
+                failed.update(self._import(client, account, group[start:start + IMPORT_LIMIT]))
+        if not failed:
+            return
+        if len(failed) == len(findings) and len({(str(e), e.permanent) for e in failed.values()}) == 1:
+            raise next(iter(failed.values()))  # the whole batch, for one reason
+        raise PartialDelivery(failed, len(findings))
+
+    def _unsendable(self, finding: dict, account: str) -> str | None:
+        """Why the finding cannot go to Security Hub at all, from anywhere; None when it can."""
+        if not ACCOUNT_ID.match(account):
+            return f"the finding's account {account!r} is not a 12-digit AWS account id"
+        partition = partition_of(finding["identity"]["arn"])
+        if partition != self._partition:
+            return (f"{finding['identity']['arn']} is in the {partition} partition and this sink's region "
+                    f"{self.region} in {self._partition}: send it with a securityhub sink in a {partition} region")
+        return None
+
+    def _import(self, client: Any, account: str, chunk: list[dict]) -> dict[str, SinkError]:
+        """One BatchImportFindings call; the findings it did not take, each with AWS's reason."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self._client is None:
-            self.open()
+        ids = {f["id"] for f in chunk}
         try:
-            answer = self._client.batch_import_findings(  # type: ignore[attr-defined]
-                Findings=[to_asff(f, self.region or "us-east-1", self.account_id or "") for f in findings])
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            permanent = code in ("AccessDeniedException", "InvalidInputException", "InvalidAccessException")
-            raise SinkError(f"Security Hub: {code}: {exc.response.get('Error', {}).get('Message', exc)}",
-                            permanent) from None
-        except BotoCoreError as exc:
-            raise SinkError(f"Security Hub unreachable: {exc}") from None
-        failed = answer.get("FailedFindings") or []
-        if failed:
-            first = failed[0]
-            raise SinkError(f"Security Hub rejected {len(failed)} of {len(findings)} findings, e.g. {first.get('Id')}: "
-                            f"{first.get('ErrorCode')} {first.get('ErrorMessage')}", permanent=True)
+            answer = client.batch_import_findings(Findings=[to_asff(f, self._accounts().region, account)
+                                                            for f in chunk])
+        except (BotoCoreError, ClientError) as exc:
+            code, message, transient = client_error(exc)
+            return dict.fromkeys(ids, SinkError(f"Security Hub in account {account}: {code}: {message}",
+                                                permanent=not transient))
+        rejected = {}
+        for entry in answer.get("FailedFindings") or []:
+            if entry.get("Id") in ids:
+                code = str(entry.get("ErrorCode") or "")
+                rejected[entry["Id"]] = SinkError(f"Security Hub in account {account} rejected it: {code}: "
+                                                  f"{entry.get('ErrorMessage') or ''}", permanent=not is_transient(code))
+        return rejected
 
     def describe(self) -> str:
-        return f"{self.kind} {self.region or '(default region)'}"
-
+        roles = self.account_roles.describe()
+        return f"{self.kind} {self.region or '(default region)'}" + (f" ({roles})" if roles else "")

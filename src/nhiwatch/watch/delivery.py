@@ -6,7 +6,9 @@ in flight (with the file position to rewind to) before it is sent and delivered 
 crash an in-flight batch is rewound and sent again: a file holds it once, remote sinks see the
 finding id again with a redelivery flag. A sink that keeps failing is retried with exponential
 backoff; after `max_attempts`, or at once on a permanent error, the findings go to a dead-letter
-file with the reason, and the sink carries on with the next ones.
+file with the reason, and the sink carries on with the next ones. A sink may deliver part of a batch
+(PartialDelivery): the rest is then recorded finding by finding, delivered, retried or dead-lettered
+each with its own reason, in one transaction as a whole batch is.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from nhiwatch.outputs.sinks import Sink, SinkError
+from nhiwatch.outputs.sinks import PartialDelivery, Sink, SinkError
 from nhiwatch.store.db import Store
 
 
@@ -200,6 +202,8 @@ class Outbox:
             status.consecutive_failures = 0
             status.next_attempt = 0.0
             return len(result.ids)
+        if isinstance(result.error, PartialDelivery):
+            return self._record_partial(result, result.error)
         sink.rewind(result.position)
         status.failed_attempts += 1
         status.consecutive_failures += 1
@@ -228,14 +232,63 @@ class Outbox:
         status.next_attempt = time.monotonic() + delay * random.uniform(0.8, 1.2)
         return 0
 
+    def _record_partial(self, result: _Result, error: PartialDelivery) -> int:
+        """A batch the sink delivered in part: the findings it did not deliver fail one by one (each
+        retried or dead-lettered on its own attempts and error), the others are delivered. Nothing is
+        rewound: what was delivered stays delivered."""
+        con = self.store.con
+        status = self.status[result.sink]
+        in_batch = set(result.ids)
+        failed = {i: e for i, e in error.failed.items() if i in in_batch}
+        attempts = dict(con.execute("SELECT finding_id, attempts FROM outbox WHERE sink = ? AND batch = ?",
+                                    [result.sink, result.batch]).fetchall())
+        dead = {i: e for i, e in failed.items() if e.permanent or attempts.get(i, 0) >= self.max_attempts}
+        retried = {i: e for i, e in failed.items() if i not in dead}
+        if dead:
+            self._write_dead_letters(result.sink, {i: (e, attempts.get(i, 0)) for i, e in dead.items()})
+        delivered = [i for i in result.ids if i not in failed]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("UPDATE outbox SET state = 'delivered', last_error = NULL, updated_at = now() "
+                        "WHERE sink = ? AND batch = ? AND finding_id IN (SELECT unnest(?))",
+                        [result.sink, result.batch, delivered])
+            for state, errors in (("dead", dead), ("pending", retried)):
+                if errors:
+                    con.executemany("UPDATE outbox SET state = ?, last_error = ?, updated_at = now() "
+                                    "WHERE sink = ? AND batch = ? AND finding_id = ?",
+                                    [[state, str(e)[:2000], result.sink, result.batch, i] for i, e in errors.items()])
+            con.execute("UPDATE sink_state SET batch = NULL, updated_at = now() WHERE sink = ?", [result.sink])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        status.delivered += len(delivered)
+        status.dead += len(dead)
+        if failed:
+            status.last_error = str(error)
+            status.consecutive_failures += 1
+        if retried:
+            # Those findings wait out a backoff as a failed batch would; the delivered ones are done.
+            status.failed_attempts += 1
+            delay = min(self.max_backoff, self.backoff * 2 ** (status.consecutive_failures - 1))
+            status.next_attempt = time.monotonic() + delay * random.uniform(0.8, 1.2)
+        else:
+            status.next_attempt = 0.0  # only findings that can never go: no reason to wait for the next ones
+        return len(delivered)
+
     def _dead_letter(self, result: _Result, attempts: int) -> None:
+        assert result.error is not None
+        self._write_dead_letters(result.sink, {i: (result.error, attempts) for i in result.ids})
+
+    def _write_dead_letters(self, sink: str, failures: dict[str, tuple[SinkError, int]]) -> None:
+        """Append each finding with its reason and attempts to <dead_letter_dir>/<sink>.jsonl (synced)."""
         self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
-        path = self.dead_letter_dir / f"{result.sink}.jsonl"
+        path = self.dead_letter_dir / f"{sink}.jsonl"
         findings = dict(self.store.con.execute("SELECT id, finding FROM findings WHERE id IN (SELECT unnest(?))",
-                                               [result.ids]).fetchall())
+                                               [list(failures)]).fetchall())
         with open(path, "ab") as fh:
-            for finding_id in result.ids:
-                fh.write(orjson.dumps({"sink": result.sink, "error": str(result.error), "attempts": attempts,
+            for finding_id, (error, attempts) in failures.items():
+                fh.write(orjson.dumps({"sink": sink, "error": str(error), "attempts": attempts,
                                        "finding": orjson.loads(findings[finding_id])
                                        if finding_id in findings else {"id": finding_id}}) + b"\n")
             fh.flush()

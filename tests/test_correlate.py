@@ -235,19 +235,44 @@ def _incidents(tmp_path: Path, records: list[dict], alerts: dict[str, list[str]]
     with Store(tmp_path / "home") as store:
         assert ingest(store, tmp_path / "trail.json").accepted == len(records)
         for name, event_ids in alerts.items():
-            arn = f"arn:aws:iam::{ACCOUNT}:{name}"
-            stamp = "2026-03-01T12:00:00Z"
-            finding = {"id": finding_id("unfamiliar-context", arn, event_ids[0]), "detector": "unfamiliar-context",
-                       "title": "test", "severity": "high", "score": 70,
-                       "identity": {"arn": arn, "type": name.split("/")[0], "account_id": ACCOUNT}, "session": None,
-                       "first_seen": stamp, "last_seen": stamp, "event_ids": event_ids, "mitre": [], "stratus": [],
-                       "explanation": "", "evidence": {}, "tactic": "discovery", "incident_id": None,
-                       "schema_version": 1}
-            store.con.execute("""INSERT INTO findings (id, detector, severity, score, identity, account_id, first_seen,
-                                 last_seen, status, finding) VALUES (?, ?, 'high', 70, ?, ?, ?, ?, 'open', ?)""",
-                              [finding["id"], finding["detector"], arn, ACCOUNT, stamp, stamp, json.dumps(finding)])
+            _raise(store, name, event_ids)
         correlate(store)
         return list_incidents(store, min_severity="info", status=None)
+
+
+def _raise(store: Store, name: str, event_ids: list[str], stamp: str = "2026-03-01T12:00:00Z") -> None:
+    """A high finding on the identity, stored as detection stores it."""
+    arn = f"arn:aws:iam::{ACCOUNT}:{name}"
+    finding = {"id": finding_id("unfamiliar-context", arn, event_ids[0]), "detector": "unfamiliar-context",
+               "title": "test", "severity": "high", "score": 70,
+               "identity": {"arn": arn, "type": name.split("/")[0], "account_id": ACCOUNT}, "session": None,
+               "first_seen": stamp, "last_seen": stamp, "event_ids": event_ids, "mitre": [], "stratus": [],
+               "explanation": "", "evidence": {}, "tactic": "discovery", "incident_id": None,
+               "schema_version": 1}
+    store.con.execute("""INSERT INTO findings (id, detector, severity, score, identity, account_id, first_seen,
+                         last_seen, status, finding) VALUES (?, ?, 'high', 70, ?, ?, ?, ?, 'open', ?)""",
+                      [finding["id"], finding["detector"], arn, ACCOUNT, stamp, stamp, json.dumps(finding)])
+
+
+def test_an_incident_that_grows_keeps_its_id(tmp_path):
+    """A finding judged later but earlier in time joins a known incident: the incident keeps the id
+    sinks and tickets already have, though its first finding (which names new incidents) changed."""
+    from conftest import ingest
+
+    pair = [_call("a1", "user/ci-bot", 0, ATTACKER_IP), _call("b1", "role/app", 5, ATTACKER_IP)]
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": pair}))
+    with Store(tmp_path / "home") as store:
+        ingest(store, tmp_path / "trail.json")
+        _raise(store, "role/app", ["b1"], "2026-03-01T12:05:00Z")
+        correlate(store)
+        (first,) = list_incidents(store, min_severity="info", status=None)
+        store.con.execute("UPDATE incidents SET status = 'benign' WHERE id = ?", [first["id"]])
+        _raise(store, "user/ci-bot", ["a1"], "2026-03-01T12:00:00Z")
+        correlate(store)
+        (grown,) = list_incidents(store, min_severity="info", status=None)
+        assert len(grown["identities"]) == 2 and grown["timeline"][0]["identity"].endswith("user/ci-bot")
+        assert (grown["id"], grown["status"]) == (first["id"], "benign")
+        assert {i for (i,) in store.con.execute("SELECT incident_id FROM findings").fetchall()} == {first["id"]}
 
 
 def _groups(incidents: list[dict]) -> list[set[str]]:

@@ -112,7 +112,9 @@ def _hub_config(tmp_path: Path) -> Path:
     """A Security Hub sink that imports each finding in its own account through a role there (moto lets
     any role be assumed; tests/test_securityhub_accounts.py applies AWS's trust and account rules)."""
     config = tmp_path / "hub.toml"
-    config.write_text('[[sinks]]\ntype = "securityhub"\nrole_arn = "arn:aws:iam::{account}:role/NhiwatchImport"\n')
+    # correlating at every cycle, so findings are sent naming their incident
+    config.write_text('correlate_interval = 0\n[[sinks]]\ntype = "securityhub"\n'
+                      'role_arn = "arn:aws:iam::{account}:role/NhiwatchImport"\n')
     return config
 
 
@@ -165,6 +167,11 @@ def test_s3_trail_once_reaches_every_sink_and_catches_the_attacks(corpus, aws_li
         [f for f in every if any(a in f[2] for a in _attacked(corpus["labels"]))], stderr[-3000:])
     lines = _lines(out / "findings.jsonl")
     assert sorted(f["id"] for f in lines) == sorted(expected)  # each once
+    with Store(home, read_only=True) as store:
+        incident_of = dict(store.con.execute("SELECT id, incident_id FROM findings").fetchall())
+    named = [f for f in lines if f["incident_id"]]
+    assert named, "findings go out naming their incident"
+    assert all(f["incident_id"] == incident_of[f["id"]] for f in named)  # incidents keep their ids as they grow
     ocsf = _lines(out / "findings.ocsf.jsonl")
     assert sorted(o["finding_info"]["uid"] for o in ocsf) == sorted(expected)
     assert {o["class_uid"] for o in ocsf} == {2004}

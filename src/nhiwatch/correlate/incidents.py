@@ -266,16 +266,52 @@ class _Joins:
         groups: dict[int, list[int]] = defaultdict(list)
         for i in range(len(self.facts)):
             groups[self.union.find(i)].append(i)
-        statuses = dict(store.con.execute("SELECT id, status FROM incidents").fetchall())
+        known = store.con.execute("SELECT id, status, finding_ids FROM incidents").fetchall()
+        statuses = {incident_id: status for incident_id, status, _ in known}
         incidents: list[Incident] = []
         for members in groups.values():
             incident = _incident(store, [self.facts[i] for i in members],
                                  [link for i in members for link in self.links.get(i, [])],
                                  set().union(*(self.pivots.get(i, set()) for i in members)))
             if incident is not None:
-                incident["status"] = statuses.get(incident["id"], "open")
                 incidents.append(incident)
+        _keep_known_ids(incidents, {incident_id: set(ids or ()) for incident_id, _, ids in known})
+        for incident in incidents:
+            incident["status"] = statuses.get(incident["id"], "open")
         return incidents
+
+
+def _keep_known_ids(incidents: list[Incident], known: dict[str, set[str]]) -> None:
+    """An incident that grew from one already known keeps that one's id: consumers (a SIEM, a ticket,
+    a sink that was sent the id) follow an incident by it. Of several known ones it joins, it keeps
+    the id of the one it shares most findings with; each known id goes to one incident only."""
+    claims = []
+    for index, incident in enumerate(incidents):
+        members = set(incident["finding_ids"])
+        for known_id, known_members in known.items():
+            shared = len(members & known_members)
+            if shared:
+                claims.append((-shared, known_id != incident["id"], known_id, index))
+    taken_ids: set[str] = set()
+    renamed: set[int] = set()
+    for _, _, known_id, index in sorted(claims):
+        if known_id in taken_ids or index in renamed:
+            continue
+        taken_ids.add(known_id)
+        renamed.add(index)
+        incidents[index]["id"] = known_id
+    # an incident new this time must not take an id that a known one kept
+    for index, incident in enumerate(incidents):
+        if index not in renamed and incident["id"] in taken_ids:
+            incident["id"] = _fresh_id(incident["id"], taken_ids)
+        taken_ids.add(incident["id"])
+
+
+def _fresh_id(incident_id: str, taken: set[str]) -> str:
+    salt = 1
+    while (candidate := f"inc-{hashlib.blake2b(f'{incident_id}|{salt}'.encode(), digest_size=8).hexdigest()}") in taken:
+        salt += 1
+    return candidate
 
 
 def correlate(store: Store) -> dict:

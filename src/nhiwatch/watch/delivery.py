@@ -145,14 +145,15 @@ class Outbox:
             if status.busy or status.next_attempt > now:
                 continue
             rows = con.execute("""
-                SELECT o.finding_id, o.attempts, f.finding FROM outbox o JOIN findings f ON f.id = o.finding_id
+                SELECT o.finding_id, o.attempts, f.finding, f.incident_id FROM outbox o JOIN findings f ON f.id = o.finding_id
                 WHERE o.sink = ? AND o.state = 'pending' ORDER BY o.seq LIMIT ?""",
                                [name, sink.batch_size]).fetchall()
             if not rows:
                 continue
             ids = [r[0] for r in rows]
             redelivery = any(r[1] > 0 for r in rows)
-            findings = [orjson.loads(r[2]) for r in rows]
+            # the incident known when it is sent: correlation runs after detection, on its own interval
+            findings = [dict(orjson.loads(r[2]), incident_id=r[3]) for r in rows]
             position = sink.prepare()
             self._batch += 1
             con.execute("BEGIN TRANSACTION")

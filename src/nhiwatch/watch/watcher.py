@@ -220,14 +220,15 @@ class Watcher:
             self._detect()
             self.stats.timed("detect", started)
             worked = True
-        started = time.monotonic()
-        worked = bool(self.outbox.collect(0)) or worked
-        worked = bool(self.outbox.dispatch()) or worked
-        self.stats.timed("deliver", started)
+        # Correlate (when due) before sending, so findings go out naming their incident.
         if self._uncorrelated and time.monotonic() - self._last_correlate >= self.config.correlate_interval:
             started = time.monotonic()
             self._correlate()
             self.stats.timed("correlate", started)
+        started = time.monotonic()
+        worked = bool(self.outbox.collect(0)) or worked
+        worked = bool(self.outbox.dispatch()) or worked
+        self.stats.timed("deliver", started)
         if time.monotonic() - self._done_loaded > 3600:
             # Forget objects done long ago (no listing reaches back to them), so memory stays bounded
             # over weeks of watching; a key forgotten too early would only be read again and skipped.

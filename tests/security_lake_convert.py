@@ -341,12 +341,15 @@ def _partition_value(value: object) -> str:
 
 # -- a corpus --------------------------------------------------------------------------------------
 
-def convert(paths: list[str], out: Path, version: int = 2) -> Converted:
-    """Every CloudTrail record under `paths` that Security Lake would keep, as Parquet under `out`."""
+def convert(paths: list[str], out: Path, version: int = 2, kept: Path | None = None) -> Converted:
+    """Every CloudTrail record under `paths` that Security Lake would keep, as Parquet under `out`; with
+    `kept`, the same records as they were, in S3 objects at the same paths below `kept` (the trail that
+    Security Lake's copy is to be compared with)."""
     report = Converted()
     partitions: dict[tuple[str, str, str, str], list[tuple[int, dict]]] = defaultdict(list)
     for path in expand_paths(paths):
         scanner = FileScanner(path)
+        collected: list[dict] = []
         for item in scanner.records():
             if isinstance(item, Bad):
                 report.left_out["unreadable (quarantined from the trail too)"] += 1
@@ -368,6 +371,12 @@ def convert(paths: list[str], out: Path, version: int = 2) -> Converted:
             partitions[(source, _partition_value(region), _partition_value(account), day)].append((millis, row))
             report.by_source[source] += 1
             report.events += 1
+            collected.append(record)
+        if kept is not None and collected:
+            relative = path.relative_to(Path(paths[0])) if path.is_relative_to(Path(paths[0])) else Path(path.name)
+            target = kept / relative.with_name(relative.name + ".kept.json")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(_json({"Records": collected}))
     for (source, region, account, day), rows in sorted(partitions.items()):
         rows.sort(key=lambda pair: pair[0])  # Security Lake orders each object's records by time
         folder = out / "aws" / source / f"{version}.0" / f"region={region}" / f"accountId={account}" / f"eventDay={day}"

@@ -726,6 +726,10 @@ class FileScanner:
                 locator = f"row {number}"
                 try:
                     record = lake.cloudtrail_record(row)
+                    # the same limits as JSON: unmapped's dotted keys can nest a record as deep as they like
+                    problem = _inspect(record, False)[0] or _size_problem(record)
+                    if problem is not None:
+                        raise lake.LakeRowError(problem)
                 except lake.LakeRowError as exc:
                     bad = Bad(locator, clean_text(str(exc)), raw_text(row))
                     if seen_event:

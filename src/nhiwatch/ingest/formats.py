@@ -6,9 +6,9 @@ records appear — S3 objects ({"Records": [...]}), lookup-events output (the re
 string in CloudTrailEvent), EventBridge envelopes (the record in detail), collectors that keep
 the record as a string in another record (_raw, message, event ...). Parquet (its magic number)
 is Security Lake's CloudTrail in OCSF, each row turned back into its record (ingest/security_lake.py).
-What cannot be read is reported with where it was and why; nothing is dropped without a count. Input is hostile: size,
-nesting, key count and inflation are bounded (the MAX_* limits below), and a record over a limit is
-quarantined while the rest of its file is read on.
+What cannot be read is reported with where it was and why; nothing is dropped without a count.
+Input is hostile: size, nesting, key count and inflation are bounded (the MAX_* limits below), and a
+record over a limit is quarantined while the rest of its file is read on.
 """
 
 from __future__ import annotations
@@ -713,52 +713,49 @@ class FileScanner:
 
     def _lake_items(self, parquet: Any, columns: list[str], ctx: RecordContext
                     ) -> Iterator[tuple[dict, RecordContext] | Bad]:
+        """The rows a batch at a time. A file whose first batch holds no CloudTrail row is not CloudTrail
+        (skipped, as a JSON file is); after that, a row that is not is quarantined."""
         import pyarrow as pa
 
         outcome = self.outcome
-        held: list[Bad] = []  # rows of other classes, kept back until the file shows it holds CloudTrail
-        seen_event = False
         versions: set[int] = set()
         number = 0
         try:
-            for row in lake.rows(parquet, columns):
-                number += 1
-                locator = f"row {number}"
-                try:
-                    record = lake.cloudtrail_record(row)
-                    # the same limits as JSON: unmapped's dotted keys can nest a record as deep as they like
-                    problem = _inspect(record, False)[0] or _size_problem(record)
-                    if problem is not None:
-                        raise lake.LakeRowError(problem)
-                except lake.LakeRowError as exc:
-                    bad = Bad(locator, clean_text(str(exc)), raw_text(row))
-                    if seen_event:
-                        outcome.records += 1
+            for batch in lake.batches(parquet, columns):
+                items = [self._lake_item(row, number + i + 1, ctx) for i, row in enumerate(batch)]
+                refused = [item for item in items if isinstance(item, Bad)]
+                if number == 0 and refused and len(refused) == len(items):
+                    more = f" (and {len(refused) - 1} more rows like it)" if len(refused) > 1 else ""
+                    outcome.skipped = clean_text(f"Parquet, not Security Lake CloudTrail: {refused[0].reason}{more}")
+                    return
+                number += len(batch)
+                for item, row in zip(items, batch):
+                    outcome.records += 1
+                    if isinstance(item, Bad):
                         outcome.quarantined += 1
-                        yield bad
                     else:
-                        held.append(bad)
-                    continue
-                if not seen_event:
-                    seen_event = True
-                    for bad in held:
-                        outcome.records += 1
-                        outcome.quarantined += 1
-                        yield bad
-                    held.clear()
-                versions.add(lake.source_version(row))
-                outcome.records += 1
-                yield record, ctx._replace(locator=locator)
+                        versions.add(lake.source_version(row))
+                    yield item
         except (pa.ArrowException, OSError) as exc:
             outcome.error = clean_text(f"unreadable Parquet after {number} rows: {exc}"[:500])
             outcome.records += 1
             outcome.quarantined += 1
             yield Bad(f"rows after {number}", outcome.error, "[Parquet file]")
-        if not seen_event and held:
-            outcome.skipped = clean_text(f"Parquet, not Security Lake CloudTrail: {held[0].reason}" + (
-                f" (and {len(held) - 1} more rows like it)" if len(held) > 1 else ""))
         if versions:
             outcome.format += ":security-lake-v" + "+".join(str(v) for v in sorted(versions))
+
+    @staticmethod
+    def _lake_item(row: dict, number: int, ctx: RecordContext) -> tuple[dict, RecordContext] | Bad:
+        locator = f"row {number}"
+        try:
+            record = lake.cloudtrail_record(row)
+        except lake.LakeRowError as exc:
+            return Bad(locator, clean_text(str(exc)), raw_text(row))
+        # the limits JSON records have: unmapped's dotted keys can nest a record as deep as they like
+        problem = _inspect(record, False)[0] or _size_problem(record)
+        if problem is not None:
+            return Bad(locator, problem, raw_text(row))
+        return record, ctx._replace(locator=locator)
 
     @staticmethod
     def _reader(fh: BinaryIO, gzipped: bool) -> tuple[BinaryIO, _Inflater | None]:

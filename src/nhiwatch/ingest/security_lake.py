@@ -292,10 +292,10 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def rows(parquet: Any, columns: list[str]) -> Iterator[dict]:
-    """The rows of an open pyarrow ParquetFile, a batch of ROWS_PER_BATCH at a time."""
+def batches(parquet: Any, columns: list[str]) -> Iterator[list[dict]]:
+    """The rows of an open pyarrow ParquetFile, ROWS_PER_BATCH at a time."""
     for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=columns):
-        yield from batch.to_pylist()
+        yield batch.to_pylist()
 
 
 def lake_columns(names: list[str]) -> tuple[list[str], list[str]]:

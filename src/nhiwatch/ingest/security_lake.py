@@ -162,7 +162,10 @@ def _user_identity(actor: dict, identity: dict, version: int) -> dict:
     context = _obj(identity.get("sessionContext"))
     attributes = dict(_obj(context.get("attributes")))
     if created is not None:
-        attributes["creationDate"] = _iso(created)
+        try:
+            attributes["creationDate"] = _iso(created)
+        except (OverflowError, ValueError, TypeError) as exc:
+            raise LakeRowError(f"actor.session.created_time {created!r} is not a time: {exc}") from None
     if isinstance(mfa, bool):
         attributes["mfaAuthenticated"] = "true" if mfa else "false"
     issuer = _text(session.get("issuer"))
@@ -218,17 +221,23 @@ def _event_time(row: dict) -> str:
         raise LakeRowError(f"time {value!r} is not a time: {exc}") from None
 
 
+_SECONDS: dict[int, str] = {}  # events share seconds: their text is made once
+
+
 def _iso(value: object) -> str:
     """An OCSF time (epoch milliseconds, or a datetime) in CloudTrail's form, milliseconds only when there are some."""
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = _EPOCH + timedelta(milliseconds=int(value))
-    else:
+        value = int((moment - _EPOCH) / timedelta(milliseconds=1))
+    elif not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"a {type(value).__name__}")
-    moment = moment.astimezone(timezone.utc)
-    millis = moment.microsecond // 1000
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    seconds, millis = divmod(int(value), 1000)
+    text = _SECONDS.get(seconds)
+    if text is None:
+        text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+        if len(_SECONDS) >= 100_000:
+            _SECONDS.clear()
+        _SECONDS[seconds] = text
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 

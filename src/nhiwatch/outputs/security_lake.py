@@ -98,7 +98,7 @@ _SOURCE_NAME = re.compile(r"^[\w\-:.]{1,64}$")      # CreateCustomLogSource's pa
 _SOURCE_VERSION = re.compile(r"^[A-Za-z0-9\-._]{1,32}$")
 _SOURCE_PATH = re.compile(r"(?:^|/)ext/([^/]+)/([^/]+)$")
 _PARTITION_VALUE = re.compile(r"^[a-z0-9-]{1,32}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
 _LAKE_BUCKET = re.compile(r"^aws-security-data-lake-([a-z]{2}(?:-[a-z]+)+-\d)-")
 _INT32 = 2 ** 31
 
@@ -300,7 +300,7 @@ class SecurityLakeSink(Sink):
             texts[key] = value
         if texts["region"] is not None and not _PARTITION_VALUE.match(texts["region"]):
             table.problem("region", f"must be a region name such as us-east-1, not {texts['region']!r}")
-        if texts["account_id"] is not None and not _ACCOUNT.match(texts["account_id"]):
+        if texts["account_id"] is not None and not _ACCOUNT_ID.match(texts["account_id"]):
             table.problem("account_id", f"must be a 12-digit account id, not {texts['account_id']!r}")
         target, problems = parse_location(location, texts["source"], texts["source_version"])
         for problem in problems:
@@ -366,7 +366,7 @@ class SecurityLakeSink(Sink):
         """region=.../accountId=.../eventDay=... of one record."""
         region = _region_of(record, finding) or self.region or "us-east-1"
         account = (finding.get("identity") or {}).get("account_id")
-        account = account if isinstance(account, str) and _ACCOUNT.match(account) else self.account_id or "unknown"
+        account = account if isinstance(account, str) and _ACCOUNT_ID.match(account) else self.account_id or "unknown"
         return f"region={region}/accountId={account}/eventDay={_day(record.get('time'), finding)}"
 
     def objects(self, findings: list[dict]) -> dict[str, bytes]:

@@ -26,8 +26,8 @@ def ingest(
     """Read CloudTrail in any shape into the store; duplicates are skipped, bad records quarantined.
 
     Formats are detected from the content: S3 objects (plain or gzip), JSON arrays, JSON lines,
-    lookup-events output, EventBridge envelopes and records wrapped as strings. Digest files are
-    recognised and skipped.
+    lookup-events output, EventBridge envelopes, records wrapped as strings, and Security Lake's
+    CloudTrail (OCSF in Parquet). Digest files are recognised and skipped.
     """
     from nhiwatch.ingest.pipeline import Ingestor, InputError, expand_paths
 

@@ -97,7 +97,8 @@ def check(
 
 def watch(
     config_file: ConfigOpt = None,
-    s3: Annotated[list[str], typer.Option("--s3", help="Follow a trail's bucket: s3://BUCKET/PREFIX (repeatable).",
+    s3: Annotated[list[str], typer.Option("--s3", help="Follow a trail's bucket, or Security Lake's: "
+                                          "s3://BUCKET/PREFIX (repeatable).",
                                           show_default=False)] = [],  # noqa: B006 - typer reads the default
     sqs: Annotated[list[str], typer.Option("--sqs", help="Queue URL of the bucket's event notifications "
                                                          "(repeatable).", show_default=False)] = [],  # noqa: B006
@@ -109,7 +110,8 @@ def watch(
                                                      "this region (repeatable).", show_default=False)] = [],  # noqa: B006
     lookup_days: Annotated[int, typer.Option(min=0, max=90, help="Days of LookupEvents history.")] = 90,
     sink: Annotated[list[str], typer.Option("--sink", help="jsonl:PATH, ocsf:PATH, webhook:URL, slack:URL, "
-                                            "securityhub[:REGION] or stdout (repeatable).", show_default=False)
+                                            "securityhub[:REGION], securitylake:LOCATION or stdout (repeatable).",
+                                            show_default=False)
                     ] = [],  # noqa: B006
     min_severity: Annotated[Optional[str], typer.Option(help="Lowest severity sent to the command line's sinks "
                                                         "(and to the file's sinks that do not set it).",

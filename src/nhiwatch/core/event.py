@@ -130,7 +130,8 @@ def event_model_markdown() -> str:
         "(`nhiwatch schema --markdown`); do not edit by hand.",
         "",
         "Every CloudTrail record, whatever shape it arrived in (S3 object, gzip, JSON lines, "
-        "lookup-events output, EventBridge envelope, string-wrapped), becomes one row of this schema.",
+        "lookup-events output, EventBridge envelope, string-wrapped, a row of Security Lake's OCSF Parquet), "
+        "becomes one row of this schema.",
         "",
         "| field | type | meaning |",
         "|---|---|---|",

@@ -4,10 +4,11 @@ The format is read from the bytes, never from the file name: gzip by its magic n
 lines versus one JSON document by parsing, and each JSON value is unwrapped until CloudTrail
 records appear — S3 objects ({"Records": [...]}), lookup-events output (the record as a JSON
 string in CloudTrailEvent), EventBridge envelopes (the record in detail), collectors that keep
-the record as a string in another record (_raw, message, event ...). What cannot be read is
-reported with where it was and why; nothing is dropped without a count. Input is hostile: size,
-nesting, key count and inflation are bounded (the MAX_* limits below), and a record over a limit is
-quarantined while the rest of its file is read on.
+the record as a string in another record (_raw, message, event ...). Parquet (its magic number)
+is Security Lake's CloudTrail in OCSF, each row turned back into its record (ingest/security_lake.py).
+What cannot be read is reported with where it was and why; nothing is dropped without a count.
+Input is hostile: size, nesting, key count and inflation are bounded (the MAX_* limits below), and a
+record over a limit is quarantined while the rest of its file is read on.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Generator, Iterable, Iterator, NamedTuple
+from typing import Any, BinaryIO, Generator, Iterable, Iterator, NamedTuple
 
 import orjson
 
 from nhiwatch.core.compression import ZlibError, crc32, gzip_decompressor, raw_inflater
-from nhiwatch.ingest.normalize import RecordContext
+from nhiwatch.ingest import security_lake as lake
+from nhiwatch.ingest.normalize import RecordContext, valid_region
 
 STREAM_BYTES = 64 << 20  # files this large are read line by line when they are JSON lines
 MAX_RAW_KEPT = 256 * 1024  # quarantined raw text is cut at this size (the cut is noted)
@@ -654,6 +656,9 @@ class FileScanner:
         if link is not None:
             self.outcome.skipped = link
             return
+        if self._is_parquet():
+            yield from self._lake_rows()
+            return
         try:
             large = self.data is None and self.path.stat().st_size >= STREAM_BYTES
         except OSError:
@@ -665,6 +670,92 @@ class FileScanner:
             yield from self._settle(self._values_in_memory())
         if self._envelopes:
             self.outcome.format += ":" + "+".join(sorted(self._envelopes))
+
+    # -- Parquet (Security Lake) ------------------------------------------------------------
+
+    def _is_parquet(self) -> bool:
+        if self.data is not None:
+            return self.data[:4] == lake.PARQUET_MAGIC
+        try:
+            with open(self.path, "rb") as fh:
+                return fh.read(4) == lake.PARQUET_MAGIC
+        except OSError:
+            return False  # the JSON path reports why the file cannot be read
+
+    def _lake_rows(self) -> Iterator[tuple[dict, RecordContext] | Bad]:
+        """Security Lake's CloudTrail: each OCSF row back to its CloudTrail record, read a batch at a time.
+        A Parquet file of another kind is skipped, as a JSON file without CloudTrail is."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        outcome = self.outcome
+        outcome.format = "parquet"
+        region, account = lake.partition_of(self.display)
+        ctx = RecordContext(self.display, "",
+                            account if account and account.isdigit() and len(account) == 12 else self.base_ctx.account,
+                            region if region and valid_region(region) else self.base_ctx.region)
+        try:
+            parquet = pq.ParquetFile(pa.BufferReader(self.data) if self.data is not None else str(self.path))
+        except (pa.ArrowException, OSError) as exc:
+            outcome.error = clean_text(f"unreadable Parquet: {exc}"[:500])
+            outcome.records += 1
+            outcome.quarantined += 1
+            yield Bad("$", outcome.error, "[Parquet file]")
+            return
+        try:
+            columns, missing = lake.lake_columns(parquet.schema_arrow.names)
+            if missing:
+                outcome.skipped = f"Parquet, not Security Lake CloudTrail: no {', '.join(missing)} column"
+                return
+            yield from self._lake_items(parquet, columns, ctx)
+        finally:
+            parquet.close()
+
+    def _lake_items(self, parquet: Any, columns: list[str], ctx: RecordContext
+                    ) -> Iterator[tuple[dict, RecordContext] | Bad]:
+        """The rows a batch at a time. A file whose first batch holds no CloudTrail row is not CloudTrail
+        (skipped, as a JSON file is); after that, a row that is not is quarantined."""
+        import pyarrow as pa
+
+        outcome = self.outcome
+        versions: set[int] = set()
+        number = 0
+        try:
+            for batch in lake.batches(parquet, columns):
+                items = [self._lake_item(row, number + i + 1, ctx) for i, row in enumerate(batch)]
+                refused = [item for item in items if isinstance(item, Bad)]
+                if number == 0 and refused and len(refused) == len(items):
+                    more = f" (and {len(refused) - 1} more rows like it)" if len(refused) > 1 else ""
+                    outcome.skipped = clean_text(f"Parquet, not Security Lake CloudTrail: {refused[0].reason}{more}")
+                    return
+                number += len(batch)
+                for item, row in zip(items, batch):
+                    outcome.records += 1
+                    if isinstance(item, Bad):
+                        outcome.quarantined += 1
+                    else:
+                        versions.add(lake.source_version(row))
+                    yield item
+        except (pa.ArrowException, OSError) as exc:
+            outcome.error = clean_text(f"unreadable Parquet after {number} rows: {exc}"[:500])
+            outcome.records += 1
+            outcome.quarantined += 1
+            yield Bad(f"rows after {number}", outcome.error, "[Parquet file]")
+        if versions:
+            outcome.format += ":security-lake-v" + "+".join(str(v) for v in sorted(versions))
+
+    @staticmethod
+    def _lake_item(row: dict, number: int, ctx: RecordContext) -> tuple[dict, RecordContext] | Bad:
+        locator = f"row {number}"
+        try:
+            record = lake.cloudtrail_record(row)
+        except lake.LakeRowError as exc:
+            return Bad(locator, clean_text(str(exc)), raw_text(row))
+        # the limits JSON records have: unmapped's dotted keys can nest a record as deep as they like
+        problem = _inspect(record, False)[0] or _size_problem(record)
+        if problem is not None:
+            return Bad(locator, problem, raw_text(row))
+        return record, ctx._replace(locator=locator)
 
     @staticmethod
     def _reader(fh: BinaryIO, gzipped: bool) -> tuple[BinaryIO, _Inflater | None]:

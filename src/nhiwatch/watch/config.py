@@ -37,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 
 from nhiwatch.outputs.sinks import SINKS, Sink
+import nhiwatch.outputs.security_lake  # noqa: F401  (registers the securitylake sink)
 from nhiwatch.core.registry import ConfigError, Table, time_value
 from nhiwatch.watch.sources import SOURCES, S3Config, SourceConfig
 

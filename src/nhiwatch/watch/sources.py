@@ -99,6 +99,23 @@ FATAL_CODES = {"NoSuchBucket", "AccessDenied", "AccessDeniedException", "Invalid
 _PARTITION = re.compile(r"AWSLogs/(?:o-[a-z0-9]{10,32}/)?\d{12}/CloudTrail/[a-z0-9-]+/$")
 _DAY = re.compile(r"(\d{4})/(\d{2})/(\d{2})/")
 _WALK = re.compile(r"(AWSLogs|o-[a-z0-9]{10,32}|\d{12}|CloudTrail|[a-z]{2}(-[a-z]+)+-\d)/$")
+# Security Lake's CloudTrail sources: aws/SOURCE/version/region=R/accountId=A/ (eventDay=YYYYMMDD folders
+# follow). Its other sources (VPC flow logs, Route 53, findings ...) are not CloudTrail and are not walked.
+_LAKE_SOURCES = "CLOUD_TRAIL_MGMT|S3_DATA|LAMBDA_EXECUTION"
+_LAKE_PARTITION = re.compile(
+    rf"(?:^|/)aws/(?:{_LAKE_SOURCES})/[0-9.]+/region=[a-z0-9-]+/accountId=[0-9A-Za-z_-]+/$")
+_LAKE_DAY = re.compile(r"eventDay=(\d{4})(\d{2})(\d{2})/")
+_LAKE_WALK = re.compile(rf"(aws|{_LAKE_SOURCES}|[0-9]+\.[0-9]+|region=[a-z0-9-]+|accountId=[0-9A-Za-z_-]+)/$")
+
+
+def _day_folders(partition: str) -> tuple[re.Pattern, str] | None:
+    """(the pattern of a partition's day folders, their strftime form) for a trail's or Security Lake's
+    partition; None for a prefix in neither layout."""
+    if _PARTITION.search(partition):
+        return _DAY, "%Y/%m/%d/"
+    if _LAKE_PARTITION.search(partition):
+        return _LAKE_DAY, "eventDay=%Y%m%d/"
+    return None
 
 
 class Fetcher:
@@ -145,12 +162,13 @@ TRANSIENT_RETRIES = 6  # consecutive failed passes over a bucket before the watc
 
 
 class S3Poller(Source):
-    """Follows a bucket (an organization trail or a single account's) in key order.
+    """Follows a bucket (an organization trail, a single account's, or Security Lake's) in key order.
 
-    The trail's partitions (account x region) are discovered by listing with a delimiter; each
-    partition is listed from its newest day folder minus `late_days`, so a file delivered late,
-    or into yesterday's folder after midnight, is still picked up; keys already done are skipped.
-    A prefix that is not a trail's layout is followed as one partition in key order."""
+    The partitions (account x region; in Security Lake, its CloudTrail sources' region=/accountId=
+    folders) are discovered by listing with a delimiter; each partition is listed from its newest day
+    folder minus `late_days`, so a file delivered late, or into yesterday's folder after midnight, is
+    still picked up; keys already done are skipped. A prefix in neither layout is followed as one
+    partition in key order."""
 
     def __init__(self, name: str, put: Callable[[Item], bool], stop: threading.Event, *, s3, bucket: str,
                  prefix: str, done: set[str], checkpoint: dict, interval: float = 30.0, late_days: int = 1,
@@ -182,12 +200,13 @@ class S3Poller(Source):
         found: list[str] = []
 
         def walk(prefix: str, depth: int) -> None:
-            if _PARTITION.search(prefix):
+            if _day_folders(prefix) is not None:
                 found.append(prefix)
                 return
             children = [p["Prefix"] for page in self._list(Prefix=prefix, Delimiter="/")
                         for p in page.get("CommonPrefixes", [])]
-            steps = [c for c in children if _WALK.search(c[len(prefix):] if prefix else c)] if depth < 8 else []
+            steps = [c for c in children if _WALK.search(c[len(prefix):] if prefix else c)
+                     or _LAKE_WALK.search(c[len(prefix):] if prefix else c)] if depth < 8 else []
             for child in steps:
                 walk(child, depth + 1)
 
@@ -196,14 +215,15 @@ class S3Poller(Source):
 
     def _start_after(self, partition: str) -> str | None:
         day = self.newest_day.get(partition)
+        folders = _day_folders(partition)
         if day is None:
-            if self.since is not None and _PARTITION.search(partition):
-                return partition + self.since.strftime("%Y/%m/%d")
+            if self.since is not None and folders is not None:
+                return partition + self.since.strftime(folders[1].rstrip("/"))
             return None
-        if not _PARTITION.search(partition):
+        if folders is None:
             return day  # a plain prefix: the last key taken
         moment = datetime.strptime(day, "%Y/%m/%d") - timedelta(days=self.late_days)
-        return partition + moment.strftime("%Y/%m/%d/")
+        return partition + moment.strftime(folders[1])
 
     def follow(self) -> None:
         failures = 0
@@ -268,7 +288,8 @@ class S3Poller(Source):
 
     def _advance(self, partition: str, key: str) -> tuple[str, str]:
         """The checkpoint after this key: the newest day folder (or last key) of each partition."""
-        match = _DAY.search(key[len(partition):]) if _PARTITION.search(partition) else None
+        folders = _day_folders(partition)
+        match = folders[0].search(key[len(partition):]) if folders is not None else None
         value = f"{match[1]}/{match[2]}/{match[3]}" if match else key
         if value > self.newest_day.get(partition, ""):
             self.newest_day[partition] = value

@@ -607,7 +607,7 @@ class _PrincipalSet:
 class CompiledStatement:
     """One statement, ready to be matched: actions, resources, principals and conditions precompiled."""
     __slots__ = ("allow", "label", "origin", "sid", "not_action", "_all_actions", "_exact", "_action_rx",
-                 "not_resource", "_any_resource", "_resource_rx", "_templates", "_rcache", "principals",
+                 "not_resource", "resources", "_any_resource", "_resource_rx", "_templates", "_rcache", "principals",
                  "not_principal", "conditions")
 
     def __init__(self, item: dict, index: int, origin: str, variables: bool, resource_policy: bool):
@@ -631,6 +631,7 @@ class CompiledStatement:
         resources = [str(r) for r in as_list(item.get("NotResource" if self.not_resource else "Resource"))]
         if not resources:
             resources = ["*"]  # a resource policy's statements apply to the resource they are attached to
+        self.resources = tuple(resources)  # as written: callers pick example ARNs from them
         self._any_resource = "*" in resources
         self._templates: tuple[_Template, ...] = ()
         static: list[str] = []

@@ -202,6 +202,26 @@ def test_verdict(label, verdicts):
         f" ({label.get('why') or label.get('note') or label.get('form')})")
 
 
+def test_routes_name_the_path(identities):
+    """Each principal that can exploit a path has a route to admin named by the path's id (chains: sts-001),
+    with every hop's evidence; the look-alikes have none that rests on no condition."""
+    for label in MANIFEST["principals"]:
+        caps = identities[label["arn"]].capabilities
+        if label["role"] in ("can", "chain"):
+            assert set(label["expected"]) <= set(caps["privesc"]), (label["name"], caps["privesc"])
+            route = caps["privesc_route"]
+            assert route and not route["conditional"] and all(hop["checks"] for hop in route["hops"])
+        elif label["role"] in ("cannot", "chain-cannot"):
+            assert not caps["privesc"] and not caps["admin"], label["name"]
+
+
+def test_chains_are_followed_hop_by_hop(identities):
+    for label in MANIFEST["principals"]:
+        if label["role"] == "chain":
+            hops = identities[label["arn"]].capabilities["privesc_route"]["hops"]
+            assert [h["method"] for h in hops] == ["sts-001"] * label["hops"], label["name"]
+
+
 def test_fails_today_names_real_cases():
     assert set(FAILS_TODAY) <= {case_id(label) for label in CASES}
 

@@ -91,8 +91,13 @@ def _or(a: Tri, b: Tri) -> Tri:
 
 # -- wildcards --------------------------------------------------------------------------------------
 
+_GLOB_SPECIALS = re.compile(r"([*?])")
+_RESOURCE_SPECIALS = re.compile(r"[:*?]")
+
+
 def _glob_fragment(text: str, star: str = ".*", one: str = ".") -> str:
-    return "".join(star if c == "*" else one if c == "?" else re.escape(c) for c in text)
+    # literal runs escaped in one call: policies are compiled by the thousand
+    return "".join(star if p == "*" else one if p == "?" else re.escape(p) for p in _GLOB_SPECIALS.split(text) if p)
 
 
 def _resource_fragment(text: str, segment: int) -> tuple[str, int]:
@@ -102,17 +107,22 @@ def _resource_fragment(text: str, segment: int) -> tuple[str, int]:
     the colons; the resource segment (after the fifth colon) is one segment whose `*` matches anything,
     `/` and `:` included."""
     out = []
-    for i, c in enumerate(text):
+    at = 0
+    for m in _RESOURCE_SPECIALS.finditer(text):
+        i, c = m.start(), m.group()
+        if i > at:
+            out.append(re.escape(text[at:i]))
         if c == ":":
             segment += 1
             out.append(":")
         elif c == "*":
             last = i + 1 == len(text) or text[i + 1] == ":"
             out.append(".*" if segment >= 5 or last else "[^:]*")
-        elif c == "?":
-            out.append("." if segment >= 5 else "[^:]")
         else:
-            out.append(re.escape(c))
+            out.append("." if segment >= 5 else "[^:]")
+        at = i + 1
+    if at < len(text):
+        out.append(re.escape(text[at:]))
     return "".join(out), segment
 
 
@@ -662,6 +672,16 @@ class CompiledStatement:
             self._action_rx is not None and self._action_rx.fullmatch(action) is not None)
         return hit != self.not_action
 
+    def actions_among(self, actions: frozenset[str]) -> frozenset[str]:
+        """Which of `actions` (lowercased) the statement's Action or NotAction covers."""
+        if self._all_actions:
+            return frozenset() if self.not_action else actions
+        hit = actions & self._exact
+        if self._action_rx is not None:
+            rx = self._action_rx
+            hit = hit | {a for a in actions - hit if rx.fullmatch(a)}
+        return actions - hit if self.not_action else hit
+
     def matches_resource(self, arn: str, ctx: "_Context", undecided: list[str]) -> Tri:
         if self._any_resource:
             hit: Tri = True
@@ -733,6 +753,14 @@ class CompiledPolicy:
                 self._by_action.clear()
             self._by_action[action] = hit
         return hit
+
+    def allowed_among(self, actions: frozenset[str]) -> frozenset[str]:
+        """Which of `actions` (lowercased) some Allow statement names, whatever its resources and conditions."""
+        found: frozenset[str] = frozenset()
+        for s in self.statements:
+            if s.allow:
+                found = found | s.actions_among(actions)
+        return found
 
     def __repr__(self) -> str:
         return f"<CompiledPolicy {self.origin}: {len(self.statements)} statements>"
@@ -1079,6 +1107,18 @@ class Request:
         self.context = ctx
         self.absent = frozenset(k.lower() for k in absent) if absent else _NO_KEYS
         self.closed = closed
+
+    def again(self, principal: Principal, action: str, resource: Resource | str = "*") -> "Request":
+        """Another request with this one's context, absent keys and closedness, made without normalizing
+        them again: for callers asking many questions in one context."""
+        request = Request.__new__(Request)
+        request.principal = principal
+        request.action = action.lower()
+        request.resource = resource if isinstance(resource, Resource) else _resource_of(resource)
+        request.context = self.context
+        request.absent = self.absent
+        request.closed = self.closed
+        return request
 
 
 _NO_KEYS: frozenset[str] = frozenset()

@@ -37,13 +37,14 @@ import re
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any, Iterable, Iterator, Mapping
 
 from nhiwatch.core.arn import account_of
 from nhiwatch.inventory.evaluate import (CompiledPolicy, Decision, IdentityPolicies, Organization, Principal,
                                          Request, Resource, compile_policy, evaluate,
                                          load_authorization_details)
-from nhiwatch.inventory.methods import ACTIONS, ADMIN_POLICY_ARN, BY_ID, COMBOS, Method, by_edge
+from nhiwatch.inventory.methods import ACTIONS, ADMIN_POLICY_ARN, BY_ID, COMBOS, METHODS, Method, by_edge
 from nhiwatch.inventory.policy import as_list
 
 # Actions whose being allowed on `*` makes a node admin: one no policy names (only `*` grants it) and the
@@ -52,7 +53,17 @@ ADMIN_PROBES = ("nhiwatch:anyaction", "iam:putrolepolicy", "iam:attachuserpolicy
                 "iam:passrole", "sts:assumerole", "organizations:leaveorganization", "ec2:runinstances",
                 "s3:getobject", "kms:decrypt", "lambda:createfunction")
 WRITE_METHODS = tuple(m for m in by_edge("write"))
+# Who may write a user's or a role's permissions: an act edge to a principal that can do nothing itself
+# still matters to them.
+USER_WRITES = frozenset({"iam:putuserpolicy", "iam:attachuserpolicy", "iam:putgrouppolicy", "iam:attachgrouppolicy",
+                         "iam:createpolicyversion", "iam:setdefaultpolicyversion", "iam:addusertogroup"})
+ROLE_WRITES = frozenset({"iam:putrolepolicy", "iam:attachrolepolicy", "iam:createpolicyversion",
+                         "iam:setdefaultpolicyversion"})
 JOIN = BY_ID["iam-013"]
+MINT_METHODS, PASS_METHODS, EXISTING_METHODS = by_edge("mint"), by_edge("pass"), by_edge("existing")
+Context = tuple[tuple[str, str], ...]  # condition keys a request carries, hashable
+ACTION_SET = frozenset(ACTIONS)
+ADMIN_POLICY_CONTEXT: Context = (("iam:PolicyARN", ADMIN_POLICY_ARN),)  # writes attach AdministratorAccess
 ASSUME = BY_ID["sts-001"]
 AWS_MANAGED = "arn:aws:iam::aws:policy/"
 SURE, POSSIBLE = "sure", "possible"  # routes through allowed edges only / through conditional ones too
@@ -98,7 +109,7 @@ class Edge:
     note: str = ""
     subject: str = ""
 
-    @property
+    @cached_property
     def conditional(self) -> bool:
         return any(c.conditional for c in self.checks)
 
@@ -195,10 +206,15 @@ class Node:
     instance_profile: bool = False
     access_keys: int | None = None              # from the credential report (None: not known)
     password: bool | None = None
+    held: frozenset[str] = frozenset()          # the methods' actions some identity-based Allow names
+    methods: frozenset[str] = frozenset()       # the methods all of whose actions it holds
 
     def holds(self, action: str) -> bool:
-        """Some identity-based Allow names the action (the cheap test before any evaluation)."""
-        return bool(self.policies.identity_for(action)[0])
+        """Some identity-based Allow names the action (lowercased): the cheap test before any evaluation."""
+        return action in self.held
+
+    def holds_all(self, method: Method) -> bool:
+        return method.id in self.methods
 
 
 # -- building the nodes ------------------------------------------------------------------------------------
@@ -365,21 +381,33 @@ class PrincipalGraph:
 
     # -- evaluation helpers ------------------------------------------------------------------------------
 
-    def _decide(self, node: Node, action: str, resource: Resource | str, context: Mapping[str, Any] | None = None,
+    def _template(self, context: Context) -> Request:
+        """A request carrying one context (and the time), normalized once and reused by `Request.again`."""
+        key = ("context", context)
+        if key not in self._cache:
+            self._cache[key] = Request(Principal.anonymous(), "none:none", "*", dict(context),
+                                       absent=("sts:externalid",), at=self.as_of)
+        return self._cache[key]
+
+    def _decide(self, node: Node, action: str, resource: Resource | str, context: Context = (),
                 principal: Principal | None = None, policies: IdentityPolicies | None = None) -> Decision:
-        request = Request(principal or node.principal, action, resource, context, absent=("sts:externalid",),
-                          at=self.as_of)
+        request = self._template(context).again(principal or node.principal, action, resource)
         return evaluate(request, node.policies if policies is None else policies, self.org)
 
     def _checks(self, node: Node, actions: Iterable[str], resource: str,
-                context: Mapping[str, Any] | None = None) -> tuple[Check, ...] | None:
-        """Every action allowed (or conditional) on `resource`; None as soon as one is not."""
+                context: Context = ()) -> tuple[Check, ...] | None:
+        """Every action allowed (or conditional) on `resource`; None as soon as one is not. Each check is
+        made once: methods share steps (PassRole of one role to one service, the same slot...)."""
         out = []
         for action in actions:
-            decision = self._decide(node, action, resource, context)
-            if not decision.possible:
+            key = ("check", node.arn, action, resource, context)
+            check = self._cache.get(key, False)
+            if check is False:
+                decision = self._decide(node, action, resource, context)
+                check = self._cache[key] = Check.of(action, resource, decision) if decision.possible else None
+            if check is None:
                 return None
-            out.append(Check.of(action, resource, decision))
+            out.append(check)
         return tuple(out)
 
     def _slot(self, node: Node, actions: tuple[str, ...], creates: str = "") -> tuple[Check, ...] | None:
@@ -412,8 +440,9 @@ class PrincipalGraph:
     def _service_trusts(self, role: Node, service: str) -> Check | None:
         key = ("trust", role.arn, service)
         if key not in self._cache:
-            decision = evaluate(Request(Principal.service(service), "sts:AssumeRole", role.trust or role.arn,
-                                        {"aws:SourceAccount": role.account}, at=self.as_of), None, self.org)
+            request = self._template((("aws:SourceAccount", role.account),)).again(
+                Principal.service(service), "sts:AssumeRole", role.trust or role.arn)
+            decision = evaluate(request, None, self.org)
             self._cache[key] = Check.of("sts:AssumeRole", role.arn, decision, service) if decision.possible else None
         return self._cache[key]
 
@@ -434,13 +463,17 @@ class PrincipalGraph:
     def _build(self) -> None:
         self._index_nodes()
         for node in self.nodes.values():
+            node.held = self._held(node)
+            node.methods = frozenset(m.id for m in METHODS if all(a in node.held for a in m.lowered))
             self._decide_admin(node)
         # principals that can do something: admins, holders of a method's action, principals a trust names
         self._live = {arn for arn, node in self.nodes.items()
-                      if arn in self.admin or any(node.holds(a) for a in ACTIONS)
-                      or arn in self._index.named or _without_path(arn) in self._index.named}
+                      if arn in self.admin or node.held or arn in self._index.named
+                      or _without_path(arn) in self._index.named}
         self._writers = {arn for arn, node in self.nodes.items() if arn not in self.admin and any(
-            node.holds(a.lower()) for m in (*WRITE_METHODS, JOIN) for a in m.actions)}
+            node.holds_all(m) for m in (*WRITE_METHODS, JOIN))}
+        self._user_writers = {a for a in self._writers if self.nodes[a].held & USER_WRITES}
+        self._role_writers = {a for a in self._writers if self.nodes[a].held & ROLE_WRITES}
         for node in self.nodes.values():
             if self._is_sure_admin(node.arn):
                 continue  # an admin needs no route
@@ -498,10 +531,23 @@ class PrincipalGraph:
         check = self.admin.get(arn)
         return check is not None and not check.conditional
 
+    def _held(self, node: Node) -> frozenset[str]:
+        """The methods' actions named by an Allow of the node's identity policies (each policy read once)."""
+        held: set[str] = set()
+        for policy in node.policies.identity:
+            key = ("held", id(policy))
+            if key not in self._cache:
+                self._cache[key] = (policy, policy.allowed_among(ACTION_SET))  # the policy kept: ids stay unique
+            held |= self._cache[key][1]
+        return frozenset(held)
+
     def _useful(self, source: Node, target: str) -> bool:
         """An act edge to `target` can matter: the target can do something, or the source could write its
         permissions first."""
-        return target in self._live or source.arn in self._writers
+        if target in self._live:
+            return True
+        kind = self.nodes[target].kind
+        return source.arn in (self._user_writers if kind == "user" else self._role_writers)
 
     # -- act edges ---------------------------------------------------------------------------------------
 
@@ -509,9 +555,9 @@ class PrincipalGraph:
         yield from self._assume_edges(node)
         yield from self._mint_edges(node)
         yield from self._trust_edges(node)
-        for method in by_edge("pass"):
+        for method in PASS_METHODS:
             yield from self._pass_edges(node, method)
-        for method in by_edge("existing"):
+        for method in EXISTING_METHODS:
             yield from self._existing_edges(node, method)
 
     def _assume_edges(self, node: Node) -> Iterator[Edge]:
@@ -528,7 +574,7 @@ class PrincipalGraph:
                 yield Edge(node.arn, arn, ASSUME.id, (Check.of("sts:AssumeRole", arn, decision),))
 
     def _mint_edges(self, node: Node) -> Iterator[Edge]:
-        methods = [m for m in by_edge("mint") if all(node.holds(a.lower()) for a in m.actions)]
+        methods = [m for m in MINT_METHODS if node.holds_all(m)]
         if not methods:
             return
         for arn in self._index.users.get(node.account, []):
@@ -554,11 +600,19 @@ class PrincipalGraph:
             checks = self._checks(node, method.actions, arn)
             if checks is None:
                 continue
-            # the rewritten trust names the caller; the caller's own side (boundary, session) still applies
-            decision = self._decide(node, "sts:AssumeRole", self._trust_naming(node, role))
-            if decision.possible:
-                yield Edge(node.arn, arn, method.id, checks + (Check.of("sts:AssumeRole", arn, decision),),
+            assumed = self._assume_after_rewrite(node, role)
+            if assumed is not None:
+                yield Edge(node.arn, arn, method.id, checks + (assumed,),
                            note="after the rewrite the trust policy names the caller")
+
+    def _assume_after_rewrite(self, node: Node, role: Node) -> Check | None:
+        """sts:AssumeRole once the role's trust names the caller: the trust alone allows it, unless a Deny,
+        the caller's boundary or an SCP says otherwise (then the evaluator decides)."""
+        if self.org is None and node.policies.boundary is None \
+                and not node.policies.identity_for("sts:assumerole")[1]:
+            return Check("sts:AssumeRole", role.arn, "allowed", ("rewritten trust policy naming the caller",))
+        decision = self._decide(node, "sts:AssumeRole", self._trust_naming(node, role))
+        return Check.of("sts:AssumeRole", role.arn, decision) if decision.possible else None
 
     def _trust_naming(self, caller: Node, role: Node) -> Resource:
         key = ("trust-naming", caller.arn)
@@ -571,7 +625,7 @@ class PrincipalGraph:
 
     def _slots(self, node: Node, method: Method) -> tuple[Check, ...] | None:
         checks: list[Check] = []
-        for actions in method.slots().values():
+        for actions in method.slots.values():
             found = self._slot(node, actions, method.creates if method.edge == "existing" else "")
             if found is None:
                 return None
@@ -594,19 +648,19 @@ class PrincipalGraph:
                     yield role, trusted
 
     def _pass_edges(self, node: Node, method: Method) -> Iterator[Edge]:
-        if not all(node.holds(a.lower()) for a in method.actions):
+        if not node.holds_all(method):
             return
         slots = self._slots(node, method)
         if slots is None:
             return
-        context = {"iam:PassedToService": method.passed_to}
+        context = (("iam:PassedToService", method.passed_to or ""),)
         for role, trusted in self._service_roles(node, method):
             passing = self._checks(node, method.on("role"), role.arn, context)
             if passing is not None:
                 yield Edge(node.arn, role.arn, method.id, passing + slots + (trusted,))
 
     def _existing_edges(self, node: Node, method: Method) -> Iterator[Edge]:
-        if not all(node.holds(a.lower()) for a in method.actions):
+        if not node.holds_all(method):
             return
         slots = self._slots(node, method)
         if slots is None:
@@ -632,18 +686,32 @@ class PrincipalGraph:
         return routes
 
     def _find_escalations(self, writer: Node, mode: str, admin_groups: set[str]) -> list[Escalation]:
+        """The writer's escalations: for each write method (and joining an admin group), the nearest
+        principal it can act as (itself first) whose permissions that method can raise to admin; where
+        none, a grant on every principal of a kind (a foothold of that kind completes it)."""
+        wanted = [m for m in WRITE_METHODS if writer.holds_all(m)]
+        joins = writer.holds("iam:addusertogroup") and bool(admin_groups)
         found: list[Escalation] = []
+        done: set[str] = set()
         for arn, route in self._reach(writer.arn, mode).items():
             target = self.nodes[arn]
-            for edge in self._writes(writer, target):
-                if mode == POSSIBLE or not edge.conditional:
-                    found.append(Escalation(edge, route))
-            if target.kind == "user" and admin_groups:
-                for edge in self._joins(writer, target, admin_groups):
-                    if mode == POSSIBLE or not edge.conditional:
+            if arn in self.admin or not self._admits_admin(target):
+                continue
+            for method in wanted:
+                if method.id not in done:
+                    edge = self._write_edge(writer, target, method)
+                    if edge is not None and (mode == POSSIBLE or not edge.conditional):
                         found.append(Escalation(edge, route))
+                        done.add(method.id)
+            if joins and JOIN.id not in done and target.kind == "user":
+                edge = self._join_edge(writer, target, admin_groups)
+                if edge is not None and (mode == POSSIBLE or not edge.conditional):
+                    found.append(Escalation(edge, route))
+                    done.add(JOIN.id)
+            if len(done) == len(wanted) + joins:
+                break
         for edge in self._any_writes(writer, admin_groups):
-            if mode == POSSIBLE or not edge.conditional:
+            if edge.method not in done and (mode == POSSIBLE or not edge.conditional):
                 found.append(Escalation(edge, (), foothold=True))
         return found
 
@@ -655,17 +723,17 @@ class PrincipalGraph:
         if key in self._cache:
             return self._cache[key]
         edges: list[Edge] = []
-        context = {"iam:PolicyARN": ADMIN_POLICY_ARN}
         for method in WRITE_METHODS:
             kind = _written_kind(method) if method.on("target") else "group" if method.on("group") else "policy"
-            if not all(writer.holds(a.lower()) for a in method.actions) or not self._has_target(writer, kind):
+            if not writer.holds_all(method) or not self._has_target(writer, kind):
                 continue
             pattern = f"arn:aws:iam::{writer.account}:{kind}/*"
-            checks = self._checks(writer, method.actions, pattern, context)
+            checks = self._checks(writer, method.actions, pattern, ADMIN_POLICY_CONTEXT)
             if checks is not None:
+                what = kind if kind != "policy" else "holder of a customer-managed policy"
                 edges.append(Edge(writer.arn, pattern, method.id, checks,
-                                  note=f"gives AdministratorAccess to any {kind if kind != 'policy' else 'holder of a policy'}"
-                                       " of the account: a foothold on one completes the path"))
+                                  note=f"gives AdministratorAccess to any {what} of the account: a foothold on one "
+                                       "completes the path"))
         if writer.holds("iam:addusertogroup") and self._has_target(writer, "user"):
             for group in self._index.groups.get(writer.account, []):
                 checks = self._checks(writer, JOIN.actions, group) if group in admin_groups else None
@@ -678,51 +746,47 @@ class PrincipalGraph:
         return edges
 
     def _has_target(self, writer: Node, kind: str) -> bool:
-        """Some principal of that kind (or holding a customer-managed policy) could be made admin."""
-        if kind == "policy":
-            return any(not p.startswith(AWS_MANAGED) and any(self.nodes[h].account == writer.account
-                                                              for h in holders)
-                       for p, holders in self._index.holders.items())
-        pool = {"user": self._index.users, "role": self._index.roles, "group": self._index.groups}[kind]
-        return any(arn != writer.arn and arn not in self.admin and self._admits_admin(self.nodes[arn])
-                   for arn in pool.get(writer.account, []))
+        """Some principal of that kind (or holding a customer-managed policy) other than the writer could be
+        made admin."""
+        key = ("targets", writer.account, kind)
+        if key not in self._cache:
+            if kind == "policy":
+                pool = [h for p, holders in self._index.holders.items() if not p.startswith(AWS_MANAGED)
+                        for h in holders if self.nodes[h].account == writer.account]
+            else:
+                pool = {"user": self._index.users, "role": self._index.roles,
+                        "group": self._index.groups}[kind].get(writer.account, [])
+            self._cache[key] = [a for a in dict.fromkeys(pool)
+                                if a not in self.admin and self._admits_admin(self.nodes[a])][:2]
+        return any(arn != writer.arn for arn in self._cache[key])
 
-    def _writes(self, writer: Node, target: Node) -> list[Edge]:
-        """Ways the writer can give `target` AdministratorAccess (cached: the same in both modes)."""
-        key = ("writes", writer.arn, target.arn)
-        if key in self._cache:
-            return self._cache[key]
-        edges: list[Edge] = []
-        if self._admits_admin(target) and target.arn not in self.admin:
-            for method in WRITE_METHODS:
-                if all(writer.holds(a.lower()) for a in method.actions):
-                    edges += self._write_edges(writer, target, method)
-        self._cache[key] = edges
-        return edges
+    def _write_edge(self, writer: Node, target: Node, method: Method) -> Edge | None:
+        """How the writer gives `target` AdministratorAccess by `method`, if it can (the same in both modes)."""
+        key = ("write", writer.arn, target.arn, method.id)
+        if key not in self._cache:
+            self._cache[key] = next(self._write_edges(writer, target, method), None)
+        return self._cache[key]
 
     def _write_edges(self, writer: Node, target: Node, method: Method) -> Iterator[Edge]:
-        context = {"iam:PolicyARN": ADMIN_POLICY_ARN}
-        if method.on("target") and target.kind == _written_kind(method):
-            checks = self._checks(writer, method.actions, target.arn, context)
-            if checks is not None:
-                yield Edge(writer.arn, target.arn, method.id, checks)
+        if method.on("target"):
+            if target.kind == _written_kind(method):
+                checks = self._checks(writer, method.actions, target.arn, ADMIN_POLICY_CONTEXT)
+                if checks is not None:
+                    yield Edge(writer.arn, target.arn, method.id, checks)
         elif method.on("group"):
-            groups = (target.arn,) if target.kind == "group" else target.groups
-            for group in groups:
-                checks = self._checks(writer, method.actions, group, context)
+            for group in (target.arn,) if target.kind == "group" else target.groups:
+                checks = self._checks(writer, method.actions, group, ADMIN_POLICY_CONTEXT)
                 if checks is not None:
                     note = "" if group == target.arn else f"{target.name} is a member of {group.rsplit('/', 1)[-1]}"
                     yield Edge(writer.arn, target.arn, method.id, checks, note=note, subject=group)
-                    break
-        elif method.on("policy"):
+        else:
             for policy in self._policies_of(target):
                 if method.id == "SetExistingDefaultPolicyVersion" and not self._may_switch_version(policy):
                     continue
-                checks = self._checks(writer, method.actions, policy, context)
+                checks = self._checks(writer, method.actions, policy, ADMIN_POLICY_CONTEXT)
                 if checks is not None:
                     yield Edge(writer.arn, target.arn, method.id, checks,
                                note=f"{target.name} holds {policy.rsplit('/', 1)[-1]}", subject=policy)
-                    break
 
     def _policies_of(self, target: Node) -> list[str]:
         """Customer-managed policies in force for the target (its own and its groups'): AWS-managed ones
@@ -736,23 +800,28 @@ class PrincipalGraph:
         """Another version can become the default: the export lists one, or leaves versions out."""
         return self.policy_versions.get(policy, 1) > 1 or self.hidden_versions
 
-    def _joins(self, writer: Node, user: Node, admin_groups: set[str]) -> Iterator[Edge]:
-        if not writer.holds("iam:addusertogroup") or not self._admits_admin(user):
-            return
+    def _join_edge(self, writer: Node, user: Node, admin_groups: set[str]) -> Edge | None:
+        """The writer adds `user` to a group that reaches admin (one it is not in yet)."""
         for group in self._index.groups.get(user.account, []):
             if group not in admin_groups or group in user.groups:
                 continue
-            checks = self._checks(writer, JOIN.actions, group)
+            key = ("join", writer.arn, group)
+            if key not in self._cache:
+                self._cache[key] = self._checks(writer, JOIN.actions, group)
+            checks = self._cache[key]
             if checks is not None:
-                yield Edge(writer.arn, group, JOIN.id, checks, note=f"adds {user.name} to the group", subject=user.arn)
+                return Edge(writer.arn, group, JOIN.id, checks, note=f"adds {user.name} to the group", subject=user.arn)
+        return None
 
     def _settle(self, mode: str) -> None:
         """Escalations and the shortest way to admin of every node, in one mode. Joining a group pays once
-        the group is known to reach admin, so the two are found together until nothing changes."""
+        the group is known to reach admin, so the two are found together until nothing changes (after the
+        first round only the writers that may add users to groups are looked at again)."""
         escalations = self.escalations[mode]
         admin_groups: set[str] = set()
+        writers = self._writers
         while True:
-            for arn in self._writers:
+            for arn in writers:
                 found = self._find_escalations(self.nodes[arn], mode, admin_groups)
                 if found:
                     escalations[arn] = found
@@ -761,6 +830,7 @@ class PrincipalGraph:
             if reaching <= admin_groups:
                 return
             admin_groups |= reaching
+            writers = {a for a in self._writers if self.nodes[a].holds("iam:addusertogroup")}
 
     def _index_groups(self) -> Iterator[str]:
         for groups in self._index.groups.values():

@@ -27,6 +27,7 @@ resource.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 EDGE_KINDS = ("assume", "mint", "trust", "write", "join", "pass", "existing", "combo")
@@ -54,10 +55,16 @@ class Method:
     catalogue: bool = True              # a pathfinding.cloud path (False: nhiwatch's own addition)
     creates: str = ""                   # existing: the action creating such a resource (see graph._slot)
 
-    @property
+    @cached_property
     def actions(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(s.action for s in self.steps))
 
+    @cached_property
+    def lowered(self) -> tuple[str, ...]:
+        """The actions lowercased, as the evaluator and Node.holds take them."""
+        return tuple(a.lower() for a in self.actions)
+
+    @cached_property
     def slots(self) -> dict[str, tuple[str, ...]]:
         """Steps on resources the caller picks, by slot: {slot: actions}."""
         out: dict[str, list[str]] = {}

@@ -353,6 +353,11 @@ def test_cli_inventory_commands(tmp_path):
     assert shown.returncode == 0 and "oidc-subject-too-broad" in shown.stdout and "NHI6" in shown.stdout
     posture = json.loads(run_cli("posture", "--json", "--min-severity", "critical", home=home).stdout)
     assert {r["check_id"] for r in posture} == {"root-access-key", "oidc-subject-too-broad", "trust-any-principal"}
+    paths = json.loads(run_cli("posture", "paths", "--json", home=home).stdout)
+    lambda_path = next(r for r in paths if r["name"] == "lambda-passrole")
+    assert lambda_path["methods"] == ["lambda-001"] and lambda_path["route"]["hops"][0]["checks"]
+    shown = run_cli("posture", "paths", "self-escalator", home=home)
+    assert shown.returncode == 0 and "iam-007" in shown.stdout and "iam:PutUserPolicy on" in shown.stdout
     bad = run_cli("inventory", "list", "--type", "robot", home=home)
     assert bad.returncode == 2 and "unknown --type" in bad.stderr
     nothing = run_cli("inventory", "show", "nobody", home=home)

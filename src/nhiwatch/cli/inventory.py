@@ -268,8 +268,12 @@ def _print_identity(identity) -> None:
                           p(f.detail))
         out(table)
     caps = identity.capabilities
-    if caps.get("privesc"):
-        out(styled(("escalation methods", "bold"), ": " + ", ".join(p(x) for x in caps["privesc"])))
+    if caps.get("privesc") or caps.get("privesc_conditional"):
+        methods = caps.get("privesc") or [f"{m} (conditional)" for m in caps.get("privesc_conditional") or []]
+        out(styled(("escalation methods", "bold"), ": " + ", ".join(p(x) for x in methods)))
+        if caps.get("privesc_route"):
+            out(styled(("shortest route", "bold"), ": " + p(_route_line(caps["privesc_route"]))
+                       + f" (nhiwatch posture paths {p(identity.arn)})"))
     if identity.policies:
         out(styled(("policies", "bold"), ": " + ", ".join(
             f"{p(x.name)} ({p(x.kind)}{' via ' + p(x.via) if x.via else ''}{'' if x.readable else ', unreadable'})"

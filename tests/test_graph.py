@@ -228,3 +228,17 @@ def test_an_admin_has_no_route(kind):
                                                        managed=(ADMIN,))])
     assert g.is_admin(arn(kind, "admin")) and g.routes(arn(kind, "admin")) == []
     assert escalation_capabilities(g, arn(kind, "admin"))["admin"] == ["managed AdministratorAccess"]
+
+
+def test_odd_exports_still_build():
+    """Entries without names, trust policies that are not policies, garbage in lists: the graph builds
+    and judges what it can read."""
+    nameless = user("x", allow("iam:PutUserPolicy", arn("user", "x")), groups=("missing", 5))
+    del nameless["UserName"]
+    odd_roles = [role("r1", "not json"), role("r2", {"Statement": "garbage"}),
+                 role("r3", {"Statement": [{"Effect": "Allow", "Principal": ["x"], "Action": "sts:AssumeRole"}]})]
+    del odd_roles[0]["RoleName"]
+    group = {"Arn": arn("group", "g"), "GroupPolicyList": [], "AttachedManagedPolicies": [{"PolicyArn": None}, "x"]}
+    g = graph([nameless], odd_roles, [group])
+    assert g.nodes[arn("user", "x")].name == "x" and g.nodes[arn("role", "r1")].name == "r1"
+    assert methods_of(g, "x") == [("iam-007",)]

@@ -94,7 +94,7 @@ def _collect_policies(identity: Identity, entry: dict, inline_key: str, managed:
         identity.policies.append(PolicyRef(name, "inline", readable=policy.get("PolicyDocument") is not None))
         statements += _statements(policy.get("PolicyDocument"), f"inline {name}", identity)
     for ref in entry.get("AttachedManagedPolicies") or []:
-        arn = ref.get("PolicyArn", "")
+        arn = ref.get("PolicyArn") or ""
         document = managed.get(arn)
         identity.policies.append(PolicyRef(ref.get("PolicyName") or arn.rsplit("/", 1)[-1], "managed", arn,
                                            readable=document is not None))
@@ -110,7 +110,7 @@ def _collect_policies(identity: Identity, entry: dict, inline_key: str, managed:
                                                readable=policy.get("PolicyDocument") is not None))
             statements += _statements(policy.get("PolicyDocument"), f"group {group_name} inline {name}", identity)
         for ref in group.get("AttachedManagedPolicies") or []:
-            arn = ref.get("PolicyArn", "")
+            arn = ref.get("PolicyArn") or ""
             document = managed.get(arn)
             identity.policies.append(PolicyRef(ref.get("PolicyName") or arn.rsplit("/", 1)[-1], "group-managed",
                                                arn, via=group_name, readable=document is not None))

@@ -1463,6 +1463,12 @@ class Snapshot:
         return found[0]
 
 
+def name_of(entry: Mapping[str, Any], key: str) -> str:
+    """An export entry's name (UserName, RoleName, GroupName), or its ARN's last part when it has none."""
+    name = entry.get(key)
+    return str(name) if name else str(entry.get("Arn", "")).rsplit("/", 1)[-1]
+
+
 def _tags_of(entry: dict) -> dict[str, str]:
     tags = entry.get("Tags") or []
     if isinstance(tags, dict):
@@ -1515,8 +1521,8 @@ def load_authorization_details(payload: Mapping[str, Any],
                 out.append(compile_policy(item.get("PolicyDocument"), origin))
             except PolicyError as exc:
                 snapshot.problems.append(f"{origin}: {exc}")
-        out += [m for m in (managed(ref, prefix) for ref in entry.get("AttachedManagedPolicies") or [])
-                if m is not None]
+        refs = [ref for ref in entry.get("AttachedManagedPolicies") or [] if isinstance(ref, dict)]
+        out += [m for m in (managed(ref, prefix) for ref in refs) if m is not None]
         return out
 
     def boundary(entry: dict) -> CompiledPolicy | None:
@@ -1525,29 +1531,30 @@ def load_authorization_details(payload: Mapping[str, Any],
 
     groups: dict[str, list[CompiledPolicy]] = {}
     for group in payload.get("GroupDetailList") or []:
-        policies = own(group, "GroupPolicyList", f"group {group['GroupName']} ")
-        groups[group["GroupName"]] = policies
+        group_name = name_of(group, "GroupName")
+        policies = own(group, "GroupPolicyList", f"group {group_name} ")
+        groups[group_name] = policies
         snapshot.subjects[group["Arn"]] = Subject(Principal.group_member(group["Arn"]), IdentityPolicies(policies),
-                                                  "group", group["GroupName"])
+                                                  "group", group_name)
     for user in payload.get("UserDetailList") or []:
         policies = own(user, "UserPolicyList", "")
         for name in user.get("GroupList") or []:
             if name not in groups:
-                snapshot.problems.append(f"user {user['UserName']}: group {name} not in the export")
+                snapshot.problems.append(f"user {name_of(user, 'UserName')}: group {name} not in the export")
             policies += groups.get(name, [])
         principal = Principal.user(user["Arn"], unique_id=user.get("UserId"), tags=_tags_of(user))
         snapshot.subjects[user["Arn"]] = Subject(principal, IdentityPolicies(policies, boundary(user)), "user",
-                                                 user["UserName"])
+                                                 name_of(user, "UserName"))
     for role in payload.get("RoleDetailList") or []:
         principal = Principal.role(role["Arn"], unique_id=role.get("RoleId"), tags=_tags_of(role))
         trust = None
         if role.get("AssumeRolePolicyDocument") is not None:
             try:
-                trust = compile_policy(role["AssumeRolePolicyDocument"], f"trust policy of {role['RoleName']}",
+                trust = compile_policy(role["AssumeRolePolicyDocument"], f"trust policy of {name_of(role, 'RoleName')}",
                                        resource_policy=True)
             except PolicyError as exc:
-                snapshot.problems.append(f"trust policy of {role['RoleName']}: {exc}")
+                snapshot.problems.append(f"trust policy of {name_of(role, 'RoleName')}: {exc}")
         snapshot.subjects[role["Arn"]] = Subject(
             principal, IdentityPolicies(own(role, "RolePolicyList", ""), boundary(role)), "role",
-            role["RoleName"], Resource(role["Arn"], account_of(role["Arn"]), tags=_tags_of(role), policy=trust))
+            name_of(role, "RoleName"), Resource(role["Arn"], account_of(role["Arn"]), tags=_tags_of(role), policy=trust))
     return snapshot

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from nhiwatch.core.arn import account_of
-from nhiwatch.inventory.evaluate import IdentityPolicies, Principal, Resource, load_authorization_details
+from nhiwatch.inventory.evaluate import IdentityPolicies, Principal, Resource, load_authorization_details, name_of
 from nhiwatch.inventory.methods import Method
 from nhiwatch.inventory.policy import as_list
 
@@ -94,21 +94,21 @@ def nodes_of(payload: Mapping[str, Any], report_rows: Iterable[Mapping[str, Any]
         subject = snapshot.subjects.get(entry["Arn"])
         if subject is None:
             continue
-        group_arns[entry["GroupName"]] = entry["Arn"]
+        group_arns[name_of(entry, "GroupName")] = entry["Arn"]
         principal = replace(subject.principal, credentials="temporary", token_issue_time=issued)
-        nodes[entry["Arn"]] = Node(entry["Arn"], "group", account_of(entry["Arn"]) or "", entry["GroupName"],
+        nodes[entry["Arn"]] = Node(entry["Arn"], "group", account_of(entry["Arn"]) or "", name_of(entry, "GroupName"),
                                    principal, subject.policies, managed=_managed(entry))
     members: dict[str, list[str]] = {}
     for entry in payload.get("UserDetailList") or []:
         subject = snapshot.subjects.get(entry["Arn"])
         if subject is None:
             continue
-        groups = tuple(group_arns[g] for g in entry.get("GroupList") or [] if g in group_arns)
+        groups = tuple(group_arns[g] for g in entry.get("GroupList") or [] if isinstance(g, str) and g in group_arns)
         for group in groups:
             members.setdefault(group, []).append(entry["Arn"])
         keys, password = facts.get(entry["Arn"], (None, None))
         principal = replace(subject.principal, credentials="temporary", token_issue_time=issued)
-        nodes[entry["Arn"]] = Node(entry["Arn"], "user", account_of(entry["Arn"]) or "", entry["UserName"],
+        nodes[entry["Arn"]] = Node(entry["Arn"], "user", account_of(entry["Arn"]) or "", name_of(entry, "UserName"),
                                    principal, subject.policies, groups=groups, managed=_managed(entry),
                                    boundary=_boundary_arn(entry), access_keys=keys, password=password)
     for entry in payload.get("RoleDetailList") or []:
@@ -121,7 +121,7 @@ def nodes_of(payload: Mapping[str, Any], report_rows: Iterable[Mapping[str, Any]
         # A role only services assume has no session tags and never MFA; otherwise both are unknown.
         principal = replace(subject.principal, token_issue_time=issued, session_tags={} if service_only else None,
                             mfa=False if service_only else None)
-        nodes[entry["Arn"]] = Node(entry["Arn"], "role", account_of(entry["Arn"]) or "", entry["RoleName"],
+        nodes[entry["Arn"]] = Node(entry["Arn"], "role", account_of(entry["Arn"]) or "", name_of(entry, "RoleName"),
                                    principal, subject.policies, trust=subject.resource, managed=_managed(entry),
                                    boundary=_boundary_arn(entry), trusted_services=services,
                                    trust_names=tuple(named),
@@ -133,7 +133,8 @@ def nodes_of(payload: Mapping[str, Any], report_rows: Iterable[Mapping[str, Any]
 
 
 def _managed(entry: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(ref.get("PolicyArn", "") for ref in entry.get("AttachedManagedPolicies") or [])
+    refs = [ref.get("PolicyArn") for ref in entry.get("AttachedManagedPolicies") or [] if isinstance(ref, dict)]
+    return tuple(arn for arn in refs if isinstance(arn, str) and arn)
 
 
 def _boundary_arn(entry: Mapping[str, Any]) -> str | None:

@@ -330,6 +330,7 @@ class PrincipalGraph:
             node.holds_all(m) for m in (*WRITE_METHODS, JOIN))}
         self._user_writers = {a for a in self._writers if self.nodes[a].held & USER_WRITES}
         self._role_writers = {a for a in self._writers if self.nodes[a].held & ROLE_WRITES}
+        self._rank = self._rank_targets()
         for node in self.nodes.values():
             if self._is_sure_admin(node.arn):
                 continue  # an admin needs no route
@@ -397,6 +398,65 @@ class PrincipalGraph:
             held |= self._cache[key][1]
         return frozenset(held)
 
+    def _rank_targets(self) -> dict[str, int]:
+        """How promising each principal is as the end of an act edge: 0 admin, 1 can make itself admin,
+        2 can do something, 3 nothing (only a writer's combination can use it). Targets are tried in this
+        order, and a method stops at its first edge to a 0 or 1: that edge already makes the caller
+        escalate, and further ones would only repeat it."""
+        rank = {}
+        admin_groups = {a for a, n in self.nodes.items() if n.kind == "group" and self._is_sure_admin(a)}
+        for arn, node in self.nodes.items():
+            if self._is_sure_admin(arn):
+                rank[arn] = 0
+            elif arn in self._writers and self._escalates_alone(node, admin_groups):
+                rank[arn] = 1
+            else:
+                rank[arn] = 2 if arn in self._live else 3
+        return rank
+
+    def _escalates_alone(self, node: Node, admin_groups: set[str]) -> bool:
+        """The node can give itself admin without a condition: a write on itself, or joining an admin group."""
+        for method in WRITE_METHODS:
+            if node.holds_all(method) and self._admits_admin(node):
+                edge = self._write_edge(node, node, method)
+                if edge is not None and not edge.conditional:
+                    return True
+        if node.kind == "user" and node.holds("iam:addusertogroup") and admin_groups:
+            edge = self._join_edge(node, node, admin_groups)
+            return edge is not None and not edge.conditional
+        return False
+
+    def _escalates_alone_possibly(self, node: Node) -> bool:
+        return any(node.holds_all(m) and self._write_edge(node, node, m) is not None for m in WRITE_METHODS)
+
+    def _ranked(self, arns: Iterable[str]) -> list[str]:
+        return sorted(arns, key=self._rank.__getitem__)
+
+    def _enough(self, edge: Edge) -> bool:
+        """An unconditional edge to an admin or a self-escalating principal: no other target of the same
+        method needs trying."""
+        return self._rank[edge.target] <= 1 and not edge.conditional
+
+    def _blocked(self, node: Node, actions: Iterable[str], kind: str) -> bool:
+        """No principal of that kind can be the target: a Deny covers every one of them, or the boundary
+        never allows the action (asked once, on a pattern standing for all of them)."""
+        boundary = node.policies.boundary
+        pattern = f"arn:aws:iam::{node.account}:{kind}/*"
+        return any((boundary is not None and not boundary.for_action(a.lower())[0])
+                   or self._decide(node, a, pattern).denied for a in actions)
+
+    def _targets(self, node: Node, actions: Iterable[str], pool: list[str]) -> list[str]:
+        """The principals of `pool` some Allow of `actions` names, read loosely (a wildcard or a policy
+        variable stands for anything): the evaluator then decides each. A NotResource keeps them all."""
+        patterns: list[str] = []
+        for action in actions:
+            for statement in node.policies.identity_for(action.lower())[0]:
+                if statement.not_resource or "*" in statement.resources:
+                    return pool
+                patterns += statement.resources
+        loose = re.compile("|".join(_loose_pattern(p) for p in dict.fromkeys(patterns)))
+        return [arn for arn in pool if loose.fullmatch(arn)]
+
     def _useful(self, source: Node, target: str) -> bool:
         """An act edge to `target` can matter: the target can do something, or the source could write its
         permissions first."""
@@ -421,35 +481,44 @@ class PrincipalGraph:
         candidates = list(index.named.get(node.arn, ()))
         if node.holds("sts:assumerole"):
             candidates += index.accounts.get(node.account, []) + index.anyone
-        for arn in dict.fromkeys(candidates):
-            role = self.nodes.get(arn)
-            if role is None or arn == node.arn or role.trust is None or not self._useful(node, arn):
+        for arn in self._ranked(a for a in dict.fromkeys(candidates) if a in self.nodes):
+            role = self.nodes[arn]
+            if arn == node.arn or role.trust is None or not self._useful(node, arn):
                 continue
             decision = self._decide(node, "sts:AssumeRole", role.trust)
             if decision.possible:
-                yield Edge(node.arn, arn, ASSUME.id, (Check.of("sts:AssumeRole", arn, decision),))
+                edge = Edge(node.arn, arn, ASSUME.id, (Check.of("sts:AssumeRole", arn, decision),))
+                yield edge
+                if self._enough(edge):
+                    return
 
     def _mint_edges(self, node: Node) -> Iterator[Edge]:
         methods = [m for m in MINT_METHODS if node.holds_all(m)]
         if not methods:
             return
-        for arn in self._index.users.get(node.account, []):
-            user = self.nodes[arn]
-            if arn == node.arn or not self._useful(node, arn):
+        pool = self._index.users.get(node.account, [])
+        linked: set[str] = set()  # one way into a principal that is not a goal is enough
+        for method in methods:
+            if self._blocked(node, method.actions, "user"):
                 continue
-            for method in methods:
-                if not _mint_applies(method, user):
+            for arn in self._ranked(self._targets(node, method.actions, pool)):
+                user = self.nodes[arn]
+                if arn == node.arn or (arn in linked and self._rank[arn] > 1) or not _mint_applies(method, user) \
+                        or not self._useful(node, arn):
                     continue
                 checks = self._checks(node, method.actions, arn)
                 if checks is not None:
-                    yield Edge(node.arn, arn, method.id, checks)
-                    break  # one way in is enough for reachability
+                    edge = Edge(node.arn, arn, method.id, checks)
+                    yield edge
+                    linked.add(arn)
+                    if self._enough(edge):
+                        break
 
     def _trust_edges(self, node: Node) -> Iterator[Edge]:
         method = BY_ID["iam-012"]
-        if not node.holds("iam:updateassumerolepolicy"):
+        if not node.holds("iam:updateassumerolepolicy") or self._blocked(node, method.actions, "role"):
             return
-        for arn in self._index.roles.get(node.account, []):
+        for arn in self._ranked(self._targets(node, method.actions, self._index.roles.get(node.account, []))):
             role = self.nodes[arn]
             if arn == node.arn or not self._useful(node, arn):
                 continue
@@ -458,8 +527,11 @@ class PrincipalGraph:
                 continue
             assumed = self._assume_after_rewrite(node, role)
             if assumed is not None:
-                yield Edge(node.arn, arn, method.id, checks + (assumed,),
-                           note="after the rewrite the trust policy names the caller")
+                edge = Edge(node.arn, arn, method.id, checks + (assumed,),
+                            note="after the rewrite the trust policy names the caller")
+                yield edge
+                if self._enough(edge):
+                    return
 
     def _assume_after_rewrite(self, node: Node, role: Node) -> Check | None:
         """sts:AssumeRole once the role's trust names the caller: the trust alone allows it, unless a Deny,
@@ -492,7 +564,7 @@ class PrincipalGraph:
         """Roles of the caller's account that trust one of the method's services, with the trust check."""
         seen = set()
         for service in method.services:
-            for arn in self._index.services.get((node.account, service), []):
+            for arn in self._ranked(self._index.services.get((node.account, service), [])):
                 role = self.nodes[arn]
                 if arn in seen or arn == node.arn or (method.instance_profile and not role.instance_profile):
                     continue
@@ -507,13 +579,16 @@ class PrincipalGraph:
         if not node.holds_all(method):
             return
         slots = self._slots(node, method)
-        if slots is None:
+        if slots is None or self._blocked(node, method.on("role"), "role"):
             return
         context = (("iam:PassedToService", method.passed_to or ""),)
         for role, trusted in self._service_roles(node, method):
             passing = self._checks(node, method.on("role"), role.arn, context)
             if passing is not None:
-                yield Edge(node.arn, role.arn, method.id, passing + slots + (trusted,))
+                edge = Edge(node.arn, role.arn, method.id, passing + slots + (trusted,))
+                yield edge
+                if self._enough(edge):
+                    return
 
     def _existing_edges(self, node: Node, method: Method) -> Iterator[Edge]:
         if not node.holds_all(method):
@@ -523,8 +598,11 @@ class PrincipalGraph:
             return
         kind = method.services[0].split(".")[0]
         for role, trusted in self._service_roles(node, method):
-            yield Edge(node.arn, role.arn, method.id, slots + (trusted,),
-                       note=f"an existing {kind} resource the caller may act on may run as {role.name}")
+            edge = Edge(node.arn, role.arn, method.id, slots + (trusted,),
+                        note=f"an existing {kind} resource the caller may act on may run as {role.name}")
+            yield edge
+            if self._enough(edge):
+                return
 
     # -- escalations ---------------------------------------------------------------------------------------
 
@@ -549,7 +627,10 @@ class PrincipalGraph:
         joins = writer.holds("iam:addusertogroup") and bool(admin_groups)
         found: list[Escalation] = []
         done: set[str] = set()
-        for arn, route in self._reach(writer.arn, mode).items():
+        # a principal that makes itself admin needs no other target: its own write is the shortest
+        alone = self._rank[writer.arn] == 1 or (mode == POSSIBLE and self._escalates_alone_possibly(writer))
+        reach = {writer.arn: ()} if alone else self._reach(writer.arn, mode)
+        for arn, route in reach.items():
             target = self.nodes[arn]
             if arn in self.admin or not self._admits_admin(target):
                 continue
@@ -798,6 +879,16 @@ class PrincipalGraph:
 
 
 _WRITE_IDS = frozenset(m.id for m in (*WRITE_METHODS, JOIN))
+
+
+_LOOSE_SPECIALS = re.compile(r"(\*|\?|\$\{[^}]*\})")
+
+
+def _loose_pattern(pattern: str) -> str:
+    """A Resource pattern as a regex that matches at least what IAM would: `*` and variables match
+    anything, `?` one character."""
+    return "".join(".*" if part == "*" or part.startswith("${") else "." if part == "?" else re.escape(part)
+                   for part in _LOOSE_SPECIALS.split(pattern) if part)
 
 
 def _route_order(route: Route) -> tuple:

@@ -11,7 +11,9 @@ resolve, Deny, boundaries and conditions apply):
   (the role must trust the service), taking over an existing resource of a service (any role that
   trusts the service may be the one it runs as: existing resources are not in IAM exports);
 - escalations at a node Z: Z writes the permissions of a principal Y it can act as (Y may be Z itself:
-  its own, its groups' or its managed policies), or adds Y to a group that is admin.
+  its own, its groups' or its managed policies), or adds Y to a group that reaches admin; a write
+  granted on every principal of a kind counts too (any foothold of that kind completes it: the route
+  says so), as does SetDefaultPolicyVersion when the export lists another version or only defaults.
 
 A node is admin when the evaluator allows it every probe action on `*`. A node reaches admin when an
 act-edge route leads to an admin or to a node that can escalate; the route kept is the shortest (fewest
@@ -23,10 +25,14 @@ users and for roles people may assume, absent for roles only services assume (wh
 then known to be none); `sts:ExternalId` absent (a principal of the account does not hold a vendor's
 secret); `iam:PassedToService` and `iam:PolicyARN` (AdministratorAccess) set to what the method uses.
 
-To stay fast on large accounts the build indexes roles by what their trust policies name, evaluates a
-method only for principals that hold an Allow of each of its actions, sends act edges only to targets
-that can do something (unless the caller can also write permissions), and looks for escalations only
-where write permissions are held.
+To stay fast on large accounts (bench/graph_bench.py: 10,160 principals in about 10 s, 16 s in one
+account) the build indexes roles by what their trust policies name; evaluates a method only for
+principals that hold an Allow of each of its actions, and only on targets those Allows could name;
+tries targets best first (admins, principals that make themselves admin, principals that can do
+something) and stops a method at its first edge to an admin or a self-escalating principal, so a
+principal's routes name each method once; sends act edges to principals that can do nothing only from
+callers that can write that kind of principal; and looks for escalations only where write permissions
+are held.
 """
 
 from __future__ import annotations

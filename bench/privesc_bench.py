@@ -14,9 +14,9 @@ Two accounts:
 
 For each: exploitable principals flagged / all exploitable (recall) and false positives / safe
 principals, overall and per category (the path's category; user, role, group for IAM Vulnerable);
-"conditional" counts the flagged principals whose every method rests on a condition. nhiwatch
-flags a principal when its inventory lists a privilege-escalation method for it (capabilities
-["privesc"]). When Cloudsplaining's CLI is installed beside this Python, its figures on the same
+"conditional" counts the principals not flagged whose only routes to admin rest on a condition the
+evaluation cannot decide. nhiwatch flags a principal when its inventory says it is admin or lists a
+route to admin that rests on no condition (capabilities["admin"] or ["privesc"]). When Cloudsplaining's CLI is installed beside this Python, its figures on the same
 files: a principal is flagged when a policy it holds (directly or through a group) has a
 PrivilegeEscalation finding, and, as a second figure, any finding of any risk type.
 

@@ -1004,9 +1004,14 @@ def build(paths_dir: Path = PATHS_DIR) -> Fixture:
 
 
 def flagged(identity) -> bool:
-    """nhiwatch's verdict: the identity has at least one privilege-escalation method (conditional or not),
-    as the issue and the Cloudsplaining comparison count it."""
-    return bool(identity.capabilities.get("privesc"))
+    """nhiwatch's verdict: the identity could be admin: it is, or it has a route to admin that does not
+    rest on a condition (routes that do are listed apart, in privesc_conditional, and not counted)."""
+    return bool(identity.capabilities.get("admin") or identity.capabilities.get("privesc"))
+
+
+def conditional_only(identity) -> bool:
+    """Not flagged, but a route to admin exists if conditions the evaluation cannot decide hold."""
+    return not flagged(identity) and bool(identity.capabilities.get("privesc_conditional"))
 
 
 @dataclass
@@ -1032,8 +1037,7 @@ def judge(identities, manifest: dict) -> list[Verdict]:
             continue
         identity = by_arn.get(label["arn"])
         is_flagged = identity is not None and flagged(identity)
-        conditional = bool(identity is not None and is_flagged and set(identity.capabilities["privesc"])
-                           <= set(identity.capabilities.get("privesc_conditional") or []))
+        conditional = identity is not None and conditional_only(identity)
         verdicts.append(Verdict(label["arn"], label["name"], label["category"], label["role"],
                                 bool(label["expected"]), is_flagged, conditional))
     return verdicts
@@ -1104,16 +1108,14 @@ def iam_vulnerable_labels(path: Path = IAM_VULNERABLE) -> dict[str, bool]:
 
 
 def judge_iam_vulnerable(identities, labels: dict[str, bool]) -> list[Verdict]:
-    """A group counts as found only when the inventory lists it as an identity that is flagged (the
-    inventory lists users and roles only today)."""
+    """A group counts as found only when the inventory lists it as an identity that is flagged."""
     by_arn = {i.arn: i for i in identities}
     verdicts = []
     for arn, exploitable in sorted(labels.items()):
         kind = arn.split(":", 5)[5].split("/", 1)[0]
         identity = by_arn.get(arn)
         is_flagged = identity is not None and flagged(identity)
-        conditional = bool(is_flagged and set(identity.capabilities["privesc"])
-                           <= set(identity.capabilities.get("privesc_conditional") or []))
+        conditional = identity is not None and conditional_only(identity)
         verdicts.append(Verdict(arn, arn.rsplit("/", 1)[-1], kind, kind, exploitable, is_flagged, conditional))
     return verdicts
 

@@ -85,7 +85,7 @@ def test_privilege_escalation_agrees_with_cloudsplaining(tmp_path):
     theirs = _cloudsplaining_privesc_principals(results)
     inventory = build_inventory({a: merge_authz([p]) for a, p in read_source(CLOUDSPLAINING_EXAMPLE).accounts.items()},
                                 {}, AS_OF)
-    ours = {i.arn for i in inventory if i.capabilities["privesc"]}
+    ours = {i.arn for i in inventory if i.capabilities["admin"] or i.capabilities["privesc"]}
     allowed = json.loads((FIXTURES / "cloudsplaining-differences.json").read_text())
     assert len(theirs) > 50, "Cloudsplaining's output changed shape: no principals found"
     assert theirs - ours == set(allowed["cloudsplaining_only"])
@@ -98,7 +98,8 @@ def test_classification_of_every_cloudsplaining_identity():
     inventory = build_inventory({a: merge_authz([p]) for a, p in source.accounts.items()}, {}, AS_OF)
     got = {i.arn: [i.category, i.nhi_type] for i in inventory}
     raw = json.loads(CLOUDSPLAINING_EXAMPLE.read_text())
-    assert len(got) == len(raw["UserDetailList"]) + len(raw["RoleDetailList"]) == len(expected)
+    assert len(got) == len(raw["UserDetailList"]) + len(raw["RoleDetailList"]) + len(raw["GroupDetailList"]) \
+        == len(expected)
     assert got == expected
     for identity in inventory:
         assert identity.evidence, f"{identity.arn} has no evidence for its classification"
@@ -115,9 +116,21 @@ def test_cloudsplaining_example_highlights():
     # fp1: an Allow and a Deny in the same policy; fp3: Deny of iam: neither escalates
     assert not inv["fp1-allow-and-deny-role"].capabilities["privesc"]
     assert not inv["fp3-deny-iam-role"].capabilities["privesc"]
-    # conditional grants are reported, at medium
-    assert checks(inv["fn3-exploitableConditionConstraint-role"])["privilege-escalation"] == "medium"
-    assert inv["privesc4-CreateAccessKey-role"].capabilities["privesc"][:1] == ["CreateAccessKey"]
+    # conditions are decided where the request tells: a fresh session's token is newer than 2020 (fn3 can,
+    # fp5 cannot)
+    assert checks(inv["fn3-exploitableConditionConstraint-role"])["privilege-escalation"] == "high"
+    assert "privilege-escalation" not in checks(inv["fp5-nonExploitableConditionConstraint-role"])
+    # a key for another user (catalogue id iam-002), then that user's own escalation: the route says how
+    privesc4 = inv["privesc4-CreateAccessKey-role"].capabilities
+    assert privesc4["privesc"][:1] == ["iam-002"] and privesc4["privesc_route"]["hops"][0]["method"] == "iam-002"
+    # a chain of two sts:AssumeRole hops, each trust naming the previous role
+    chain = inv["privesc-AssumeRole-starting-role"].capabilities["privesc_route"]
+    assert [h["to"].rsplit("/", 1)[-1] for h in chain["hops"]] == ["privesc-AssumeRole-intermediate-role",
+                                                                   "privesc-AssumeRole-ending-role"]
+    # a group stands for its members: its member can write the group's policy
+    group = inv["privesc11-PutGroupPolicy-group"]
+    assert group.kind == "group" and group.capabilities["privesc"] == ["iam-011"]
+    assert group.capabilities["privesc_route"]["via_member"].endswith("user/privesc11-PutGroupPolicy-user")
     slr = inv["AWSServiceRoleForAmazonSSM"]
     assert slr.nhi_type == "service-linked-role" and checks(slr)["privilege-escalation"] == "info"
 
@@ -184,9 +197,13 @@ def test_credential_report_special_values(hand_made):
 def test_boundaries_denies_and_self_targets(hand_made):
     assert not hand_made["lambda-iam-bounded"].capabilities["privesc"]  # boundary excludes iam
     denied = hand_made["lambda-iam-denied"].capabilities["privesc"]
-    assert "PutRolePolicy" not in denied and "AttachUserPolicy" not in denied
-    assert hand_made["self-escalator"].capabilities["privesc"] == ["CreateAccessKey", "PutUserPolicy"]
-    assert hand_made["lambda-passrole"].capabilities["privesc"] == ["PassRoleToNewLambdaThenInvoke"]  # URL-encoded
+    assert "iam-005" not in denied and "iam-008" not in denied  # PutRolePolicy, AttachUserPolicy denied
+    # PutUserPolicy on itself escalates; CreateAccessKey on itself only mints a key it could already use
+    assert hand_made["self-escalator"].capabilities["privesc"] == ["iam-007"]
+    # URL-encoded policy; the role passed is stale-admin-automation, admin and trusting Lambda
+    lambda_route = hand_made["lambda-passrole"].capabilities["privesc_route"]
+    assert hand_made["lambda-passrole"].capabilities["privesc"] == ["lambda-001"]
+    assert lambda_route["admin"].endswith("role/stale-admin-automation")
     assert checks(hand_made["alice"])["admin-access"] == "medium"  # through her group, human
     assert hand_made["alice"].policies[0].via == "admins"
 
@@ -270,7 +287,7 @@ def test_bad_policy_document_and_unknown_fields(tmp_path):
     assert "unknown top-level field 'Extra'" in problems
     inventory = {i.name: i for i in build_inventory({a: merge_authz([p]) for a, p in source.accounts.items()}, {},
                                                     AS_OF)}
-    assert len(inventory) == 31  # 24 roles + 7 users: only the garbage entry is gone
+    assert len(inventory) == 32  # 24 roles + 7 users + 1 group: only the garbage entry is gone
     assert inventory["gh-no-sub"].policies[0].readable is False
     assert any("document unavailable" in p for p in inventory["gh-no-sub"].problems)
 
@@ -305,7 +322,7 @@ def test_store_round_trip_and_pages(store, tmp_path):
     stored = save_sources(store, files, "test")
     assert stored == {"authorization-details": [ACCOUNT], "credential-report": [ACCOUNT]}
     identities = rebuild(store, AS_OF)
-    assert len(identities) == 33  # 24 roles + 8 users + root, from two pages and the report
+    assert len(identities) == 34  # 24 roles + 8 users + 1 group + root, from two pages and the report
     total, rows = list_identities(store, types=["oidc-role"], sort="name")
     assert total == 9 and rows[0]["name"] == "eks-irsa-payments"
     assert get_identity(store, "gh-no-sub").arn == f"arn:aws:iam::{ACCOUNT}:role/gh-no-sub"
@@ -326,7 +343,7 @@ def test_cli_inventory_commands(tmp_path):
     loaded = run_cli("inventory", "load", str(HAND_MADE), "--as-of", "2026-06-01T00:00:00Z", "--json", home=home)
     assert loaded.returncode == 0, loaded.stderr
     summary = json.loads(loaded.stdout)
-    assert summary["identities"] == 33 and summary["by_category"]["human-use-of-nhi"] == 2
+    assert summary["identities"] == 34 and summary["by_category"]["human-use-of-nhi"] == 2
     listed = json.loads(run_cli("inventory", "list", "--type", "user-with-keys", "--json", home=home).stdout)
     assert listed["total"] == 7
     assert listed["identities"][0]["risk_score"] >= listed["identities"][-1]["risk_score"]
@@ -336,6 +353,11 @@ def test_cli_inventory_commands(tmp_path):
     assert shown.returncode == 0 and "oidc-subject-too-broad" in shown.stdout and "NHI6" in shown.stdout
     posture = json.loads(run_cli("posture", "--json", "--min-severity", "critical", home=home).stdout)
     assert {r["check_id"] for r in posture} == {"root-access-key", "oidc-subject-too-broad", "trust-any-principal"}
+    paths = json.loads(run_cli("posture", "paths", "--json", home=home).stdout)
+    lambda_path = next(r for r in paths if r["name"] == "lambda-passrole")
+    assert lambda_path["methods"] == ["lambda-001"] and lambda_path["route"]["hops"][0]["checks"]
+    shown = run_cli("posture", "paths", "self-escalator", home=home)
+    assert shown.returncode == 0 and "iam-007" in shown.stdout and "iam:PutUserPolicy on" in shown.stdout
     bad = run_cli("inventory", "list", "--type", "robot", home=home)
     assert bad.returncode == 2 and "unknown --type" in bad.stderr
     nothing = run_cli("inventory", "show", "nobody", home=home)

@@ -326,7 +326,9 @@ def test_live_load_equals_loading_the_exported_files(estate: dict[str, str], tmp
     live_view, file_view = view("live"), view("files")
     assert live_view == file_view
     identities = {row["name"]: row for row in live_view[0]}
-    assert set(identities) == {"ci-deployer", "alice", "lambda-exec", "partner-audit", "github-deploy"}
+    # groups are identities too (a group stands for its members in the escalation graph)
+    assert set(identities) == {"ci-deployer", "alice", "lambda-exec", "partner-audit", "github-deploy", "developers"}
+    assert identities["developers"]["nhi_type"] == "group"
     assert identities["github-deploy"]["nhi_type"] == "oidc-role"
     assert identities["partner-audit"]["type_detail"] == "999988887777 (ExternalId)"
     assert (identities["ci-deployer"]["category"], identities["ci-deployer"]["nhi_type"]) == (

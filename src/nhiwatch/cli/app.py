@@ -38,7 +38,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-from nhiwatch.cli.inventory import inventory_app, posture  # noqa: E402  (registered on the app below)
+from nhiwatch.cli.inventory import inventory_app, posture_app  # noqa: E402  (registered on the app below)
 
 from nhiwatch.cli.detect import analyze, baseline_app, findings_app  # noqa: E402
 from nhiwatch.cli.correlate import incidents_app  # noqa: E402
@@ -58,7 +58,7 @@ for command in (ingest, stats, quarantine, schema, simulate, scenarios):
 app.command("eval")(evaluate)
 app.command()(demo)
 app.add_typer(inventory_app, name="inventory")
-app.command()(posture)
+app.add_typer(posture_app, name="posture")
 app.command()(analyze)
 app.add_typer(findings_app, name="findings")
 app.add_typer(baseline_app, name="baseline")

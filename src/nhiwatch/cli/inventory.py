@@ -268,8 +268,12 @@ def _print_identity(identity) -> None:
                           p(f.detail))
         out(table)
     caps = identity.capabilities
-    if caps.get("privesc"):
-        out(styled(("escalation methods", "bold"), ": " + ", ".join(p(x) for x in caps["privesc"])))
+    if caps.get("privesc") or caps.get("privesc_conditional"):
+        methods = caps.get("privesc") or [f"{m} (conditional)" for m in caps.get("privesc_conditional") or []]
+        out(styled(("escalation methods", "bold"), ": " + ", ".join(p(x) for x in methods)))
+        if caps.get("privesc_route"):
+            out(styled(("shortest route", "bold"), ": " + p(_route_line(caps["privesc_route"]))
+                       + f" (nhiwatch posture paths {p(identity.arn)})"))
     if identity.policies:
         out(styled(("policies", "bold"), ": " + ", ".join(
             f"{p(x.name)} ({p(x.kind)}{' via ' + p(x.via) if x.via else ''}{'' if x.readable else ', unreadable'})"
@@ -291,7 +295,13 @@ def _print_identity(identity) -> None:
         err.print(styled(("note:", "yellow"), " ", p(problem)))
 
 
+posture_app = typer.Typer(help="Posture findings of the inventory; `posture paths`: routes to admin.",
+                          invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@posture_app.callback()
 def posture(
+    ctx: typer.Context,
     min_severity: Annotated[str, typer.Option(help="info, low, medium, high or critical.")] = "low",
     check: Annotated[Optional[list[str]], typer.Option("--check", help="Only this check id (repeatable).")] = None,
     account: Annotated[Optional[list[str]], typer.Option("--account", help="Account id (repeatable).")] = None,
@@ -302,6 +312,8 @@ def posture(
 ) -> None:
     """Posture findings of the inventory, most severe first, each with its OWASP NHI Top 10 and NIST
     CSF 2.0 ids. Exit 0 even when there are findings (use --json and count them in scripts)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from nhiwatch.core.severity import SEVERITIES
     from nhiwatch.inventory.persist import InventoryMissing, posture_findings
     from nhiwatch.inventory.posture import CHECKS
@@ -335,3 +347,107 @@ def posture(
     by_owasp = Counter(o for r in rows for o in r["owasp"])
     if by_owasp:
         console.print("by OWASP NHI Top 10: " + ", ".join(f"{k} {v}" for k, v in sorted(by_owasp.items())))
+
+
+@posture_app.command("paths")
+def paths(
+    reference: Annotated[Optional[str], typer.Argument(
+        metavar="[ARN]", help="An identity's ARN (or unique name): its routes hop by hop. Without: every "
+                              "identity that can become admin.", show_default=False)] = None,
+    conditional: Annotated[bool, typer.Option(
+        "--conditional", help="Also identities whose every route rests on a condition nhiwatch cannot decide.")] = False,
+    account: Annotated[Optional[list[str]], typer.Option("--account", help="Account id (repeatable).")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many rows in the table (0: all).")] = 100,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Routes to admin from the principal graph: each hop a method (pathfinding.cloud id where the catalogue
+    has the path) with the permissions it needs and what the evaluator said of each."""
+    from nhiwatch.inventory.persist import InventoryMissing, escalation_paths, get_identity
+
+    store = open_store(home, as_json, read_only=True)
+    try:
+        if reference is None:
+            rows = escalation_paths(store, accounts=account, conditional=conditional)
+        else:
+            identity = get_identity(store, reference)
+    except InventoryMissing as exc:
+        raise fail(str(exc), Exit.USAGE, as_json) from None
+    except LookupError as exc:
+        raise fail(str(exc), Exit.USAGE, as_json) from None
+    finally:
+        store.close()
+    if reference is None:
+        _print_paths(rows, limit, as_json)
+        return
+    if identity is None:
+        raise fail(f"no identity {reference!r} in the inventory", Exit.USAGE, as_json)
+    _print_routes(identity, as_json)
+
+
+def _short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1] if "/" in arn else arn
+
+
+def _route_line(route: dict) -> str:
+    """`sts-001 -> deploy -> iam-005 -> deploy`: each hop's method and where it lands."""
+    text = " -> ".join(f"{hop['method']} -> {_short(hop['to'])}" for hop in route.get("hops", []))
+    if route.get("via_member"):
+        text = f"(member {_short(route['via_member'])}) " + text
+    return text + (" [conditional]" if route.get("conditional") else "") + (
+        " [any foothold]" if route.get("foothold") else "")
+
+
+def _print_paths(rows: list[dict], limit: int, as_json: bool) -> None:
+    if as_json:
+        emit_json(rows)
+        return
+    shown = rows[:limit] if limit else rows
+    table = Table("risk", "identity", "type", "methods", "shortest route", title=f"{len(rows)} identities can become admin")
+    for row in shown:  # names come from the account: plain
+        methods = row["methods"] or [f"{m} (conditional)" for m in row["conditional"]]
+        route = row["route"] or {}
+        table.add_row(f"{row['risk_score']} {plain(row['risk_level'])}", plain(row["arn"]), plain(row["nhi_type"]),
+                      plain(", ".join(methods)), plain(_route_line(route)))
+    console.print(table)
+    if len(rows) > len(shown):
+        console.print(f"... and {len(rows) - len(shown)} more (--limit 0 or --json)")
+
+
+def _print_routes(identity, as_json: bool) -> None:
+    from nhiwatch.inventory.methods import method
+
+    caps = identity.capabilities
+    if as_json:
+        emit_json({"arn": identity.arn, "admin": caps.get("admin") or [], "methods": caps.get("privesc") or [],
+                   "conditional": caps.get("privesc_conditional") or [], "routes": caps.get("privesc_routes") or [],
+                   "route": caps.get("privesc_route")})
+        return
+    p = plain
+    console.print(styled((p(identity.arn), "bold")))
+    if caps.get("admin"):
+        console.print("is admin already, through " + ", ".join(p(x) for x in caps["admin"]))
+        return
+    routes = caps.get("privesc_routes") or []
+    if not routes:
+        console.print("no route to admin")
+        return
+    best = caps.get("privesc_route") or {}
+    for number, route in enumerate(routes, 1):
+        names = ", ".join(f"{m} ({method(m).title})" for m in route["methods"])
+        console.print(styled((f"route {number}", "bold"), f": {p(names)}; admin: {p(_short(route['admin']))}" + (
+            " (conditional)" if route.get("conditional") else "") + (" (any foothold)" if route.get("foothold") else "")))
+        if route.get("via_member"):
+            console.print(f"  through member {p(route['via_member'])}")
+        full = best.get("hops") if route["hops"] == [{k: h[k] for k in ("from", "to", "method")}
+                                                   for h in best.get("hops", [])] else None
+        for step, hop in enumerate(full or route["hops"], 1):
+            console.print(f"  hop {step}: {p(_short(hop['from']))} --{p(hop['method'])}--> {p(hop['to'])}")
+            if hop.get("note"):
+                console.print(f"         {p(hop['note'])}")
+            for check in hop.get("checks", []):
+                asked = f" (asked as {p(check['principal'])})" if check.get("principal") else ""
+                because = "; ".join(check.get("statements") or []) or "-"
+                undecided = f"; depends on {', '.join(check['undecided'])}" if check.get("undecided") else ""
+                console.print(f"         {p(check['action'])} on {p(check['resource'])}{asked}: "
+                              f"{p(check['verdict'])} [{p(because)}{p(undecided)}]")

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from nhiwatch.inventory import posture, risk
-from nhiwatch.inventory.classify import classify_role, classify_user
+from nhiwatch.inventory.classify import classify_group, classify_role, classify_user
 from nhiwatch.core.times import NO_DATE, parse_time
 from nhiwatch.inventory.model import AccessKey, Identity, PolicyRef, iso
 from nhiwatch.inventory.policy import PermissionSet, PolicyError, Statement, statements_of
-from nhiwatch.inventory.privesc import escalations
+from nhiwatch.inventory.graph import PrincipalGraph, escalation_capabilities
 from nhiwatch.inventory.trust import analyze_trust
 from nhiwatch.inventory.usage import compare, last_seen, origins, used_actions
 
@@ -94,7 +94,7 @@ def _collect_policies(identity: Identity, entry: dict, inline_key: str, managed:
         identity.policies.append(PolicyRef(name, "inline", readable=policy.get("PolicyDocument") is not None))
         statements += _statements(policy.get("PolicyDocument"), f"inline {name}", identity)
     for ref in entry.get("AttachedManagedPolicies") or []:
-        arn = ref.get("PolicyArn", "")
+        arn = ref.get("PolicyArn") or ""
         document = managed.get(arn)
         identity.policies.append(PolicyRef(ref.get("PolicyName") or arn.rsplit("/", 1)[-1], "managed", arn,
                                            readable=document is not None))
@@ -110,7 +110,7 @@ def _collect_policies(identity: Identity, entry: dict, inline_key: str, managed:
                                                readable=policy.get("PolicyDocument") is not None))
             statements += _statements(policy.get("PolicyDocument"), f"group {group_name} inline {name}", identity)
         for ref in group.get("AttachedManagedPolicies") or []:
-            arn = ref.get("PolicyArn", "")
+            arn = ref.get("PolicyArn") or ""
             document = managed.get(arn)
             identity.policies.append(PolicyRef(ref.get("PolicyName") or arn.rsplit("/", 1)[-1], "group-managed",
                                                arn, via=group_name, readable=document is not None))
@@ -133,17 +133,26 @@ def _permissions(identity: Identity, entry: dict, statements: list[Statement], m
     return PermissionSet(statements, boundary, self_resources)
 
 
-def _capabilities(permissions: PermissionSet) -> dict:
-    admin = permissions.is_admin()
-    found = escalations(permissions)
+def _capabilities(permissions: PermissionSet, graph: PrincipalGraph | None, arn: str) -> dict:
+    """Admin and escalation from the principal graph (the evaluator decides each step); service-wide
+    wildcards and data reach from the identity's policies."""
+    escalation = escalation_capabilities(graph, arn) if graph is not None and arn in graph.nodes else {
+        "admin": [], "privesc": [], "privesc_conditional": [], "privesc_via": {}, "privesc_routes": [],
+        "privesc_route": None}
     return {
-        "admin": list(admin.via) if admin else [],
-        "privesc": [e.method.id for e in found],
-        "privesc_conditional": [e.method.id for e in found if e.conditional],
-        "privesc_via": {e.method.id: sorted({o for g in e.grants for o in g.via}) for e in found},
+        **escalation,
         "service_wildcards": {k: list(v) for k, v in permissions.service_wildcards().items()},
         "data_access": [a for a in DATA_ACTIONS if (g := permissions.grant(a)) is not None and not g.conditional],
     }
+
+
+def principal_graph(authz: dict[str, dict], reports: dict[str, list[dict]], managed: _Policies,
+                    as_of: datetime) -> PrincipalGraph:
+    """The escalation graph of every loaded account, managed policies read from any export (AWS-managed
+    ones included) or known by name."""
+    known = dict(KNOWN_AWS_POLICIES)
+    known.update({arn: document for arn, document in managed.documents.items() if document is not None})
+    return PrincipalGraph.build(authz, reports, known_policies=known, as_of=as_of)
 
 
 def _keys(row: dict) -> list[AccessKey]:
@@ -174,6 +183,7 @@ def build_inventory(authz: dict[str, dict], reports: dict[str, list[dict]], as_o
     """authz: account id (or 'aws') -> merged authorization details; reports: account id -> report rows;
     con: a DuckDB connection with the events table, for usage and origin (optional)."""
     managed = _Policies(authz)
+    graph = principal_graph(authz, reports, managed, as_of)
     events_seen = last_seen(con) if con is not None else {}
     uses = used_actions(con) if con is not None else {}
     created_by = origins(con) if con is not None else {}
@@ -183,6 +193,7 @@ def build_inventory(authz: dict[str, dict], reports: dict[str, list[dict]], as_o
             continue
         groups = {g.get("GroupName"): g for g in payload.get("GroupDetailList", [])}
         rows = {row["arn"]: row for row in reports.get(account, [])}
+        users: list[Identity] = []
         for entry in payload.get("UserDetailList", []):
             identity = Identity(entry["Arn"], account, "user", entry.get("UserName", ""), entry.get("Path", "/"),
                                 entry.get("UserId"), iso(parse_time(entry.get("CreateDate"))), _tags(entry),
@@ -192,8 +203,9 @@ def build_inventory(authz: dict[str, dict], reports: dict[str, list[dict]], as_o
                               *[f"arn:aws:iam::{account}:group/{g}" for g in identity.groups])
             _apply_report(identity, rows.pop(identity.arn, None), account in reports)
             _finish(identity, _permissions(identity, entry, statements, managed, self_resources), as_of,
-                    events_seen, uses, created_by)
+                    events_seen, uses, created_by, graph)
             identities.append(identity)
+            users.append(identity)
         for entry in payload.get("RoleDetailList", []):
             identity = Identity(entry["Arn"], account, "role", entry.get("RoleName", ""), entry.get("Path", "/"),
                                 entry.get("RoleId"), iso(parse_time(entry.get("CreateDate"))), _tags(entry))
@@ -210,8 +222,9 @@ def build_inventory(authz: dict[str, dict], reports: dict[str, list[dict]], as_o
             self_resources = (identity.arn, *[p.arn for p in identity.policies if p.arn])
             classify_role(identity, trust)
             _finish(identity, _permissions(identity, entry, statements, managed, self_resources), as_of,
-                    events_seen, uses, created_by)
+                    events_seen, uses, created_by, graph)
             identities.append(identity)
+        identities += [_group(entry, account, users, managed, graph, as_of) for entry in groups.values()]
         for row in rows.values():  # in the credential report only: the root row, or users of a newer report
             identities.append(_report_only(row, account, "in the credential report but not in the authorization "
                                                          "details", as_of, events_seen, uses, created_by))
@@ -233,7 +246,22 @@ def _report_only(row: dict, account: str, problem: str, as_of: datetime, events_
     if not is_root:
         identity.problems.append(problem)
     _apply_report(identity, row, True)
-    _finish(identity, PermissionSet([]), as_of, events_seen, uses, created_by)
+    _finish(identity, PermissionSet([]), as_of, events_seen, uses, created_by, None)
+    return identity
+
+
+def _group(entry: dict, account: str, users: list[Identity], managed: _Policies, graph: PrincipalGraph,
+           as_of: datetime) -> Identity:
+    """A group as an identity of its own: what its members may do through it, and whether they (or
+    anyone holding only its policies) can become admin."""
+    identity = Identity(entry["Arn"], account, "group", entry.get("GroupName", ""), entry.get("Path", "/"),
+                        entry.get("GroupId"), iso(parse_time(entry.get("CreateDate"))))
+    members = [u for u in users if identity.name in u.groups]
+    identity.members = [u.name for u in members]
+    statements = _collect_policies(identity, entry, "GroupPolicyList", managed, {})
+    classify_group(identity, members)
+    permissions = PermissionSet(statements, None, (identity.arn, *[p.arn for p in identity.policies if p.arn]))
+    _finish(identity, permissions, as_of, {}, {}, {}, graph)
     return identity
 
 
@@ -253,14 +281,15 @@ def _apply_report(identity: Identity, row: dict | None, account_has_report: bool
 
 
 def _finish(identity: Identity, permissions: PermissionSet, as_of: datetime, events_seen: dict, uses: dict,
-            created_by: dict) -> None:
+            created_by: dict, graph: PrincipalGraph | None) -> None:
     identity.owner = _tag(identity.tags, OWNER_TAGS)
     identity.team = _tag(identity.tags, TEAM_TAGS)
     if identity.kind == "root":
         identity.capabilities = {"admin": ["root user"], "privesc": [], "privesc_conditional": [],
-                                 "privesc_via": {}, "service_wildcards": {}, "data_access": []}
+                                 "privesc_via": {}, "privesc_routes": [], "privesc_route": None,
+                                 "service_wildcards": {}, "data_access": []}
     else:
-        identity.capabilities = _capabilities(permissions)
+        identity.capabilities = _capabilities(permissions, graph, identity.arn)
     role_id = f"role-id:{identity.unique_id}" if identity.unique_id else None
     seen = events_seen.get(identity.arn) or (events_seen.get(role_id) if role_id else None)
     key_uses = [(k.last_used, f"access key {k.slot}") for k in identity.keys]

@@ -180,3 +180,17 @@ def classify_user(identity: Identity) -> None:
             evidence.append("only inactive access keys, no console: a workload user that was switched off")
         else:
             evidence.append("no console password and no access keys")
+
+
+def classify_group(identity: Identity, members: list[Identity]) -> None:
+    """A group is what its members are: it stands for them in the escalation graph."""
+    identity.nhi_type = "group"
+    identity.type_detail = f"{len(members)} member(s)"
+    if not members:
+        identity.evidence.append("a group without members")
+        return
+    identity.evidence.append("members: " + ", ".join(f"{m.name} ({m.category})" for m in members))
+    if any(m.is_nhi for m in members):  # a workload's powers are in it, whoever else is a member
+        identity.category = "non-human"
+    elif all(m.category == "human" for m in members):
+        identity.category = "human"

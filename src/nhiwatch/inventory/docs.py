@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from nhiwatch.inventory import risk
 from nhiwatch.inventory.posture import CHECKS, IDENTITY_UNUSED_DAYS, KEY_MAX_AGE_DAYS, KEY_UNUSED_DAYS
-from nhiwatch.inventory.privesc import METHODS
+from nhiwatch.inventory.methods import METHODS, Method
 
 TYPES = [
     ("service-role", "assumed by an AWS service (the trust names lambda, ecs-tasks, ssm...)"),
@@ -39,8 +39,8 @@ def posture_markdown() -> str:
         "`nhiwatch inventory load` reads `get-account-authorization-details` exports (pages merged, policy",
         "documents URL-encoded or not), credential reports (CSV, or `get-credential-report` JSON) or IAM live",
         "(`--live`, with `--role-name` and `--account`/`--accounts` to assume a role in each account). Each",
-        "identity is classified with the evidence for the decision, its policies are evaluated together",
-        "(Deny statements and the permission boundary honoured, conditions reported but not evaluated), the",
+        "identity (user, role or group) is classified with the evidence for the decision, the principal graph",
+        "finds which can become admin and by which route (every step decided by the IAM evaluator), the",
         "checks below run, and a risk score is computed. With CloudTrail in the store, the inventory also",
         "shows when each identity was last active, who created it and its keys, the actions it used versus",
         "those it is granted, and a least-privilege policy built from its successful calls.",
@@ -85,19 +85,50 @@ def posture_markdown() -> str:
     lines += [f"| {factor} | {points} | {_cell(text)} |" for factor, points, text in risk.WEIGHTS.values()]
     lines += [
         "",
-        "## Privilege-escalation methods",
+        "## Privilege escalation: the principal graph",
         "",
-        "A method counts when every action is granted on all resources, or, for methods marked *self*, on the",
-        "identity's own ARN, groups or managed policies. Conditional grants count, and make the finding medium.",
-        "`tests/fixtures/iam/cloudsplaining-differences.json` lists, with reasons, every principal of",
-        "Cloudsplaining's example account on which nhiwatch and Cloudsplaining disagree.",
+        "Users, roles and groups are nodes (a group is a hypothetical member holding only its policies, and",
+        "stands for its members). An edge says one principal can act as another by one of the methods below;",
+        "each of its permissions is decided by the IAM evaluator (`inventory/evaluate.py`) on the concrete",
+        "target, so grants scoped to the target's ARN count, policy variables resolve, and Deny statements,",
+        "permissions boundaries and conditions apply. A principal can escalate when a route of edges leads to",
+        "an admin (every probe action allowed on `*`) or to a principal that can write the permissions of one",
+        "it can act as (itself included). Routes are kept shortest; the posture finding names each route's",
+        "methods (a pathfinding.cloud path id where the catalogue has the path) and the hops. A route through a",
+        "condition the evaluation cannot decide is conditional: shown, at medium, never counted as exploitable.",
         "",
-        "| method | actions | what it allows |",
-        "|---|---|---|",
+        "Requests are judged as an attacker would make them: now, with fresh temporary credentials; MFA is",
+        "absent for roles only services assume (and their session tags are known to be none), unknown",
+        "otherwise; `sts:ExternalId` is absent; `iam:PassedToService` and `iam:PolicyARN` (AdministratorAccess)",
+        "are what the method uses. Existing resources (functions, instances, stacks, projects...) are not in IAM",
+        "exports: a method on an existing resource leads to every role that trusts its service (with an",
+        "instance profile for EC2) when the principal may act on such a resource, except under a name pattern",
+        "where it may create such resources itself. A write granted on every user, role, group or",
+        "customer-managed policy of the account counts too: any foothold of that kind completes the route (it",
+        "says so). `SetDefaultPolicyVersion` counts when the export lists another version, or lists default",
+        "versions only. `tests/fixtures/iam/cloudsplaining-differences.json` lists, with reasons, every",
+        "principal of Cloudsplaining's example account on which nhiwatch and Cloudsplaining disagree.",
+        "",
+        "Edges: `assume` (sts:AssumeRole: the caller's permission and the role's trust), `mint` (another user's",
+        "credentials), `trust` (rewrite a role's trust to name the caller, then assume it), `pass` (pass a role",
+        "to a new resource of a service that runs as it; the role must trust the service), `existing` (take",
+        "over an existing resource of a service), `write` (write a principal's permissions), `join` (add a user",
+        "to a group), `combo` (a write and an act on one principal, as the catalogue names the pair).",
+        "",
+        "| method | edge | steps (action on resource) | what it does | earlier names |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| `{m.id}`{' (self)' if m.on_self else ''} | {', '.join(f'`{a}`' for a in m.actions)} | "
-              f"{_cell(m.title)} |" for m in METHODS]
+    lines += [_method_row(m) for m in METHODS]
     return "\n".join(lines) + "\n"
+
+
+def _method_row(method: Method) -> str:
+    steps = ", ".join(f"`{s.action}` on {s.on}" for s in method.steps)
+    if method.services:
+        steps += "; the role trusts " + " or ".join(f"`{s}`" for s in method.services)
+    origin = "" if method.catalogue else " (nhiwatch)"
+    return (f"| `{method.id}`{origin} | {method.edge} | {_cell(steps)} | {_cell(method.title)} | "
+            f"{', '.join(f'`{a}`' for a in method.aliases)} |")
 
 
 if __name__ == "__main__":

@@ -91,8 +91,13 @@ def _or(a: Tri, b: Tri) -> Tri:
 
 # -- wildcards --------------------------------------------------------------------------------------
 
+_GLOB_SPECIALS = re.compile(r"([*?])")
+_RESOURCE_SPECIALS = re.compile(r"[:*?]")
+
+
 def _glob_fragment(text: str, star: str = ".*", one: str = ".") -> str:
-    return "".join(star if c == "*" else one if c == "?" else re.escape(c) for c in text)
+    # literal runs escaped in one call: policies are compiled by the thousand
+    return "".join(star if p == "*" else one if p == "?" else re.escape(p) for p in _GLOB_SPECIALS.split(text) if p)
 
 
 def _resource_fragment(text: str, segment: int) -> tuple[str, int]:
@@ -102,17 +107,22 @@ def _resource_fragment(text: str, segment: int) -> tuple[str, int]:
     the colons; the resource segment (after the fifth colon) is one segment whose `*` matches anything,
     `/` and `:` included."""
     out = []
-    for i, c in enumerate(text):
+    at = 0
+    for m in _RESOURCE_SPECIALS.finditer(text):
+        i, c = m.start(), m.group()
+        if i > at:
+            out.append(re.escape(text[at:i]))
         if c == ":":
             segment += 1
             out.append(":")
         elif c == "*":
             last = i + 1 == len(text) or text[i + 1] == ":"
             out.append(".*" if segment >= 5 or last else "[^:]*")
-        elif c == "?":
-            out.append("." if segment >= 5 else "[^:]")
         else:
-            out.append(re.escape(c))
+            out.append("." if segment >= 5 else "[^:]")
+        at = i + 1
+    if at < len(text):
+        out.append(re.escape(text[at:]))
     return "".join(out), segment
 
 
@@ -607,7 +617,7 @@ class _PrincipalSet:
 class CompiledStatement:
     """One statement, ready to be matched: actions, resources, principals and conditions precompiled."""
     __slots__ = ("allow", "label", "origin", "sid", "not_action", "_all_actions", "_exact", "_action_rx",
-                 "not_resource", "_any_resource", "_resource_rx", "_templates", "_rcache", "principals",
+                 "not_resource", "resources", "_any_resource", "_resource_rx", "_templates", "_rcache", "principals",
                  "not_principal", "conditions")
 
     def __init__(self, item: dict, index: int, origin: str, variables: bool, resource_policy: bool):
@@ -631,6 +641,7 @@ class CompiledStatement:
         resources = [str(r) for r in as_list(item.get("NotResource" if self.not_resource else "Resource"))]
         if not resources:
             resources = ["*"]  # a resource policy's statements apply to the resource they are attached to
+        self.resources = tuple(resources)  # as written: callers pick example ARNs from them
         self._any_resource = "*" in resources
         self._templates: tuple[_Template, ...] = ()
         static: list[str] = []
@@ -660,6 +671,16 @@ class CompiledStatement:
         hit = self._all_actions or action in self._exact or (
             self._action_rx is not None and self._action_rx.fullmatch(action) is not None)
         return hit != self.not_action
+
+    def actions_among(self, actions: frozenset[str]) -> frozenset[str]:
+        """Which of `actions` (lowercased) the statement's Action or NotAction covers."""
+        if self._all_actions:
+            return frozenset() if self.not_action else actions
+        hit = actions & self._exact
+        if self._action_rx is not None:
+            rx = self._action_rx
+            hit = hit | {a for a in actions - hit if rx.fullmatch(a)}
+        return actions - hit if self.not_action else hit
 
     def matches_resource(self, arn: str, ctx: "_Context", undecided: list[str]) -> Tri:
         if self._any_resource:
@@ -732,6 +753,14 @@ class CompiledPolicy:
                 self._by_action.clear()
             self._by_action[action] = hit
         return hit
+
+    def allowed_among(self, actions: frozenset[str]) -> frozenset[str]:
+        """Which of `actions` (lowercased) some Allow statement names, whatever its resources and conditions."""
+        found: frozenset[str] = frozenset()
+        for s in self.statements:
+            if s.allow:
+                found = found | s.actions_among(actions)
+        return found
 
     def __repr__(self) -> str:
         return f"<CompiledPolicy {self.origin}: {len(self.statements)} statements>"
@@ -1079,6 +1108,18 @@ class Request:
         self.absent = frozenset(k.lower() for k in absent) if absent else _NO_KEYS
         self.closed = closed
 
+    def again(self, principal: Principal, action: str, resource: Resource | str = "*") -> "Request":
+        """Another request with this one's context, absent keys and closedness, made without normalizing
+        them again: for callers asking many questions in one context."""
+        request = Request.__new__(Request)
+        request.principal = principal
+        request.action = action.lower()
+        request.resource = resource if isinstance(resource, Resource) else _resource_of(resource)
+        request.context = self.context
+        request.absent = self.absent
+        request.closed = self.closed
+        return request
+
 
 _NO_KEYS: frozenset[str] = frozenset()
 
@@ -1422,6 +1463,12 @@ class Snapshot:
         return found[0]
 
 
+def name_of(entry: Mapping[str, Any], key: str) -> str:
+    """An export entry's name (UserName, RoleName, GroupName), or its ARN's last part when it has none."""
+    name = entry.get(key)
+    return str(name) if name else str(entry.get("Arn", "")).rsplit("/", 1)[-1]
+
+
 def _tags_of(entry: dict) -> dict[str, str]:
     tags = entry.get("Tags") or []
     if isinstance(tags, dict):
@@ -1474,8 +1521,8 @@ def load_authorization_details(payload: Mapping[str, Any],
                 out.append(compile_policy(item.get("PolicyDocument"), origin))
             except PolicyError as exc:
                 snapshot.problems.append(f"{origin}: {exc}")
-        out += [m for m in (managed(ref, prefix) for ref in entry.get("AttachedManagedPolicies") or [])
-                if m is not None]
+        refs = [ref for ref in entry.get("AttachedManagedPolicies") or [] if isinstance(ref, dict)]
+        out += [m for m in (managed(ref, prefix) for ref in refs) if m is not None]
         return out
 
     def boundary(entry: dict) -> CompiledPolicy | None:
@@ -1484,29 +1531,30 @@ def load_authorization_details(payload: Mapping[str, Any],
 
     groups: dict[str, list[CompiledPolicy]] = {}
     for group in payload.get("GroupDetailList") or []:
-        policies = own(group, "GroupPolicyList", f"group {group['GroupName']} ")
-        groups[group["GroupName"]] = policies
+        group_name = name_of(group, "GroupName")
+        policies = own(group, "GroupPolicyList", f"group {group_name} ")
+        groups[group_name] = policies
         snapshot.subjects[group["Arn"]] = Subject(Principal.group_member(group["Arn"]), IdentityPolicies(policies),
-                                                  "group", group["GroupName"])
+                                                  "group", group_name)
     for user in payload.get("UserDetailList") or []:
         policies = own(user, "UserPolicyList", "")
         for name in user.get("GroupList") or []:
             if name not in groups:
-                snapshot.problems.append(f"user {user['UserName']}: group {name} not in the export")
+                snapshot.problems.append(f"user {name_of(user, 'UserName')}: group {name} not in the export")
             policies += groups.get(name, [])
         principal = Principal.user(user["Arn"], unique_id=user.get("UserId"), tags=_tags_of(user))
         snapshot.subjects[user["Arn"]] = Subject(principal, IdentityPolicies(policies, boundary(user)), "user",
-                                                 user["UserName"])
+                                                 name_of(user, "UserName"))
     for role in payload.get("RoleDetailList") or []:
         principal = Principal.role(role["Arn"], unique_id=role.get("RoleId"), tags=_tags_of(role))
         trust = None
         if role.get("AssumeRolePolicyDocument") is not None:
             try:
-                trust = compile_policy(role["AssumeRolePolicyDocument"], f"trust policy of {role['RoleName']}",
+                trust = compile_policy(role["AssumeRolePolicyDocument"], f"trust policy of {name_of(role, 'RoleName')}",
                                        resource_policy=True)
             except PolicyError as exc:
-                snapshot.problems.append(f"trust policy of {role['RoleName']}: {exc}")
+                snapshot.problems.append(f"trust policy of {name_of(role, 'RoleName')}: {exc}")
         snapshot.subjects[role["Arn"]] = Subject(
             principal, IdentityPolicies(own(role, "RolePolicyList", ""), boundary(role)), "role",
-            role["RoleName"], Resource(role["Arn"], account_of(role["Arn"]), tags=_tags_of(role), policy=trust))
+            name_of(role, "RoleName"), Resource(role["Arn"], account_of(role["Arn"]), tags=_tags_of(role), policy=trust))
     return snapshot

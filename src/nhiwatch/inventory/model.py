@@ -11,7 +11,7 @@ from nhiwatch.core.times import iso_z
 
 CATEGORIES = ("non-human", "human", "human-use-of-nhi", "unknown")
 NHI_TYPES = ("service-role", "service-linked-role", "instance-profile-role", "cross-account-role", "oidc-role",
-             "saml-role", "internal-role", "user-with-keys", "console-user", "user", "root")
+             "saml-role", "internal-role", "user-with-keys", "console-user", "user", "root", "group")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -66,7 +66,7 @@ class Reason:
 class Identity:
     arn: str
     account_id: str
-    kind: str                  # user, role, root
+    kind: str                  # user, role, group, root
     name: str
     path: str = "/"
     unique_id: str | None = None
@@ -82,6 +82,7 @@ class Identity:
     trust_summary: dict = field(default_factory=dict)
     instance_profiles: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)  # a group's users (names)
     has_credential_report: bool = False
     password_enabled: bool | None = None
     password_last_used: str | None = None

@@ -199,3 +199,28 @@ def posture_findings(store: Store, *, min_severity: str = "info", checks: list[s
     for row in rows:
         row["evidence"] = orjson.loads(row["evidence"])
     return rows
+
+
+def escalation_paths(store: Store, *, accounts: list[str] | None = None, conditional: bool = False) -> list[dict]:
+    """Every identity with a route to admin (with `conditional`, also those whose routes all rest on a
+    condition), riskiest first: its methods, its routes (compact) and the shortest one with each hop's
+    evidence."""
+    _require(store)
+    clause, params = "", []
+    if accounts:
+        clause = f"WHERE account_id IN ({', '.join('?' * len(accounts))})"
+        params = list(accounts)
+    cursor = store.con.execute(
+        f"""SELECT arn, name, account_id, kind, nhi_type, risk_score, risk_level,
+                   json_extract(record, '$.capabilities') FROM identities {clause}
+            ORDER BY risk_score DESC, arn""", params)
+    out = []
+    for arn, name, account, kind, nhi_type, score, level, caps_text in cursor.fetchall():
+        caps = orjson.loads(caps_text) if caps_text else {}
+        if not caps.get("privesc") and not (conditional and caps.get("privesc_conditional")):
+            continue
+        out.append({"arn": arn, "name": name, "account_id": account, "kind": kind, "nhi_type": nhi_type,
+                    "risk_score": score, "risk_level": level, "methods": caps.get("privesc") or [],
+                    "conditional": caps.get("privesc_conditional") or [], "routes": caps.get("privesc_routes") or [],
+                    "route": caps.get("privesc_route")})
+    return out

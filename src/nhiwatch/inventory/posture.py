@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 
 from nhiwatch.core.severity import Severity, severity_rank
 from nhiwatch.core.times import parse_time
+from nhiwatch.inventory.methods import method as escalation_method
 from nhiwatch.inventory.model import Identity, PostureFinding, days_between
 
 KEY_MAX_AGE_DAYS = 90
@@ -41,7 +42,7 @@ def check(id: str, title: str, owasp: tuple[str, ...], nist: tuple[str, ...], ru
 
 def _privileged(identity: Identity) -> bool:
     caps = identity.capabilities
-    return bool(caps.get("admin") or caps.get("privesc"))
+    return bool(caps.get("admin") or caps.get("privesc") or caps.get("privesc_conditional"))
 
 
 @check("root-access-key", "Root user has an access key", ("NHI7", "NHI5"), ("PR.AA-01", "PR.AA-05"),
@@ -95,8 +96,9 @@ def _two_keys(identity: Identity, as_of: datetime):
        f"no use for {IDENTITY_UNUSED_DAYS} days (role last used, key or password last used, CloudTrail); "
        "identities younger than that are not judged; medium when the identity is privileged")
 def _unused_identity(identity: Identity, as_of: datetime):
-    if identity.kind == "root" or identity.nhi_type == "service-linked-role" or identity.category == "human":
-        return
+    if identity.kind in ("root", "group") or identity.nhi_type == "service-linked-role" \
+            or identity.category == "human":
+        return  # a group is never used itself: its members are
     age = days_between(parse_time(identity.created), as_of)
     if age is not None and age <= IDENTITY_UNUSED_DAYS:
         return
@@ -130,16 +132,38 @@ def _wildcards(identity: Identity, as_of: datetime):
 
 
 @check("privilege-escalation", "Can escalate its own privileges", ("NHI5",), ("PR.AA-05",),
-       "holds every action of a documented escalation method (docs/posture.md lists them), honouring Deny and "
-       "the permission boundary; medium when every path depends on a condition; not repeated for admins")
+       "a route to admin in the principal graph: each hop a documented method (docs/posture.md lists them) whose "
+       "every permission the evaluator allows on the concrete target, honouring Deny, boundaries and conditions; "
+       "medium when every route rests on a condition it cannot decide; not repeated for admins")
 def _privesc(identity: Identity, as_of: datetime):
-    methods = identity.capabilities.get("privesc") or []
-    if methods and not identity.capabilities.get("admin"):  # an admin needs no escalation: admin-access says it
-        conditional = identity.capabilities.get("privesc_conditional") or []
-        severity = "medium" if set(methods) <= set(conditional) else "high"
-        shown = ", ".join(methods[:6]) + (f" and {len(methods) - 6} more" if len(methods) > 6 else "")
-        yield severity, f"{len(methods)} escalation method(s): {shown}", {"methods": methods,
-                                                                          "conditional": conditional}
+    caps = identity.capabilities
+    methods = caps.get("privesc") or []
+    conditional = caps.get("privesc_conditional") or []
+    if (methods or conditional) and not caps.get("admin"):  # an admin needs no escalation: admin-access says it
+        named = methods or conditional
+        shown = ", ".join(f"{m} ({escalation_method(m).title})" for m in named[:4]) + (
+            f" and {len(named) - 4} more" if len(named) > 4 else "")
+        detail = f"{len(named)} escalation method(s): {shown}; shortest route: {_route_text(caps.get('privesc_route'))}"
+        if not methods:
+            detail = "only if conditions hold: " + detail
+        yield ("high" if methods else "medium"), detail, {
+            "methods": methods, "conditional": conditional, "routes": caps.get("privesc_routes") or [],
+            "route": caps.get("privesc_route")}
+
+
+def _short_arn(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1] if "/" in arn else arn
+
+
+def _route_text(route: dict | None) -> str:
+    """`sts-001 -> deploy (role) -> iam-005 on deploy`: each hop's method and where it lands."""
+    if not route:
+        return "none"
+    steps = [f"{hop['method']} -> {_short_arn(hop['to'])}" for hop in route.get("hops", [])]
+    text = " -> ".join(steps) + f" (admin: {_short_arn(route.get('admin', ''))})"
+    if route.get("via_member"):
+        text = f"member {_short_arn(route['via_member'])}: " + text
+    return text
 
 
 @check("data-access-breadth", "Reads secrets or data account-wide", ("NHI5",), ("PR.AA-05", "PR.DS-01"),
@@ -197,7 +221,7 @@ def _oidc_aud(identity: Identity, as_of: datetime):
        "a non-human identity that is admin or can escalate, with no permission boundary to cap it")
 def _boundary(identity: Identity, as_of: datetime):
     if identity.is_nhi and identity.boundary is None and _privileged(identity) \
-            and identity.nhi_type != "service-linked-role":
+            and identity.nhi_type not in ("service-linked-role", "group"):  # groups cannot have one
         yield "low", "privileged and not capped by a permission boundary", {}
 
 

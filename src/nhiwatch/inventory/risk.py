@@ -126,10 +126,11 @@ def _role_trust_reasons(identity: Identity) -> list[Reason]:
 
 
 def _escalation_reason(methods: list[str], conditional: list[str]) -> Reason:
-    # Escalation every path of which needs a condition to hold weighs less.
-    only_conditional = set(methods) <= set(conditional)
-    weight = "privesc-conditional" if only_conditional else "privesc"
-    return _reason(weight, f"can escalate privileges ({len(methods)} methods, e.g. {methods[0]})")
+    # Escalation every route of which needs a condition to hold weighs less.
+    if methods:
+        return _reason("privesc", f"can escalate privileges ({len(methods)} methods, e.g. {methods[0]})")
+    return _reason("privesc-conditional", f"can escalate privileges if conditions hold ({len(conditional)} "
+                                          f"methods, e.g. {conditional[0]})")
 
 
 def _privilege_reasons(identity: Identity) -> list[Reason]:
@@ -138,8 +139,8 @@ def _privilege_reasons(identity: Identity) -> list[Reason]:
     reasons = []
     if caps.get("admin"):
         reasons.append(_reason("admin", "full administrative access via " + ", ".join(caps["admin"])))
-    if caps.get("privesc"):
-        reasons.append(_escalation_reason(caps["privesc"], caps.get("privesc_conditional") or []))
+    if caps.get("privesc") or caps.get("privesc_conditional"):
+        reasons.append(_escalation_reason(caps.get("privesc") or [], caps.get("privesc_conditional") or []))
     for service in sorted(caps.get("service_wildcards") or {}):
         sensitive = service in SENSITIVE_SERVICES or service.startswith("*")
         reasons.append(_reason("sensitive-wildcard" if sensitive else "wildcard", f"all actions of {service}"))
@@ -155,7 +156,7 @@ def _activity_reasons(identity: Identity) -> list[Reason]:
     reasons = []
     if "unused-identity" in checks:
         reasons.append(_reason("dormant-privileged", f"privileged and unused for {IDENTITY_UNUSED_DAYS} days")
-                       if caps.get("admin") or caps.get("privesc")
+                       if caps.get("admin") or caps.get("privesc") or caps.get("privesc_conditional")
                        else _reason("unused", f"unused for {IDENTITY_UNUSED_DAYS} days"))
     if identity.category == "human-use-of-nhi":
         reasons.append(_reason("shared-use", "people and programs share this identity"))

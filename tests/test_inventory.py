@@ -292,6 +292,25 @@ def test_bad_policy_document_and_unknown_fields(tmp_path):
     assert any("document unavailable" in p for p in inventory["gh-no-sub"].problems)
 
 
+def test_fields_of_the_wrong_shape_lose_only_themselves(tmp_path):
+    data = json.loads(HAND_AUTHZ.read_text())
+    roles = data["RoleDetailList"]
+    roles[0]["PermissionsBoundary"] = "arn:aws:iam::aws:policy/ReadOnlyAccess"  # a string, not an object
+    roles[1]["InstanceProfileList"] = {"InstanceProfileName": "x"}             # an object, not a list
+    roles[2]["AttachedManagedPolicies"] = [None, {"PolicyName": "p", "PolicyArn": None}, 7]
+    roles[3]["Tags"] = [["team", "x"]]
+    data["UserDetailList"][0]["GroupList"] = [{"GroupName": "admins"}]
+    (tmp_path / "odd.json").write_text(json.dumps(data))
+    source = read_source(tmp_path / "odd.json")
+    problems = "\n".join(source.problems)
+    assert "PermissionsBoundary is a str, not an object; ignored" in problems
+    assert "InstanceProfileList is a dict, not a list; ignored" in problems
+    assert "2 entries of AttachedManagedPolicies are not objects; left out" in problems
+    assert "1 entries of Tags are not objects" in problems and "GroupList are not names" in problems
+    inventory = build_inventory({a: merge_authz([p]) for a, p in source.accounts.items()}, {}, AS_OF)
+    assert {i.name for i in inventory} >= {r["RoleName"] for r in roles}  # every role is still there
+
+
 def test_not_an_export(tmp_path):
     (tmp_path / "x.json").write_text('{"hello": 1}')
     with pytest.raises(SourceError, match="neither authorization details"):

@@ -109,6 +109,34 @@ def _document(value: Any, problems: list[str], place: str) -> dict | None:
         return None
 
 
+# Fields the inventory reads as an object, or as a list of objects: an export (hand-edited, or from
+# another tool) that has something else there loses that field with a problem, not the whole run.
+_OBJECT_FIELDS = ("PermissionsBoundary", "RoleLastUsed")
+_OBJECT_LIST_FIELDS = ("InstanceProfileList", "AttachedManagedPolicies", "Tags", "GroupList")
+
+
+def _keep_shapes(entry: dict, problems: list[str], place: str) -> None:
+    for key in _OBJECT_FIELDS:
+        if key in entry and entry[key] is not None and not isinstance(entry[key], dict):
+            problems.append(f"{place}: {key} is a {type(entry[key]).__name__}, not an object; ignored")
+            del entry[key]
+    for key in _OBJECT_LIST_FIELDS:
+        value = entry.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            problems.append(f"{place}: {key} is a {type(value).__name__}, not a list; ignored")
+            del entry[key]
+            continue
+        # GroupList holds group names (strings); the others hold objects
+        wanted = str if key == "GroupList" else dict
+        kept = [item for item in value if isinstance(item, wanted)]
+        if len(kept) != len(value):
+            problems.append(f"{place}: {len(value) - len(kept)} entries of {key} are not "
+                            f"{'names' if wanted is str else 'objects'}; left out")
+            entry[key] = kept
+
+
 def _clean_entry(list_name: str, index: int, entry: Any, problems: list[str], where: str,
                  unknown: dict[tuple[str, str], list[int]]) -> dict | None:
     if not isinstance(entry, dict):
@@ -124,6 +152,7 @@ def _clean_entry(list_name: str, index: int, entry: Any, problems: list[str], wh
         if key not in KNOWN_FIELDS[list_name]:
             unknown.setdefault((list_name, key), []).append(index)
     entry = dict(entry)
+    _keep_shapes(entry, problems, place)
     if list_name in INLINE_LIST:
         kept = []
         for j, policy in enumerate(entry.get(INLINE_LIST[list_name]) or []):

@@ -177,7 +177,7 @@ def _json_attributes(record: dict, kind, path=()) -> object:
     """A record read back, with its JSON-text attributes parsed and nulls left out (as to_ocsf writes it)."""
     if isinstance(kind, dict) and isinstance(record, dict):
         return {k: _json_attributes(v, kind.get(k, "str"), (*path, k)) for k, v in record.items()
-                if v is not None and k not in ("region", "accountId", "eventDay")}
+                if v is not None and not (not path and k in ("region", "accountId", "eventDay"))}  # the partition columns
     if isinstance(kind, list) and isinstance(record, list):
         return [_json_attributes(v, kind[0]) for v in record]
     if kind == "json" and isinstance(record, str):

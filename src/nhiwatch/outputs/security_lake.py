@@ -25,6 +25,8 @@ kept as text (JSON text when it is not a string), so no attribute ever changes t
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import io
 import os
 import re
@@ -70,6 +72,7 @@ OCSF_TYPES: dict[str, OcsfType] = {
                  "product": {"name": "str", "vendor_name": "str", "version": "str", "uid": "str"}},
     "finding_info": {
         "uid": "str", "title": "str", "desc": "str", "types": ["str"], "src_url": "str", "product_uid": "str",
+        "data_sources": ["str"],
         "first_seen_time": "time", "last_seen_time": "time", "created_time": "time", "modified_time": "time",
         "analytic": {"uid": "str", "name": "str", "type": "str", "type_id": "int", "category": "str", "desc": "str"},
         "attacks": [{"version": "str", "tactic": _NAMED, "technique": _NAMED, "sub_technique": _NAMED,
@@ -346,11 +349,12 @@ class SecurityLakeSink(Sink):
         except (BotoCoreError, ClientError) as exc:
             raise SinkError(f"Security Lake sink: cannot reach AWS: {exc}", permanent=True) from None
 
-    def reach(self) -> None:
-        """`config check --connect`: the folder is writable, or the bucket answers (nothing is written)."""
+    def reach(self, accounts: Collection[str] = ()) -> list[dict]:
+        """`config check --connect`: the folder is writable, or the bucket answers (nothing is written).
+        One bucket takes every account's findings, so there is no per-account report."""
         self.open()
         if self.target.bucket is None:
-            return
+            return []
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -361,6 +365,7 @@ class SecurityLakeSink(Sink):
                             ) from None
         except BotoCoreError as exc:
             raise SinkError(f"s3://{self.target.bucket}: {exc}") from None
+        return []
 
     def partition(self, record: dict, finding: dict) -> str:
         """region=.../accountId=.../eventDay=... of one record."""

@@ -325,6 +325,17 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
+def _ordered_test(values: Iterable[str], parse: Callable[[str], Any],
+                  compare: Callable[[Any, Any], bool]) -> Callable[[str], bool]:
+    """A numeric or date condition: the request's value, parsed, compared with each policy value;
+    a value either side that does not parse never matches."""
+    bounds = [b for b in (parse(v) for v in values) if b is not None]
+
+    def test(x: str) -> bool:
+        parsed = parse(x)
+        return parsed is not None and any(compare(parsed, b) for b in bounds)
+    return test
+
 def _static_matcher(family: str, values: list[str]) -> Callable[[str], bool]:
     """A function telling whether one request value matches any of the policy values."""
     if family == "str":
@@ -347,21 +358,9 @@ def _static_matcher(family: str, values: list[str]) -> Callable[[str], bool]:
         rx = _regex("|".join(f"(?:{translate(v)})" for v in values))
         return lambda x: rx.fullmatch(x) is not None
     if family.startswith("num"):
-        numbers = [n for n in (_number(v) for v in values) if n is not None]
-        compare = _COMPARE[family[3:]]
-
-        def numeric(x: str) -> bool:
-            n = _number(x)
-            return n is not None and any(compare(n, v) for v in numbers)
-        return numeric
+        return _ordered_test(values, _number, _COMPARE[family[3:]])
     if family.startswith("date"):
-        stamps = [t for t in (_timestamp(v) for v in values) if t is not None]
-        compare = _COMPARE[family[4:]]
-
-        def date(x: str) -> bool:
-            t = _timestamp(x)
-            return t is not None and any(compare(t, v) for v in stamps)
-        return date
+        return _ordered_test(values, _timestamp, _COMPARE[family[4:]])
     if family == "ip":
         networks = []
         for v in values:

@@ -18,6 +18,7 @@ from nhiwatch.detect.detectors.base import Detector, DetectorMetadataError, vali
 from nhiwatch.core.finding import Finding
 from nhiwatch.core.severity import severity_rank
 from nhiwatch.detect.runner import DetectSession
+from nhiwatch.pipeline import load_inventory, read_iam
 from nhiwatch.ingest.pipeline import Ingestor
 from nhiwatch.simulate.scenarios import SCENARIOS
 from nhiwatch.store.db import Store
@@ -35,6 +36,12 @@ def run_case(case: Case, home: Path) -> list[Finding]:
     with Store(home) as store:
         summary = Ingestor(store, workers=1).run([str(path)])
         assert summary.accepted == len(history) + len(events), f"{case.name}: records were rejected"
+        if case.iam is not None:  # the case's account as IAM describes it: the inventory detection reads
+            export = home.parent / f"{home.name}-iam.json"
+            export.write_text(json.dumps(case.iam))
+            sources, problems = read_iam([export])
+            assert not problems, f"{case.name}: its IAM export has problems: {problems}"
+            load_inventory(store, sources, "case", None)
         _, findings = DetectSession(store).process(learn_until=case.judged_from)
     return findings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
@@ -60,10 +60,15 @@ def _uuid(hex32: str) -> str:
 
 # -- who calls --------------------------------------------------------------------------------------
 
+def _principal_id(prefix: str, account: str, name: str) -> str:
+    """A principal's unique id, the same in its CloudTrail records and in IAM exports of the cases."""
+    return prefix + hashlib.blake2b(f"{account}{name}".encode(), digest_size=8).hexdigest().upper()[:17]
+
+
 def role_session(role: str, session: str, *, account: str = ACCOUNT, path: str = "/", key: str = "ASIAEXAMPLESESSION01",
                  invoked_by: str | None = None, created: datetime = T0) -> dict:
     """The userIdentity of a call made with a role's session (the role's path shows in the issuer)."""
-    role_id = "AROA" + hashlib.blake2b(f"{account}{role}".encode(), digest_size=8).hexdigest().upper()[:17]
+    role_id = _principal_id("AROA", account, role)
     identity = {"type": "AssumedRole", "principalId": f"{role_id}:{session}",
                 "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}", "accountId": account,
                 "accessKeyId": key,
@@ -77,7 +82,7 @@ def role_session(role: str, session: str, *, account: str = ACCOUNT, path: str =
 
 
 def iam_user(name: str, *, account: str = ACCOUNT, key: str = "AKIAEXAMPLEUSERKEY01") -> dict:
-    user_id = "AIDA" + hashlib.blake2b(f"{account}{name}".encode(), digest_size=8).hexdigest().upper()[:17]
+    user_id = _principal_id("AIDA", account, name)
     identity = {"type": "IAMUser", "principalId": user_id, "arn": f"arn:aws:iam::{account}:user/{name}",
                 "accountId": account, "userName": name}
     if key:
@@ -295,6 +300,7 @@ class Case:
     severity: str = "medium"
     identity: str | None = None
     xfail: str | None = None   # a known detector gap: the case shows it until the detector is mended
+    iam: Mapping | None = field(default=None, compare=False, hash=False)  # an IAM export loaded as the inventory
 
     @property
     def positive(self) -> bool:
@@ -394,6 +400,41 @@ def federated_user(user: str, name: str, *, account: str = ACCOUNT) -> dict:
                                                  "arn": f"arn:aws:iam::{account}:user/{user}", "accountId": account,
                                                  "userName": user},
                                "attributes": {"creationDate": iso_z(NOW), "mfaAuthenticated": "false"}}}
+
+
+# -- IAM exports for cases that need an inventory (the shape of `aws iam get-account-authorization-details`) --
+
+def statement(actions: str | Sequence[str], resources: str | Sequence[str] = "*", effect: str = "Allow") -> dict:
+    return {"Effect": effect, "Action": actions, "Resource": resources}
+
+
+def _inline(policies: Mapping[str, Sequence[dict]]) -> list[dict]:
+    return [{"PolicyName": name, "PolicyDocument": {"Version": "2012-10-17", "Statement": list(statements)}}
+            for name, statements in policies.items()]
+
+
+def export_user(name: str, policies: Mapping[str, Sequence[dict]], *, account: str = ACCOUNT) -> dict:
+    return {"UserName": name, "UserId": _principal_id("AIDA", account, name), "Path": "/",
+            "Arn": f"arn:aws:iam::{account}:user/{name}", "CreateDate": iso_z(T0 - timedelta(days=200)),
+            "UserPolicyList": _inline(policies), "AttachedManagedPolicies": [], "GroupList": [], "Tags": []}
+
+
+def export_role(name: str, trusts: Mapping, policies: Mapping[str, Sequence[dict]], *, account: str = ACCOUNT,
+                profile: bool = False) -> dict:
+    arn = f"arn:aws:iam::{account}:role/{name}"
+    return {"RoleName": name, "RoleId": _principal_id("AROA", account, name), "Path": "/", "Arn": arn,
+            "CreateDate": iso_z(T0 - timedelta(days=200)),
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": dict(trusts), "Action": "sts:AssumeRole"}]},
+            "RolePolicyList": _inline(policies), "AttachedManagedPolicies": [], "Tags": [],
+            "InstanceProfileList": [{"InstanceProfileName": name, "Arn": arn.replace(":role/", ":instance-profile/"),
+                                     "Roles": []}] if profile else []}
+
+
+def iam_export(*entries: dict) -> dict:
+    return {"UserDetailList": [e for e in entries if "UserName" in e], "GroupDetailList": [],
+            "RoleDetailList": [e for e in entries if "RoleName" in e], "Policies": []}
+
 
 
 # -- the identities cases start from, and their habits ----------------------------------------------------

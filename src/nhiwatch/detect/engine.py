@@ -22,6 +22,7 @@ from nhiwatch.detect.detectors import DETECTORS
 from nhiwatch.detect.detectors.base import Detector, Hit, IdentityInfo, Look
 from nhiwatch.detect.features import DENIED, account_of, agent_family, github_owner, is_read, network_of
 from nhiwatch.detect.profile import HOUR, Ev, Profile
+from nhiwatch.detect.routes import WALK_APIS, PrincipalIndex, canonical_api, habit_key, targets_of
 
 MERGE_US = 3600 * 1_000_000          # hits of one detector and key closer than this are one finding
 MAX_EVENT_IDS = 500                  # a finding lists at most this many events (the count is kept)
@@ -55,6 +56,7 @@ class Context:
     # launch template, trust): (time, event id, what), in time order.
     changes: tuple[tuple[int, str, str], ...] = ()
     key_origins: dict[str, KeyOrigin] = field(default_factory=dict)  # AKIA key -> who made it, from where
+    principals: PrincipalIndex = field(default_factory=PrincipalIndex)  # the inventory's, for escalation routes
 
     def __post_init__(self) -> None:
         self.routine_detectors = tuple(d for d in self.detectors if d.routine)
@@ -200,7 +202,7 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
         raised: list[str] = []  # detectors that alerted (medium+) on this event
         if ev.t >= ctx.learn_until_us:
             look = Look(ev, profile, info, net, wide_net, agent, ctx.peers, known_accounts=ctx.known_accounts,
-                        actor=actor, change=ctx.change_at(ev.t))
+                        actor=actor, change=ctx.change_at(ev.t), principals=ctx.principals)
             origin = ctx.key_origins.get(ev.key) if ev.key and ev.key.startswith("AKIA") else None
             look.key_test = (origin is not None and 0 <= ev.t - origin.t < KEY_TEST_US and origin.net == net
                              and origin.agent == agent and origin.creator != ev.identity)
@@ -250,9 +252,21 @@ def step(profile: Profile, events: list[Ev], ctx: Context, carry: dict | None = 
         if raised or held:
             profile.hold(context, ev.t, raised)
         learn(profile, ev, net, wide_net, agent, actor, facets=not (raised or held))
+        if not (raised or held or ev.inbound or ev.error) and actor is not Actor.SERVICE and ctx.principals \
+                and canonical_api(ev.api) in WALK_APIS:
+            remember_walks(profile, ev, ctx)
     if carry is None:
         findings += close_all(open_items, ctx)
     return sorted(findings, key=lambda f: (f.first_seen, f.id))
+
+
+def remember_walks(profile: Profile, ev: Ev, ctx: Context) -> None:
+    """A call on a principal that raised nothing becomes the identity's habit (key rotation, a deploy handing
+    the same role again): the escalation-route detector does not raise it twice."""
+    api = canonical_api(ev.api)
+    for target in targets_of(api, ev.params, ev.assumed_role, ctx.info.arn, ev.account or ctx.info.account_id,
+                             ctx.principals):
+        profile.observe("walked", habit_key(api, target), ev.t)
 
 
 def _note_denied(profile: Profile, ev: Ev) -> None:

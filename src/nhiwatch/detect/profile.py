@@ -11,7 +11,7 @@ import math
 from typing import NamedTuple, Sequence
 
 FACETS = ("api", "net", "wide_net", "agent", "region", "assumer", "subject", "subject_owner", "target_account",
-          "target_role", "resource", "service_api")
+          "target_role", "resource", "service_api", "walked")
 FACET_CAP = 2000          # distinct values kept per facet; the rarest are dropped past it
 SESSION_CAP = 400         # sessions remembered for session-level facts
 HELD_CAP = 32             # contexts held out of the baseline behind open findings

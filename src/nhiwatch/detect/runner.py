@@ -20,6 +20,7 @@ from nhiwatch.detect.detectors import DETECTORS
 from nhiwatch.detect.engine import Context, KeyOrigin, close_all, step
 from nhiwatch.detect.features import agent_family, network_of
 from nhiwatch.detect.detectors.base import IdentityInfo
+from nhiwatch.detect.routes import Principal, PrincipalIndex
 from nhiwatch.detect.profile import Ev, Profile
 from nhiwatch.knowledge.vendors import vendor_for_account
 from nhiwatch.store.db import Store
@@ -131,17 +132,34 @@ def identity_infos(store: Store) -> dict[str, IdentityInfo]:
         SELECT arn, nhi_type, category, risk_score, risk_level, account_id,
                json_extract_string(record, '$.unique_id'),
                json_extract_string(record, '$.trust_summary.services'),
-               json_extract_string(record, '$.trust_summary.external_accounts')
+               json_extract_string(record, '$.trust_summary.external_accounts'),
+               json_array_length(json_extract(record, '$.capabilities.admin')) > 0,
+               json_extract_string(record, '$.capabilities.privesc_routes'),
+               json_extract_string(record, '$.instance_profiles')
         FROM identities""").fetchall()
     infos = {}
-    for arn, kind, category, score, level, account, unique_id, services, external in rows:
+    for arn, kind, category, score, level, account, unique_id, services, external, admin, routes, profiles in rows:
         vendor = third_party(orjson.loads(external or "[]"))
         info = IdentityInfo(arn, kind, category, score or 0, level or "low", account,
-                            services=tuple(orjson.loads(services or "[]")), vendor=vendor)
+                            services=tuple(orjson.loads(services or "[]")), vendor=vendor, admin=bool(admin),
+                            routes=tuple(r for r in orjson.loads(routes or "[]") if isinstance(r, dict)),
+                            instance_profiles=tuple(str(p) for p in orjson.loads(profiles or "[]")))
         infos[arn] = info
         if unique_id:
             infos[f"role-id:{unique_id}"] = info
     return infos
+
+
+def principal_index(infos: dict[str, IdentityInfo]) -> PrincipalIndex:
+    """The inventory's users, roles and groups for the escalation-route detector."""
+    principals = []
+    for key, info in infos.items():
+        kind = next((k for k in ("user", "role", "group") if f":{k}/" in info.arn), None)
+        if key != info.arn or kind is None:
+            continue
+        route = next((r for r in info.routes if not r.get("conditional")), info.routes[0] if info.routes else None)
+        principals.append(Principal(info.arn, kind, info.account_id, info.admin, route, info.instance_profiles))
+    return PrincipalIndex(principals)
 
 
 # Deploys of a workload, and which role they concern. The Lambda service assumes a function's role
@@ -310,6 +328,7 @@ class DetectSession:
         self.profiles = _Profiles(_load_profiles(store))
         self._refreshed = -1.0e18
         self.infos: dict[str, IdentityInfo] = {}
+        self.principals = PrincipalIndex()
         self.known_accounts: frozenset[str] = frozenset()
         self.peers: dict[str, Profile] | None = None
 
@@ -317,6 +336,7 @@ class DetectSession:
         if time.monotonic() - self._refreshed < self.refresh_seconds:
             return
         self.infos = identity_infos(self.store)
+        self.principals = principal_index(self.infos)
         self.known_accounts = frozenset(a for (a,) in self.store.con.execute(
             "SELECT DISTINCT account_id FROM events WHERE account_id IS NOT NULL").fetchall()) | frozenset(
             i.account_id for i in self.infos.values() if i.account_id)
@@ -328,7 +348,7 @@ class DetectSession:
             identity, None if first.inbound else first.caller_type, first.account)
         peer = (self.peers or {}).get(peer_key(identity, info.kind, info.account_id))
         return Context(info, peer, self.known_accounts, learn_until_us or 0,
-                       changes=changes.get(identity, ()), key_origins=origins)
+                       changes=changes.get(identity, ()), key_origins=origins, principals=self.principals)
 
     def _rejudge(self, late: dict[str, int], findings: list[Finding], upper: int, learn_until_us: int | None,
                  changes: dict, origins) -> tuple[list[Finding], list[Finding]]:

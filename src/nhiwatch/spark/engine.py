@@ -5,6 +5,7 @@ the same code the embedded runner calls (`Profile`, `step`, `close_all`, the `Ev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import duckdb
 import orjson
@@ -13,7 +14,8 @@ import pyarrow as pa
 from nhiwatch.detect.detectors.base import IdentityInfo
 from nhiwatch.detect.engine import Context, KeyOrigin, close_all, step
 from nhiwatch.detect.profile import Ev, Profile
-from nhiwatch.detect.runner import (CHUNK_EVENTS, EV_ORDER, add_to_peer_group, ev_projection,
+from nhiwatch.detect.routes import PrincipalIndex
+from nhiwatch.detect.runner import (CHUNK_EVENTS, principal_index, EV_ORDER, add_to_peer_group, ev_projection,
                                     fallback_info, key_origins, peer_key, workload_changes)
 
 # What a group's function returns: one row per finding, and one row holding the identity's state.
@@ -43,6 +45,11 @@ class Shared:
     learn_until_us: int
     changes: dict[str, tuple[tuple[int, str, str], ...]] = field(default_factory=dict)
     key_origins: dict[str, KeyOrigin] = field(default_factory=dict)
+
+    @cached_property
+    def principals(self) -> PrincipalIndex:
+        """Built from the infos where the step runs (once per executor's copy), as the embedded runner does."""
+        return principal_index(self.infos)
 
 
 CONTEXT_COLUMNS = ("api", "principal", "principal_type", "principal_account", "account_id", "assumed_session_name",
@@ -92,7 +99,8 @@ def judge_identity(rows: pa.Table, state: str | None, shared: Shared) -> pa.Tabl
     known = shared.infos.get(identity)
     info = known or fallback_info(identity, None if first.inbound else first.caller_type, first.account)
     ctx = Context(info, shared.peers.get(peer_key(identity, info.kind, info.account_id)), shared.known_accounts,
-                  shared.learn_until_us, changes=shared.changes.get(identity, ()), key_origins=shared.key_origins)
+                  shared.learn_until_us, changes=shared.changes.get(identity, ()), key_origins=shared.key_origins,
+                  principals=shared.principals)
     # The group it counts in, as the embedded runner forms groups: by inventory type, else "unknown".
     group = peer_key(identity, known.kind if known else "unknown", known.account_id if known else None)
     carry: dict = {}

@@ -12,6 +12,7 @@ from nhiwatch.detect.detectors.credential_access import CredentialAccess
 from nhiwatch.detect.detectors.defense_evasion import DefenseEvasion
 from nhiwatch.detect.detectors.discovery_first_use import DiscoveryFirstUse
 from nhiwatch.detect.detectors.enumeration import Enumeration
+from nhiwatch.detect.detectors.escalation_route import EscalationRouteWalked
 from nhiwatch.detect.detectors.iam_permission_change import IamPermissionChange
 from nhiwatch.detect.detectors.exfiltration_first_use import ExfiltrationFirstUse
 from nhiwatch.detect.detectors.impact import Impact
@@ -39,7 +40,7 @@ DETECTORS: tuple[Detector, ...] = tuple(cls() for cls in (
     WorkloadOutsideRuntime, InstanceCredentialsElsewhere, OffCloudUse, UnfamiliarContext, AttackToolAgent, NewWebIdentitySubject,
     InitialAccess,
     RootUsage, Enumeration, AccessDeniedProbing, DiscoveryFirstUse, CredentialAccess, BulkSecretAccess,
-    IamPermissionChange, PrivilegeEscalation, Persistence, LateralMovement, RoleChainCrossAccount, NewAssumer, DefenseEvasion,
+    IamPermissionChange, EscalationRouteWalked, PrivilegeEscalation, Persistence, LateralMovement, RoleChainCrossAccount, NewAssumer, DefenseEvasion,
     UnusualRegion, ExfiltrationFirstUse, ResourceSharedExternally, BulkS3Download, Impact, UnusualInstances,
     MassDeletion, VolumeBurst, UnusualHour, NovelApi,
     AttackSequence))  # last: it reads the steps the others recorded for the same event

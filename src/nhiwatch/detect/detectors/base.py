@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import ClassVar, Iterable, Sequence
 
 from nhiwatch.detect.cases import Case
 from nhiwatch.detect.catalog import TACTIC_ORDER
 from nhiwatch.detect.profile import Ev, Profile
+from nhiwatch.detect.routes import compile_walks
 
 HOUR_US = 3_600_000_000
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -28,6 +30,14 @@ class IdentityInfo:
     peer_key: str | None = None
     services: tuple[str, ...] = ()  # AWS services its trust policy lets assume it (lambda.amazonaws.com ...)
     vendor: str | None = None       # the known third party its trust policy or its assumers name
+    admin: bool = False             # the inventory found it admin
+    routes: tuple[dict, ...] = ()   # its routes to admin from the principal graph (compact: methods, hops, admin)
+    instance_profiles: tuple[str, ...] = ()
+
+    @cached_property
+    def walks(self) -> tuple:
+        """Its routes as the hops it makes itself (detect/routes.py), compiled once."""
+        return compile_walks(self.arn, self.routes) if self.routes else ()
 
     @property
     def human(self) -> bool:
@@ -78,6 +88,7 @@ class Look:
     actor: str = "tool"                            # who acted (detect/actor.py Actor values)
     change: tuple[int, str, str] | None = None     # a deploy of this workload in the last day: (t, event id, what)
     key_test: bool = False                         # a new access key used by its maker, from where it made it
+    principals: object = None                      # the inventory's principals (detect/routes.PrincipalIndex)
 
     @property
     def runtime(self) -> str | None:

@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from nhiwatch.inventory.policy import Grant, PermissionSet
+
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 EDGE_KINDS = ("assume", "mint", "trust", "write", "join", "pass", "existing", "combo")
 SPECIAL_TARGETS = ("target", "group", "policy", "role")
@@ -310,3 +312,33 @@ def method(id_or_alias: str) -> Method:
 
 def by_edge(edge: str) -> tuple[Method, ...]:
     return tuple(m for m in METHODS if m.edge == edge)
+
+
+@dataclass(frozen=True)
+class Granted:
+    """A method whose every action a permission set allows (on any resource, or on the holder's own)."""
+    method: Method
+    grants: tuple[Grant, ...]
+
+    @property
+    def conditional(self) -> bool:
+        return any(g.conditional for g in self.grants)
+
+
+def granted_methods(permissions: PermissionSet) -> list[Granted]:
+    """The methods a policy grants by its actions alone, without a graph: what an IAM write hands out
+    (detect/detectors/iam_permission_change.py judges written policies with it). Writes and credentials
+    count on the holder's own resources too (a policy letting a role rewrite itself); `iam:PassRole` and
+    the other steps count on any resource."""
+    found = []
+    for m in METHODS:
+        on_self = m.edge in ("write", "mint", "join", "combo")
+        grants = []
+        for action in m.actions:
+            grant = permissions.grant(action, on_self=on_self)
+            if grant is None:
+                break
+            grants.append(grant)
+        else:
+            found.append(Granted(m, tuple(grants)))
+    return found

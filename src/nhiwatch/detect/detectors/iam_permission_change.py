@@ -14,7 +14,7 @@ from nhiwatch.detect.actor import Actor
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.features import account_of
 from nhiwatch.inventory.policy import PermissionSet, PolicyError, load_document, statements_of
-from nhiwatch.inventory.privesc import escalations
+from nhiwatch.inventory.methods import granted_methods
 from nhiwatch.knowledge.vendors import vendor_for_account
 
 POLICY_WRITES = frozenset({"iam:PutUserPolicy", "iam:PutRolePolicy", "iam:PutGroupPolicy", "iam:CreatePolicyVersion"})
@@ -104,7 +104,7 @@ def assess(api: str, params_text: str | None, caller: str, own_account: str | No
         wild = permissions.service_wildcards()
         if "iam" in wild:
             return Verdict(True, f"a policy granting iam:* {self_note}".rstrip(), target, on_self)
-        methods = [e.method.title for e in escalations(permissions)]
+        methods = [g.method.title for g in granted_methods(permissions)]
         if methods:
             return Verdict(True, f"a policy granting an escalation method ({methods[0]}){self_note}", target, on_self)
         return Verdict(on_self, f"a scoped policy{self_note}", target, on_self)

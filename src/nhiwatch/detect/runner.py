@@ -128,20 +128,20 @@ def third_party(external_accounts: list) -> str | None:
 def identity_infos(store: Store) -> dict[str, IdentityInfo]:
     if not store.has_table("identities"):
         return {}
+    # One parse of each record (records carry usage and can be large): the paths as a list.
     rows = store.con.execute("""
         SELECT arn, nhi_type, category, risk_score, risk_level, account_id,
-               json_extract_string(record, '$.unique_id'),
-               json_extract_string(record, '$.trust_summary.services'),
-               json_extract_string(record, '$.trust_summary.external_accounts'),
-               json_array_length(json_extract(record, '$.capabilities.admin')) > 0,
-               json_extract_string(record, '$.capabilities.privesc_routes'),
-               json_extract_string(record, '$.instance_profiles')
+               json_extract_string(record, ['$.unique_id', '$.trust_summary.services',
+                                            '$.trust_summary.external_accounts', '$.capabilities.admin',
+                                            '$.capabilities.privesc_routes', '$.instance_profiles'])
         FROM identities""").fetchall()
     infos = {}
-    for arn, kind, category, score, level, account, unique_id, services, external, admin, routes, profiles in rows:
+    for arn, kind, category, score, level, account, facts in rows:
+        unique_id, services, external, admin, routes, profiles = facts
         vendor = third_party(orjson.loads(external or "[]"))
         info = IdentityInfo(arn, kind, category, score or 0, level or "low", account,
-                            services=tuple(orjson.loads(services or "[]")), vendor=vendor, admin=bool(admin),
+                            services=tuple(orjson.loads(services or "[]")), vendor=vendor,
+                            admin=bool(orjson.loads(admin or "[]")),
                             routes=tuple(r for r in orjson.loads(routes or "[]") if isinstance(r, dict)),
                             instance_profiles=tuple(str(p) for p in orjson.loads(profiles or "[]")))
         infos[arn] = info

@@ -68,6 +68,26 @@ def test_iam_calls_act_on_the_principal_they_name_or_on_the_caller():
     assert targets_of("iam:PutRolePolicy", "not json", None, CALLER, ACCOUNT, INDEX) == []
 
 
+def test_existing_functions_and_instances_are_taken_over_with_the_role_they_run_as():
+    index = PrincipalIndex(INDEX.by_arn.values())
+    index.runs_as = {(ACCOUNT, "function", "billing"): ADMIN_ROLE, (ACCOUNT, "instance", "i-0abc"): OPS_ROLE}
+
+    def roles(api: str, params: dict) -> list[str]:
+        return [t.ref for t in targets_of(api, json.dumps(params), None, CALLER, ACCOUNT, index)]
+
+    assert roles("lambda:UpdateFunctionCode", {"functionName": "billing"}) == [ADMIN_ROLE]
+    assert roles("lambda:UpdateFunctionCode", {
+        "functionName": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:billing:live"}) == [ADMIN_ROLE]
+    assert roles("ssm:SendCommand", {"instanceIds": ["i-0abc", "i-0unknown"], "documentName": "AWS-RunShellScript"}) \
+        == [OPS_ROLE]
+    assert roles("ssm:StartSession", {"target": "i-0abc"}) == [OPS_ROLE]
+    # user data runs as the instance's role at the next boot; other attributes do not
+    assert roles("ec2:ModifyInstanceAttribute", {"instanceId": "i-0abc", "userData": "<sensitiveDataRemoved>"}) \
+        == [OPS_ROLE]
+    assert roles("ec2:ModifyInstanceAttribute", {"instanceId": "i-0abc", "instanceType": {"value": "m5.large"}}) == []
+    assert roles("lambda:UpdateFunctionCode", {"functionName": "unknown"}) == []
+
+
 def _route(*hops: tuple[str, str, str], subject: str = "") -> dict:
     return {"methods": [h[2] for h in hops], "admin": hops[-1][1], "conditional": False,
             "hops": [{"from": f, "to": t, "method": m, **({"subject": subject} if subject else {})} for f, t, m in hops]}
@@ -79,8 +99,10 @@ def test_only_the_hops_the_identity_makes_itself_are_its_walk():
     walks = compile_walks(CALLER, [chain, combo])
     assert [len(w.hops) for w in walks] == [1, 2]
     assert [w.whole for w in walks] == [False, True]
-    # an existing-resource hop names no principal in its event: no walk starts with it
-    assert compile_walks(CALLER, [_route((CALLER, OPS_ROLE, "lambda-003"))]) == ()
+    # a hop on an existing build project names no role in its event (nor do the events say which role runs
+    # it): no walk starts with it; a function's code does, once the events say which role runs the function
+    assert compile_walks(CALLER, [_route((CALLER, OPS_ROLE, "codebuild-002"))]) == ()
+    assert len(compile_walks(CALLER, [_route((CALLER, OPS_ROLE, "lambda-003"))])) == 1
     # someone else's route (a group's, through another member) is not this identity's
     assert compile_walks(CALLER, [dict(chain, via_member=ADMIN_USER)]) == ()
 

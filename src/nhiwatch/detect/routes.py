@@ -45,10 +45,21 @@ def _decisive(step: Step) -> bool:
         ("Describe", "Get", "List"))
 
 
+# Hops on existing resources whose role the events tell (detect/runner.RUNS_AS_SQL): the call's resource
+# parameter, and which kind of resource it is.
+EXISTING_RESOURCES = {"lambda:UpdateFunctionCode": ("function", ("functionName",)),
+                      "ssm:SendCommand": ("instance", ("instanceIds",)),
+                      "ssm:StartSession": ("instance", ("target",)),
+                      "ec2:ModifyInstanceAttribute": ("instance", ("instanceId",)),
+                      "ec2-instance-connect:SendSSHPublicKey": ("instance", ("instanceId",))}
+
+
 def targeting_step(method: Method) -> Step | None:
-    """The step whose call names the principal acted on (None for hops on existing resources)."""
+    """The step whose call names the principal acted on, or for a hop on an existing resource, the resource
+    whose role the events tell (None for the other hops on existing resources)."""
     if method.edge == "existing":
-        return None
+        first = next((s for s in method.steps if _decisive(s)), None)
+        return first if first is not None and first.action in EXISTING_RESOURCES else None
     for step in method.steps:
         if step.on in ("target", "group", "policy"):
             return step
@@ -74,7 +85,7 @@ for _method in BY_ID.values():
         TARGETING[_step.action] = TARGETING.get(_step.action, ()) + (_method,)
 WALK_APIS = frozenset(TARGETING)
 # The API names as the trail has them, for loading their request parameters.
-TRAIL_NAMES = WALK_APIS | {"lambda:CreateFunction20150331"}
+TRAIL_NAMES = WALK_APIS | {"lambda:CreateFunction20150331", "lambda:UpdateFunctionCode20150331v2"}
 
 
 def canonical_api(api: str) -> str:
@@ -85,6 +96,7 @@ def canonical_api(api: str) -> str:
             return match.group(1)
     return api
 PASS_APIS = frozenset(a for a, methods in TARGETING.items() if any(m.edge == "pass" for m in methods))
+EXISTING_APIS = frozenset(EXISTING_RESOURCES)
 
 
 # -- the principals a call may act on ------------------------------------------------------------------------
@@ -116,6 +128,8 @@ class PrincipalIndex:
         self.by_arn: dict[str, Principal] = {}
         self.by_name: dict[tuple[str | None, str, str], Principal] = {}
         self.by_profile: dict[tuple[str | None, str], Principal] = {}
+        # (account, 'function' or 'instance', name) -> the role it runs as, learned from the events
+        self.runs_as: dict[tuple[str | None, str, str], str] = {}
         for p in principals:
             self.by_arn[p.arn] = p
             self.by_name[(p.account, p.kind, p.name)] = p
@@ -199,6 +213,29 @@ def roles_named(api: str, params: dict, account: str | None, index: PrincipalInd
     return list(found.values())
 
 
+def _function_name(value: str) -> str:
+    """A function's name from its name, partial ARN or ARN (with a version or alias or not)."""
+    return value.split("function:", 1)[1].split(":", 1)[0] if "function:" in value else value.split(":", 1)[0]
+
+
+def roles_running(api: str, params: dict, account: str | None, index: PrincipalIndex) -> list[Target]:
+    """The roles of the existing functions or instances a call takes over (their code, commands, user
+    data, SSH keys), as far as the events tell which role each runs as."""
+    if api == "ec2:ModifyInstanceAttribute" and "userData" not in params:
+        return []  # an instance type or a security group changes nothing about who runs there
+    kind, keys = EXISTING_RESOURCES[api]
+    names: list[str] = []
+    for key in keys:
+        value = params.get(key)
+        names += [v for v in (value if isinstance(value, list) else [value])[:50] if isinstance(v, str) and v]
+    found: dict[str, Target] = {}
+    for name in names:
+        role = index.runs_as.get((account, kind, _function_name(name) if kind == "function" else name))
+        if role and role not in found:
+            found[role] = Target("role", role, index.by_arn.get(role))
+    return list(found.values())
+
+
 def targets_of(api: str, params_text: str | None, assumed_role: str | None, caller: str,
                account: str | None, index: PrincipalIndex) -> list[Target]:
     """The principals (or the managed policy) a call of WALK_APIS acts on."""
@@ -207,6 +244,8 @@ def targets_of(api: str, params_text: str | None, assumed_role: str | None, call
     params = _load(params_text)
     if api in PASS_APIS:
         return roles_named(api, params, account, index)
+    if api in EXISTING_RESOURCES:
+        return roles_running(api, params, account, index)
     out = []
     for kind, key in (("user", USER_PARAM), ("role", ROLE_PARAM), ("group", GROUP_PARAM)):
         name = _text(params.get(key))

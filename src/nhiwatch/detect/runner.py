@@ -207,6 +207,21 @@ UNION ALL SELECT principal, epoch_us(event_time), event_id, api || ' of ' ||
   FROM events WHERE api IN ('cloudformation:ExecuteChangeSet', 'cloudformation:UpdateStack',
                             'cloudformation:CreateStack') AND error_code IS NULL AND principal IS NOT NULL
 ORDER BY 1, 2"""
+# Which role a function or an instance runs as, for escalation hops on existing resources: the Lambda
+# service assumes a function's role with the function's name as the session name, EC2 an instance's role
+# with the instance id; CreateFunction and UpdateFunctionConfiguration name a function's role.
+RUNS_AS_SQL = f"""
+SELECT DISTINCT account_id, 'function', assumed_session_name, assumed_role_arn FROM events
+WHERE api = 'sts:AssumeRole' AND principal = 'lambda.amazonaws.com' AND error_code IS NULL
+  AND assumed_role_arn IS NOT NULL AND assumed_session_name IS NOT NULL
+UNION
+SELECT DISTINCT account_id, 'function', {_FUNCTION}, json_extract_string(request_parameters, '$.role') FROM events
+WHERE (api LIKE 'lambda:CreateFunction%' OR api LIKE 'lambda:UpdateFunctionConfiguration%') AND error_code IS NULL
+  AND json_extract_string(request_parameters, '$.role') IS NOT NULL
+UNION
+SELECT DISTINCT account_id, 'instance', assumed_session_name, assumed_role_arn FROM events
+WHERE api = 'sts:AssumeRole' AND principal = 'ec2.amazonaws.com' AND error_code IS NULL
+  AND assumed_role_arn IS NOT NULL AND assumed_session_name LIKE 'i-%'"""
 # Access keys made with CreateAccessKey: who made each one, from where, with what.
 KEY_ORIGINS_SQL = """
 SELECT issued_access_key_id, principal, epoch_us(event_time), source_ip, source_ip_kind, vpc_endpoint_id, user_agent
@@ -217,7 +232,7 @@ CONTEXT_ROWS_WHERE = """(api LIKE 'lambda:UpdateFunctionCode%' OR api LIKE 'lamb
     OR api LIKE 'lambda:CreateFunction%' OR api LIKE 'lambda:PublishVersion%'
     OR api IN ('ecs:RegisterTaskDefinition', 'iam:UpdateAssumeRolePolicy', 'iam:CreateAccessKey',
                'cloudformation:ExecuteChangeSet', 'cloudformation:UpdateStack', 'cloudformation:CreateStack')
-    OR (api = 'sts:AssumeRole' AND principal = 'lambda.amazonaws.com'))"""
+    OR (api = 'sts:AssumeRole' AND principal IN ('lambda.amazonaws.com', 'ec2.amazonaws.com')))"""
 
 
 def workload_changes(con) -> dict[str, tuple[tuple[int, str, str], ...]]:
@@ -226,6 +241,12 @@ def workload_changes(con) -> dict[str, tuple[tuple[int, str, str], ...]]:
     for role, t, event_id, what in con.execute(CHANGES_SQL).fetchall():
         out.setdefault(role, []).append((t, event_id, what[:200]))
     return {role: tuple(items) for role, items in out.items()}
+
+
+def workload_roles(con) -> dict[tuple[str | None, str, str], str]:
+    """(account, 'function' or 'instance', name) -> the role it runs as (the latest seen wins nothing: one each)."""
+    return {(account, kind, name): role for account, kind, name, role in con.execute(RUNS_AS_SQL).fetchall()
+            if name and role}
 
 
 def key_origins(con) -> dict[str, KeyOrigin]:
@@ -422,6 +443,7 @@ class DetectSession:
         newest = -1
         changes = workload_changes(store.con)
         origins = key_origins(store.con)
+        self.principals.runs_as = workload_roles(store.con)
         windows = ([_pending(lower, upper, learn_until_us, True), _pending(lower, upper, learn_until_us, False)]
                    if learn_until_us is not None else [_pending(lower, upper, None, False)])
         prior_last: dict[str, int] = {}  # each identity's newest event before this call

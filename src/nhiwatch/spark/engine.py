@@ -16,7 +16,8 @@ from nhiwatch.detect.engine import Context, KeyOrigin, close_all, step
 from nhiwatch.detect.profile import Ev, Profile
 from nhiwatch.detect.routes import PrincipalIndex
 from nhiwatch.detect.runner import (CHUNK_EVENTS, principal_index, EV_ORDER, add_to_peer_group, ev_projection,
-                                    fallback_info, key_origins, peer_key, workload_changes)
+                                    fallback_info, key_origins, peer_key, workload_changes,
+                                    workload_roles)
 
 # What a group's function returns: one row per finding, and one row holding the identity's state.
 OUTPUT_SCHEMA = pa.schema([
@@ -46,10 +47,14 @@ class Shared:
     changes: dict[str, tuple[tuple[int, str, str], ...]] = field(default_factory=dict)
     key_origins: dict[str, KeyOrigin] = field(default_factory=dict)
 
+    runs_as: dict = field(default_factory=dict)
+
     @cached_property
     def principals(self) -> PrincipalIndex:
         """Built from the infos where the step runs (once per executor's copy), as the embedded runner does."""
-        return principal_index(self.infos)
+        index = principal_index(self.infos)
+        index.runs_as = self.runs_as
+        return index
 
 
 CONTEXT_COLUMNS = ("api", "principal", "principal_type", "principal_account", "account_id", "assumed_session_name",
@@ -57,14 +62,14 @@ CONTEXT_COLUMNS = ("api", "principal", "principal_type", "principal_account", "a
                    "issued_access_key_id", "source_ip", "source_ip_kind", "vpc_endpoint_id", "user_agent")
 
 
-def workload_context(rows: pa.Table) -> tuple[dict, dict]:
-    """Deploys and key origins, from the few rows that carry them (CONTEXT_ROWS_WHERE plus one row per
-    role), through the embedded runner's own SQL."""
+def workload_context(rows: pa.Table) -> tuple[dict, dict, dict]:
+    """Deploys, key origins and the roles functions and instances run as, from the few rows that carry
+    them (CONTEXT_ROWS_WHERE plus one row per role), through the embedded runner's own SQL."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("events", rows)
-        return workload_changes(con), key_origins(con)
+        return workload_changes(con), key_origins(con), workload_roles(con)
     finally:
         con.close()
 

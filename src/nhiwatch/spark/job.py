@@ -172,7 +172,7 @@ def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | 
     known_accounts = frozenset(accounts | {i.account_id for i in infos.values() if i.account_id})
     learn_until_us = int(learn_until.timestamp() * 1e6) if learn_until else None
     # Deploys and key origins come from a handful of rows: gathered on the driver like known accounts.
-    changes, origins = workload_context(context_rows(events).toArrow())
+    changes, origins, runs_as = workload_context(context_rows(events).toArrow())
     rows = events_by_identity(events)
     if partitions:
         rows = rows.repartition(partitions, "identity")
@@ -199,18 +199,18 @@ def analyze(spark, paths: list[str], out: Path | str, *, inventory_home: Path | 
                 .applyInArrow(one_identity_from_state, OUTPUT_DDL))
 
     if learn_until_us is None:
-        results = run_pass(rows, Shared(infos, known_accounts, {}, 0, changes, origins)).persist()
+        results = run_pass(rows, Shared(infos, known_accounts, {}, 0, changes, origins, runs_as)).persist()
         final = results
     else:
         # Learning pass: the events before learn_until teach every identity (the engine raises nothing
         # on them). Its states give the peer groups, then the judging pass starts from them.
         early = rows.where(F.col("event_time") < F.lit(learn_until).cast("timestamp"))
         late = rows.where(F.col("event_time") >= F.lit(learn_until).cast("timestamp"))
-        learned = run_pass(early, Shared(infos, known_accounts, {}, learn_until_us, changes, origins)).persist()
+        learned = run_pass(early, Shared(infos, known_accounts, {}, learn_until_us, changes, origins, runs_as)).persist()
         peer_states = learned.where("kind = 'state' AND mature").select("peer_key", "payload").collect()
         peers = peer_profiles([(r[0], r[1]) for r in peer_states])
         summary.seconds["learn"] = round(time.perf_counter() - clock, 2)
-        judged = run_pass(late, Shared(infos, known_accounts, peers, learn_until_us, changes, origins), states=learned).persist()
+        judged = run_pass(late, Shared(infos, known_accounts, peers, learn_until_us, changes, origins, runs_as), states=learned).persist()
         # An identity with no event after learn_until keeps its learned state; findings come from both passes.
         judged_ids = judged.where("kind = 'state'").select("identity")
         kept = learned.where("kind = 'state'").join(judged_ids, "identity", "left_anti")

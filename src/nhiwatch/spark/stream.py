@@ -88,9 +88,9 @@ def start(spark, path: str, out: Path, checkpoint: Path, *, inventory_home: Path
         # read back with every earlier batch's.
         context_rows(events).write.mode("overwrite").parquet(str(out / "context" / f"batch={batch_id:09d}"))
         context = spark.read.parquet(str(out / "context")).where(f"batch <= {batch_id}").drop("batch")
-        changes, origins = workload_context(context.toArrow())
+        changes, origins, runs_as = workload_context(context.toArrow())
         shared = spark.sparkContext.broadcast(Shared(infos, frozenset(seen | inventory_accounts), peers, 0,
-                                                     changes, origins))
+                                                     changes, origins, runs_as))
 
         def judge_from_state(events_table: pa.Table, state_table: pa.Table) -> pa.Table:
             if events_table.num_rows == 0:

@@ -12,7 +12,7 @@ from nhiwatch.detect import cases as c
 from nhiwatch.detect.actor import Actor
 from nhiwatch.detect.detectors.base import Detector, Hit, Look
 from nhiwatch.detect.detectors.iam_permission_change import assess
-from nhiwatch.detect.routes import (MINTS, PASS_APIS, TARGETING, TRAIL_NAMES, WALK_APIS, Hop, PrincipalIndex,
+from nhiwatch.detect.routes import (EXISTING_APIS, MINTS, PASS_APIS, TARGETING, TRAIL_NAMES, WALK_APIS, Hop, PrincipalIndex,
                                     Target, Walk, canonical_api, habit_key, hop_matches, route_text, targets_of)
 from nhiwatch.inventory.methods import BY_ID
 
@@ -87,7 +87,8 @@ def _privileged_target(look: Look, api: str, targets: list[Target]) -> Taken | N
             continue
         if api == "sts:AssumeRole" and not principal.admin:
             continue  # its own hops are judged on it
-        if api not in MINTS and api not in PASS_APIS and api not in ("sts:AssumeRole", "iam:UpdateAssumeRolePolicy"):
+        if api not in MINTS and api not in PASS_APIS and api not in EXISTING_APIS \
+                and api not in ("sts:AssumeRole", "iam:UpdateAssumeRolePolicy"):
             continue  # writes on others are judged by what they grant (iam-permission-change)
         method = TARGETING[api][0]
         hops = [{"from": caller, "to": principal.arn, "method": method.id}]
@@ -120,6 +121,11 @@ ROUTES_IAM = c.iam_export(
 )
 
 
+# The Lambda service runs the function billing as fn-admin (its cold starts assume the role).
+_BILLING_RUNS = c.Repeat(lambda t: c.service_assumes("lambda.amazonaws.com", t, f"arn:aws:iam::{c.ACCOUNT}:role/fn-admin",
+                                                     "billing"), every=6 * 3600)
+
+
 class EscalationRouteWalked(Detector):
     id = "escalation-route-walked"
     title = "A route to admin being walked"
@@ -130,8 +136,11 @@ class EscalationRouteWalked(Detector):
                    "graph's, `nhiwatch posture paths`): its targeting step on the hop's principal, after the method's "
                    "earlier steps within 15 minutes (a write must grant admin, iam:* or an escalation method; "
                    "assuming a role counts when it completes the route); or minting credentials of, rewriting the "
-                   "trust of, handing to compute or assuming a principal that is admin or one sure route from it. "
-                   "Needs an inventory. High; medium for minting or handing a role over with no history, or by "
+                   "trust of, handing to compute, taking over a function or instance that runs as (its code, commands, "
+                   "user data, SSH keys; which role runs it is learnt from the events) or assuming a principal that "
+                   "is admin or one sure route from it. "
+                   "Needs an inventory. High; medium for minting, handing a role over or taking over a resource "
+                   "with no history, or by "
                    "the workload's own code from its usual place, and for a first assumption of an admin role "
                    "from the usual place; not raised for young identities assuming roles, for calls an AWS service "
                    "makes, or for a hop the identity already took on the same principal without a finding.")
@@ -159,6 +168,17 @@ class EscalationRouteWalked(Detector):
                                                          "policyDocument": c.admin_policy()})],
                    [c.CI_HABIT], severity="high", iam=ROUTES_IAM,
                    identity=f"arn:aws:iam::{c.ACCOUNT}:role/deploy-role"),
+        c.positive("stolen-ci-key-replaces-the-code-of-a-function-that-runs-as-admin",
+                   "the CI key used from outside replaces the code of billing, a function the Lambda service runs "
+                   "as fn-admin (lambda-003): the new code runs with admin's credentials",
+                   [c.CI_THIEF.call(c.at(0), "lambda:UpdateFunctionCode20150331v2", {
+                       "functionName": "billing", "zipFile": "<sensitiveDataRemoved>"})],
+                   [c.CI_HABIT, _BILLING_RUNS], severity="high", iam=ROUTES_IAM),
+        c.negative("pipeline-deploys-the-admin-function-as-every-release",
+                   "the pipeline ships billing's new code from its runners, as every release has done",
+                   [c.CI_USER.call(c.at(0), "lambda:UpdateFunctionCode20150331v2", {"functionName": "billing"})],
+                   [c.CI_HABIT, _BILLING_RUNS, c.habit(c.CI_USER, c.Call("lambda:UpdateFunctionCode20150331v2", {
+                       "functionName": "billing"}), every=24 * 3600)], iam=ROUTES_IAM),
         c.negative("pipeline-rotates-the-admin-users-key-as-every-month",
                    "the pipeline rotates break-glass's access key, as it has done before, from its usual runners",
                    [c.CI_USER.call(c.at(0), "iam:CreateAccessKey", {"userName": "break-glass"})],

@@ -249,3 +249,27 @@ def escalation_paths(store: Store, *, accounts: list[str] | None = None, conditi
                     "conditional": caps.get("privesc_conditional") or [], "routes": caps.get("privesc_routes") or [],
                     "route": caps.get("privesc_route")})
     return out
+
+
+def capability_paths(store: Store, capability: str, *, accounts: list[str] | None = None,
+                     conditional: bool = False) -> list[dict]:
+    """Every identity with a route to the capability (secrets, data, kms), holders included (zero hops),
+    riskiest first, each with its shortest route and the grant at its end; with `conditional`, also
+    routes resting on a condition."""
+    _require(store)
+    clause, params = "", []
+    if accounts:
+        clause = f"WHERE account_id IN ({', '.join('?' * len(accounts))})"
+        params = list(accounts)
+    cursor = store.con.execute(
+        f"""SELECT arn, name, account_id, kind, nhi_type, risk_score, risk_level,
+                   json_extract(record, '$.capabilities.capability_routes') FROM identities {clause}
+            ORDER BY risk_score DESC, arn""", params)
+    out = []
+    for arn, name, account, kind, nhi_type, score, level, routes_text in cursor.fetchall():
+        route = (orjson.loads(routes_text) or {}).get(capability) if routes_text else None
+        if route is None or (route.get("conditional") and not conditional):
+            continue
+        out.append({"arn": arn, "name": name, "account_id": account, "kind": kind, "nhi_type": nhi_type,
+                    "risk_score": score, "risk_level": level, "capability": capability, "route": route})
+    return out

@@ -162,7 +162,9 @@ def read_organization(document: Any, where: str, problems: list[str]) -> dict:
         if _ACCOUNT_ID.match(target) and target not in accounts:
             accounts[target] = []
     if not policies and not accounts:
-        raise OrganizationError(f"{where}: no usable policy or account in the organization file")
+        found = [p.removeprefix(f"{where}: ") for p in problems[-3:]]
+        raise OrganizationError(f"{where}: no usable policy or account in the organization file"
+                                + (f" ({'; '.join(found)})" if found else ""))
     return {"Organization": {"Id": org_id, "MasterAccountId": management}, "Policies": list(policies.values()),
             "Targets": targets, "Accounts": accounts}
 

@@ -390,6 +390,12 @@ def _print_identity(identity) -> None:
         if caps.get("privesc_route"):
             out(styled(("shortest route", "bold"), ": " + p(_route_line(caps["privesc_route"]))
                        + f" (nhiwatch posture paths {p(identity.arn)})"))
+    reached = {name: route for name, route in (caps.get("capability_routes") or {}).items() if route}
+    if reached:
+        out(styled(("reaches", "bold"), ": " + ", ".join(
+            f"{name} ({'holds it' if not route['hops'] else str(len(route['hops'])) + ' hop(s)'}"
+            + (", conditional" if route.get("conditional") else "") + ")" for name, route in reached.items())
+            + f" (nhiwatch posture paths {p(identity.arn)} --to ...)"))
     if identity.policies:
         out(styled(("policies", "bold"), ": " + ", ".join(
             f"{p(x.name)} ({p(x.kind)}{' via ' + p(x.via) if x.via else ''}{'' if x.readable else ', unreadable'})"

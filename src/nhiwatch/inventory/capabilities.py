@@ -20,7 +20,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
-from nhiwatch.inventory.evaluate import IdentityPolicies, Resource, compile_policy
+from nhiwatch.inventory.evaluate import CompiledPolicy, IdentityPolicies, Resource, compile_policy
 from nhiwatch.inventory.graph import JOIN, POSSIBLE, SURE, Check, Edge, Escalation, PrincipalGraph
 from nhiwatch.inventory.principals import without_path
 
@@ -234,7 +234,7 @@ class CapabilityReach:
         end = graph.nodes.get(escalation.end)
         if end is None:
             return None
-        added = (_ADMINISTRATOR,)
+        added: tuple[CompiledPolicy, ...] = (_ADMINISTRATOR,)
         if escalation.write.method == JOIN.id and escalation.write.target in graph.nodes:
             added = graph.nodes[escalation.write.target].policies.identity
         policies = IdentityPolicies([*end.policies.identity, *added], end.policies.boundary, end.policies.session)

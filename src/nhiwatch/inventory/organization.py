@@ -55,9 +55,10 @@ def _policy_entry(raw: Any, index: int, where: str, problems: list[str]) -> dict
     if not isinstance(raw, dict):
         problems.append(f"{where}: Policies[{index}] is a {type(raw).__name__}, not an object; left out")
         return None
-    summary = raw.get("PolicySummary") if isinstance(raw.get("PolicySummary"), dict) else raw
-    policy_id, kind = summary.get("Id"), summary.get("Type")
-    name = summary.get("Name") or policy_id
+    nested = raw.get("PolicySummary")
+    described: dict = nested if isinstance(nested, dict) else raw
+    policy_id, kind = described.get("Id"), described.get("Type")
+    name = described.get("Name") or policy_id
     place = f"{where}: Policies[{index}] ({name or 'no Id'})"
     if not isinstance(policy_id, str) or not policy_id:
         problems.append(f"{place}: no Id; left out")

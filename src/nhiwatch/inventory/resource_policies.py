@@ -152,8 +152,9 @@ def fetch_resource_policies(session: Any, account_id: str) -> LiveResourcePolici
             except BotoCoreError as error:
                 tally.failed += 1
                 tally.first = tally.first or problem(api, error)
-        if tally.problem():
-            found.problems.append(tally.problem())
+        failure = tally.problem()
+        if failure:
+            found.problems.append(failure)
 
     def client(name: str):
         return session.client(name, config=AWS_CONFIG)

@@ -147,6 +147,9 @@ class CapabilityReach:
         # the request's resource for each known resource (S3: its objects), so a grant an identity policy
         # names is asked with that resource's policy in force
         self._known = {_as_target(r, "s3:getobject").arn: _as_target(r, "s3:getobject") for r in resources.values()}
+        self._by_account: dict[str | None, list[Resource]] = {}
+        for resource in resources.values():
+            self._by_account.setdefault(resource.account, []).append(resource)
         self._held: dict[tuple[str, int], frozenset[str]] = {}
         self._grants: dict[tuple[str, str], Grant | None] = {}
         self._next: dict[tuple[str, str], dict[str, tuple[int, Any]]] = {}
@@ -188,8 +191,8 @@ class CapabilityReach:
         for resource in self._naming(node.arn, node.account):
             for action in _actions_on(resource, capability):
                 yield action, _as_target(resource, action), "granted by the resource policy"
-        for resource in self.resources.values():
-            if resource.account in (node.account, None):
+        if held:
+            for resource in [*self._by_account.get(node.account, ()), *self._by_account.get(None, ())]:
                 for action in _actions_on(resource, capability):
                     if action in held:
                         yield action, _as_target(resource, action), ""

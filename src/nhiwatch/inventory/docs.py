@@ -185,6 +185,7 @@ def _policy_feeds_section() -> list[str]:
         "policies (`secretsmanager:ListSecrets`, `GetResourcePolicy`), bucket policies (`s3:ListBuckets`,",
         "`GetBucketPolicy`) and Lambda function policies (`lambda:ListFunctions`, `GetPolicy`) are read, in the",
         "session's region; a denied call is one problem per API, and those resources' policies are not applied.",
+        "Lambda function policies are stored with the rest; no capability below reads them yet.",
         "",
         "## Reachability to a capability",
         "",

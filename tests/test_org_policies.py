@@ -244,11 +244,19 @@ def test_route_through_assume_role_to_a_role_that_reads_secrets() -> None:
     assert capability_reach(fenced).route(ci["Arn"], "secrets", POSSIBLE) is None
 
 
-def test_escalation_reaches_secrets_unless_the_boundary_stops_it() -> None:
+def test_escalation_reaches_secrets_unless_an_scp_still_denies_them() -> None:
     graph = graph_of({MEMBER: export(ESCALATOR)})
     route = capability_reach(graph).route(ESCALATOR["Arn"], "secrets")
     assert route is not None and route.methods == ("iam-007",) and route.grant.escalated
     assert route.grant.check.resource == "*"
+    assert "AdministratorAccess (written by the escalation) [statement 0]" in route.grant.check.statements
+
+    # admin after the write, but the OU's SCP still denies secret reads and parameters
+    no_secrets = doc(allow(["secretsmanager:*", "ssm:GetParameter*"], effect="Deny"))
+    fenced = graph_of({MEMBER: export(ESCALATOR)}, organization(scps={OU: [no_secrets]}))
+    assert [r.methods for r in fenced.routes(ESCALATOR["Arn"])] == [("iam-007",)]
+    assert capability_reach(fenced).route(ESCALATOR["Arn"], "secrets", POSSIBLE) is None
+    assert capability_reach(fenced).route(ESCALATOR["Arn"], "kms") is not None
 
 
 def test_kms_key_policy_decides_and_data_reads_dynamodb() -> None:
@@ -365,3 +373,45 @@ def test_inventory_stores_capability_routes_next_to_the_admin_keys() -> None:
     assert caps["capability_routes"]["secrets"]["methods"] == ["sts-001"]
     assert caps["capability_routes"]["secrets"]["holder"] == vault["Arn"]
     assert caps["capability_routes"]["kms"] is None
+
+
+def test_cli_posture_paths_to_a_capability(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nhiwatch.cli.app import app
+
+    def run(*args: str):
+        return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+    vault = role("vault-reader", trusts(arn("user", "ci")), allow("secretsmanager:GetSecretValue", SECRET))
+    ci = user("ci", allow("sts:AssumeRole", vault["Arn"]))
+    files = [str(write(tmp_path, "authz.json", export(vault, ci, ESCALATOR))),
+             str(write(tmp_path, "org.json", organization(scps={OU: [doc(allow("iam:*", effect="Deny"))]})))]
+    home = str(tmp_path / "home")
+    loaded = run("inventory", "load", *files, "--as-of", "2026-06-01T00:00:00Z", "--json", "--home", home)
+    assert loaded.exit_code == 0, loaded.output
+    assert json.loads(loaded.output)["stored"]["organization"] == [ORG_ID]
+
+    one = json.loads(run("posture", "paths", ci["Arn"], "--to", "secrets", "--json", "--home", home).output)
+    assert one["route"]["methods"] == ["sts-001"] and one["route"]["holder"] == vault["Arn"]
+    assert one["route"]["grant"]["resource"] == SECRET
+    assert json.loads(run("posture", "paths", ci["Arn"], "--to", "kms", "--json", "--home", home).output)[
+        "route"] is None
+    listed = json.loads(run("posture", "paths", "--to", "secrets", "--json", "--home", home).output)
+    assert sorted(row["name"] for row in listed) == ["ci", "vault-reader"]  # the holder too, with no hop
+    # the SCP removed the escalator's route to admin
+    admin = json.loads(run("posture", "paths", ESCALATOR["Arn"], "--json", "--home", home).output)
+    assert admin["methods"] == [] and admin["routes"] == []
+    human = run("posture", "paths", "ci", "--to", "secrets", "--home", home)
+    assert "hop 1: ci --sts-001" in human.output and "grant: " + vault["Arn"] in human.output
+
+    bad_to = run("posture", "paths", "--to", "everything", "--home", home)
+    assert bad_to.exit_code == 2 and "--to must be one of admin, secrets, data, kms" in bad_to.output
+
+    broken = organization()
+    broken["Targets"][OU] = ["p-gone"]
+    partial = run("inventory", "load", files[0], str(write(tmp_path, "broken.json", broken)), "--json",
+                  "--home", str(tmp_path / "home2"))
+    assert partial.exit_code == 3
+    assert any("names policy 'p-gone', which is not in Policies" in p
+               for p in json.loads(partial.output)["problems"])

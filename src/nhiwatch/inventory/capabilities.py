@@ -35,6 +35,12 @@ class Capability:
     def lowered(self) -> frozenset[str]:
         return frozenset(a.lower() for a in self.actions)
 
+    @property
+    def in_order(self) -> tuple[str, ...]:
+        """The actions lowercased, in the order asked (a set's order would change from run to run, and with
+        it which grant a route shows)."""
+        return tuple(a.lower() for a in self.actions)
+
 
 CAPABILITIES = {
     "secrets": Capability("secrets", "read secret values",
@@ -138,7 +144,7 @@ def may_hold_capability(graph: PrincipalGraph) -> Callable[[Any], bool]:
 
 
 class CapabilityReach:
-    """Capability routes of one graph (built by `PrincipalGraph.capability_reach`)."""
+    """Capability routes of one graph (made once per graph by `capability_reach(graph)`)."""
 
     def __init__(self, graph: PrincipalGraph, resources: dict[str, Resource]):
         self.graph = graph
@@ -177,7 +183,7 @@ class CapabilityReach:
         resources, then resources whose policy names the principal, then same-account resources with a
         policy (a Deny there, or a key policy, may decide)."""
         held = self._held_actions(policies, capability)
-        for action in capability.lowered:
+        for action in capability.in_order:
             if action not in held:
                 continue
             service = action.split(":", 1)[0]
@@ -303,7 +309,7 @@ class CapabilityReach:
 def _actions_on(resource: Resource, capability: Capability) -> list[str]:
     """The capability's actions that act on this kind of resource (by the ARN's service)."""
     service = resource.arn.split(":", 3)[2] if resource.arn.count(":") >= 3 else ""
-    return [a for a in capability.lowered if a.split(":", 1)[0] == service]
+    return [a for a in capability.in_order if a.split(":", 1)[0] == service]
 
 
 def _as_target(resource: Resource, action: str) -> Resource:

@@ -7,7 +7,10 @@ every principal may then reach every other. Timed: reading the exports and compi
 into graph nodes, then the graph itself (admin decisions, act edges, escalations, shortest routes),
 then asking every principal for its routes.
 
-    python bench/graph_bench.py [--accounts 80] [--one-account] [--budget 30]
+    python bench/graph_bench.py [--accounts 80] [--one-account] [--budget 30] [--capabilities]
+
+With --capabilities, also times every principal's shortest route to each capability (secrets, data,
+kms), as the inventory stores them; that work is lazy and not part of the build total.
 
 Prints the figures and exits 1 when the whole build (nodes and graph) takes longer than --budget seconds.
 """
@@ -69,6 +72,7 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=80, help="copies of IAM Vulnerable")
     parser.add_argument("--one-account", action="store_true", help="merge the copies into one account")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds the build may take")
+    parser.add_argument("--capabilities", action="store_true", help="also time every capability route")
     args = parser.parse_args()
     payloads = [one_account(args.accounts)] if args.one_account else copies(args.accounts)
 
@@ -93,6 +97,17 @@ def main() -> int:
             verdicts["no route"] += 1
     asked = time.perf_counter() - started
 
+    reached: Counter = Counter()
+    capabilities_time = 0.0
+    if args.capabilities:
+        from nhiwatch.inventory.capabilities import capability_routes
+
+        started = time.perf_counter()
+        for arn in graph.nodes:
+            for name, route in capability_routes(graph, arn).items():
+                reached[name] += route is not None
+        capabilities_time = time.perf_counter() - started
+
     total = compiled + built
     kinds = Counter(node.kind for node in graph.nodes.values())
     print(f"principals          {len(graph.nodes):,} ({', '.join(f'{v:,} {k}s' for k, v in sorted(kinds.items()))};"
@@ -103,6 +118,9 @@ def main() -> int:
     print(f"build total         {total:.2f} s (budget {args.budget:.0f} s)")
     print(f"routes asked        {asked:.2f} s (every principal's routes, both modes)")
     print("verdicts            " + ", ".join(f"{k} {v:,}" for k, v in sorted(verdicts.items())))
+    if args.capabilities:
+        print(f"capability routes   {capabilities_time:.2f} s (every principal, secrets/data/kms; reached: "
+              + ", ".join(f"{k} {v:,}" for k, v in sorted(reached.items())) + ")")
     return 0 if total <= args.budget else 1
 
 

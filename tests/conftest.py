@@ -20,6 +20,7 @@ SLOW_MODULES = frozenset({
     "test_spark", "test_serve", "test_hostile_output", "test_watch", "test_crash_safety", "test_hostile_input",
     "test_fuzz_pipeline", "test_detect", "test_golden", "test_respond", "test_inventory_live", "test_correlate",
     "test_simulate", "test_usage_poisoning", "test_typing", "test_ocsf_records", "test_securityhub_accounts",
+    "test_org_policies_live",
 })
 
 

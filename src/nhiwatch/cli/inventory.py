@@ -23,7 +23,8 @@ inventory_app = typer.Typer(help="The identity inventory: load IAM exports or re
 AsOfOpt = Annotated[Optional[str], typer.Option(
     "--as-of", callback=check_time, help="Judge ages (key age, unused for N days) at this UTC time, e.g. 2026-03-31T00:00:00Z "
                     "(default: now, or the time of the previous load).")]
-def _live_sources(profile, role_name, account, accounts_file, external_id, problems, say):
+def _live_sources(profile, role_name, account, accounts_file, external_id, problems, say, *, notes=None,
+                  read_org=True, read_resource_policies=True):
     from nhiwatch.inventory import live
     from nhiwatch.inventory.sources import read_authorization_details, read_credential_report
 
@@ -33,6 +34,8 @@ def _live_sources(profile, role_name, account, accounts_file, external_id, probl
     if account_ids and not role_name:
         raise ValueError("--account/--accounts need --role-name: the role to assume in each account")
     sources = []
+    if read_org:
+        sources += _live_organization(profile, problems, notes if notes is not None else [], say)
     for label, session, error in live.account_sessions(profile=profile, role_name=role_name,
                                                        account_ids=account_ids or None, external_id=external_id):
         if error:
@@ -45,7 +48,50 @@ def _live_sources(profile, role_name, account, accounts_file, external_id, probl
         sources.append(read_authorization_details(origin, orjson.dumps(fetched.authorization_details).decode()))
         if fetched.credential_report:
             sources.append(read_credential_report(origin, fetched.credential_report))
+        if read_resource_policies and fetched.account_id:
+            sources.append(_live_resource_policies(session, fetched.account_id, origin, problems, say))
     return sources
+
+
+def _live_organization(profile, problems: list[str], notes: list[str], say) -> list:
+    """The organization's SCPs and RCPs, read with the base credentials (the management account or a
+    delegated administrator); nothing when they cannot be read, with the reason."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    from nhiwatch.inventory.organization import OrganizationError, fetch_organization, read_organization
+    from nhiwatch.inventory.sources import ORGANIZATION, SourceFile
+
+    say("reading the organization's SCPs and RCPs")
+    try:
+        document, failed, said = fetch_organization(boto3.Session(profile_name=profile))
+    except BotoCoreError as exc:
+        problems.append(f"organization: cannot open AWS profile {profile!r}: {exc}; SCPs and RCPs not applied")
+        return []
+    problems += [f"organization: {p}" for p in failed]
+    notes += [f"organization: {n}" for n in said]
+    if document is None:
+        return []
+    source = SourceFile("live:organization", ORGANIZATION)
+    try:
+        source.accounts[ORGANIZATION] = read_organization(document, "live:organization", source.problems)
+    except OrganizationError as exc:
+        problems.append(f"{exc}; SCPs and RCPs not applied")
+        return []
+    problems += source.problems
+    source.entries = len(source.accounts[ORGANIZATION]["Policies"])
+    return [source]
+
+
+def _live_resource_policies(session, account_id: str, origin: str, problems: list[str], say):
+    from nhiwatch.inventory.resource_policies import fetch_resource_policies
+    from nhiwatch.inventory.sources import RESOURCE_POLICIES, SourceFile
+
+    say(f"reading resource policies (KMS, Secrets Manager, S3, Lambda) of account {account_id}")
+    found = fetch_resource_policies(session, account_id)
+    problems += [f"{origin}: {p}" for p in found.problems]
+    # the account's entry is stored even when empty: this read replaces the previous one
+    return SourceFile(origin, RESOURCE_POLICIES, {account_id: {}, **found.policies}, entries=found.read)
 
 
 @inventory_app.command("load")
@@ -59,6 +105,12 @@ def load(
     account: Annotated[Optional[list[str]], typer.Option("--account", help="With --live: account id (repeatable).")] = None,
     accounts_file: Annotated[Optional[Path], typer.Option("--accounts", help="With --live: file of account ids.")] = None,
     external_id: Annotated[Optional[str], typer.Option(help="With --role-name: sts:ExternalId to present.")] = None,
+    org: Annotated[bool, typer.Option(
+        "--org/--no-org", help="With --live: read the organization's SCPs and RCPs with the base credentials "
+                               "(management account or delegated administrator).")] = True,
+    resource_policies: Annotated[bool, typer.Option(
+        "--resource-policies/--no-resource-policies",
+        help="With --live: read KMS key, secret, bucket and Lambda function policies of each account.")] = True,
     as_of: AsOfOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
@@ -66,8 +118,11 @@ def load(
 ) -> None:
     """Load IAM into the inventory and rebuild it: classification, posture findings, risk scores.
 
+    Files are told by their content: authorization details, credential reports, an organization file
+    (SCPs and RCPs: `nhiwatch inventory org-export` writes one) and resource policies (ARN -> policy).
     An account's new export replaces its previous one; files of one account given together are
-    merged (pages). Damaged files load what is readable and exit 3 with each problem's place.
+    merged (pages); a new organization file replaces the stored one. Damaged files load what is
+    readable and exit 3 with each problem's place.
     """
     from nhiwatch import pipeline
     from nhiwatch.ingest.pipeline import InputError, expand_paths
@@ -77,10 +132,12 @@ def load(
         raise fail("give files or folders, or --live (not both)", Exit.USAGE, as_json)
     when = time_option(as_of, "--as-of", as_json)
     problems: list[str] = []
+    notes: list[str] = []
     say = (lambda m: None) if quiet or as_json else (lambda m: err.print(styled((plain(m), "dim"))))
     if live:
         try:
-            sources = _live_sources(profile, role_name, account, accounts_file, external_id, problems, say)
+            sources = _live_sources(profile, role_name, account, accounts_file, external_id, problems, say,
+                                    notes=notes, read_org=org, read_resource_policies=resource_policies)
         except ValueError as exc:
             raise fail(str(exc), Exit.USAGE, as_json) from None
         origin = "live"
@@ -109,6 +166,8 @@ def load(
         "posture_findings": sum(len(i.findings) for i in identities),
         "problems": problems,
     }
+    if notes:
+        summary["notes"] = notes
     if as_json:
         emit_json(summary)
     elif not quiet:
@@ -118,10 +177,67 @@ def load(
         console.print("risk: " + ", ".join(f"{summary['by_risk'].get(level, 0)} {level}"
                                            for level in reversed(RISK_LEVELS)) +
                       f"; {summary['posture_findings']} posture findings (nhiwatch posture)")
+        from nhiwatch.inventory.organization import summary as organization_summary
+        from nhiwatch.inventory.sources import ORGANIZATION, RESOURCE_POLICIES
+
+        for source in sources:
+            if source.kind == ORGANIZATION and ORGANIZATION in source.accounts:
+                counts = organization_summary(source.accounts[ORGANIZATION])
+                console.print(f"organization {plain(str(counts['organization']))}: {counts['accounts']} accounts, "
+                              f"{counts['scps']} SCPs, {counts['rcps']} RCPs applied ({plain(source.path)})")
+        resource_count = sum(s.entries for s in sources if s.kind == RESOURCE_POLICIES)
+        if any(s.kind == RESOURCE_POLICIES for s in sources):
+            console.print(f"{resource_count} resource policies (nhiwatch posture paths ARN --to secrets|data|kms)")
+        for note in notes:
+            err.print(styled(("note:", "dim"), " ", plain(note)))
         for problem in problems[:40]:  # a problem quotes a file name or a value from it
             err.print(styled(("problem:", "yellow"), " ", plain(problem)))
         if len(problems) > 40:
             err.print(f"... and {len(problems) - 40} more (see --json)")
+    if problems:
+        raise typer.Exit(int(Exit.PARTIAL))
+
+
+@inventory_app.command("org-export")
+def org_export(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the file here (default: stdout).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="AWS profile (default credential chain).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the organization's SCPs and RCPs (roots, OUs, accounts, attachments, documents) as the
+    organization file `inventory load` reads. Needs the management account or a delegated administrator
+    (organizations:Describe*/List*). Exit 3 when a part could not be read (the file says what was)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    from nhiwatch.inventory.organization import OrganizationError, fetch_organization, read_organization, summary
+
+    try:
+        fetched, problems, notes = fetch_organization(boto3.Session(profile_name=profile))
+    except BotoCoreError as exc:
+        raise fail(f"cannot open AWS profile {profile!r}: {exc}", Exit.USAGE, as_json) from None
+    if fetched is None:
+        raise fail("; ".join(problems + notes) or "no organization read", Exit.FATAL, as_json)
+    try:  # written as `inventory load` will read it: policies flat, documents as objects
+        document = read_organization(fetched, "organization", problems)
+    except OrganizationError as exc:
+        raise fail(str(exc), Exit.FATAL, as_json) from None
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise fail(f"cannot write {output}: {exc.strerror or exc}", Exit.FATAL, as_json) from None
+        counts = summary(document)
+        if as_json:
+            emit_json({"path": str(output), **counts, "problems": problems})
+        else:
+            console.print(f"{plain(str(output))}: organization {plain(str(counts['organization']))}, "
+                          f"{counts['accounts']} accounts, {counts['scps']} SCPs, {counts['rcps']} RCPs")
+    for problem in problems:
+        err.print(styled(("problem:", "yellow"), " ", plain(problem)))
     if problems:
         raise typer.Exit(int(Exit.PARTIAL))
 
@@ -274,6 +390,12 @@ def _print_identity(identity) -> None:
         if caps.get("privesc_route"):
             out(styled(("shortest route", "bold"), ": " + p(_route_line(caps["privesc_route"]))
                        + f" (nhiwatch posture paths {p(identity.arn)})"))
+    reached = {name: route for name, route in (caps.get("capability_routes") or {}).items() if route}
+    if reached:
+        out(styled(("reaches", "bold"), ": " + ", ".join(
+            f"{name} ({'holds it' if not route['hops'] else str(len(route['hops'])) + ' hop(s)'}"
+            + (", conditional" if route.get("conditional") else "") + ")" for name, route in reached.items())
+            + f" (nhiwatch posture paths {p(identity.arn)} --to ...)"))
     if identity.policies:
         out(styled(("policies", "bold"), ": " + ", ".join(
             f"{p(x.name)} ({p(x.kind)}{' via ' + p(x.via) if x.via else ''}{'' if x.readable else ', unreadable'})"
@@ -356,19 +478,28 @@ def paths(
                               "identity that can become admin.", show_default=False)] = None,
     conditional: Annotated[bool, typer.Option(
         "--conditional", help="Also identities whose every route rests on a condition nhiwatch cannot decide.")] = False,
+    to: Annotated[str, typer.Option(
+        "--to", help="What to reach: admin; secrets (secretsmanager:GetSecretValue, ssm:GetParameter*); data "
+                     "(s3:GetObject, DynamoDB reads); kms (kms:Decrypt, kms:CreateGrant).")] = "admin",
     account: Annotated[Optional[list[str]], typer.Option("--account", help="Account id (repeatable).")] = None,
     limit: Annotated[int, typer.Option(min=0, help="At most this many rows in the table (0: all).")] = 100,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Routes to admin from the principal graph: each hop a method (pathfinding.cloud id where the catalogue
-    has the path) with the permissions it needs and what the evaluator said of each."""
-    from nhiwatch.inventory.persist import InventoryMissing, escalation_paths, get_identity
+    """Routes to admin (or, with --to, to a capability) from the principal graph: each hop a method
+    (pathfinding.cloud id where the catalogue has the path) with the permissions it needs and what the
+    evaluator said of each; for a capability, the final grant too (identity and resource policies, SCPs
+    and RCPs applied)."""
+    from nhiwatch.inventory.capabilities import ADMIN, TARGETS
+    from nhiwatch.inventory.persist import InventoryMissing, capability_paths, escalation_paths, get_identity
 
+    if to not in TARGETS:
+        raise fail(f"--to must be one of {', '.join(TARGETS)}", Exit.USAGE, as_json)
     store = open_store(home, as_json, read_only=True)
     try:
         if reference is None:
-            rows = escalation_paths(store, accounts=account, conditional=conditional)
+            rows = escalation_paths(store, accounts=account, conditional=conditional) if to == ADMIN else \
+                capability_paths(store, to, accounts=account, conditional=conditional)
         else:
             identity = get_identity(store, reference)
     except InventoryMissing as exc:
@@ -378,11 +509,17 @@ def paths(
     finally:
         store.close()
     if reference is None:
-        _print_paths(rows, limit, as_json)
+        if to == ADMIN:
+            _print_paths(rows, limit, as_json)
+        else:
+            _print_capability_paths(rows, to, limit, as_json)
         return
     if identity is None:
         raise fail(f"no identity {reference!r} in the inventory", Exit.USAGE, as_json)
-    _print_routes(identity, as_json)
+    if to == ADMIN:
+        _print_routes(identity, as_json)
+    else:
+        _print_capability_route(identity, to, as_json)
 
 
 def _short(arn: str) -> str:
@@ -451,3 +588,76 @@ def _print_routes(identity, as_json: bool) -> None:
                 undecided = f"; depends on {', '.join(check['undecided'])}" if check.get("undecided") else ""
                 console.print(f"         {p(check['action'])} on {p(check['resource'])}{asked}: "
                               f"{p(check['verdict'])} [{p(because)}{p(undecided)}]")
+
+
+def _capability_line(route: dict) -> str:
+    """`sts-001 -> vault-reader: secretsmanager:getsecretvalue on arn:...`: the hops, then the grant."""
+    grant = route.get("grant") or {}
+    hops = " -> ".join(f"{hop['method']} -> {_short(hop['to'])}" for hop in route.get("hops", []))
+    end = f"{grant.get('action')} on {grant.get('resource')}"
+    return (f"{hops} -> {end}" if hops else f"holds it: {end}") + (
+        " [after escalation]" if grant.get("escalated") else "") + (" [conditional]" if route.get("conditional")
+                                                                    else "")
+
+
+def _print_capability_paths(rows: list[dict], to: str, limit: int, as_json: bool) -> None:
+    if as_json:
+        emit_json(rows)
+        return
+    shown = rows[:limit] if limit else rows
+    table = Table("risk", "identity", "type", "hops", "shortest route", title=f"{len(rows)} identities reach {to}")
+    for row in shown:  # names and ARNs come from the account: plain
+        route = row["route"]
+        table.add_row(f"{row['risk_score']} {plain(row['risk_level'])}", plain(row["arn"]), plain(row["nhi_type"]),
+                      str(len(route.get("hops", []))), plain(_capability_line(route)))
+    console.print(table)
+    if len(rows) > len(shown):
+        console.print(f"... and {len(rows) - len(shown)} more (--limit 0 or --json)")
+
+
+def _print_capability_route(identity, to: str, as_json: bool) -> None:
+    from nhiwatch.inventory.capabilities import CAPABILITIES
+    from nhiwatch.inventory.methods import method
+
+    caps = identity.capabilities
+    root = identity.kind == "root"
+    route = (caps.get("capability_routes") or {}).get(to)
+    if as_json:
+        emit_json({"arn": identity.arn, "to": to, "actions": list(CAPABILITIES[to].actions),
+                   "root": root, "route": route})
+        return
+    p = plain
+    console.print(styled((p(identity.arn), "bold")))
+    if root:
+        console.print(f"is the root user: it may {CAPABILITIES[to].title} unless an RCP or a resource policy "
+                      "denies it")
+        return
+    if route is None:
+        console.print(f"no route to {to} ({', '.join(CAPABILITIES[to].actions)})")
+        return
+    grant = route["grant"]
+    console.print(styled((f"reaches {to}", "bold"), f" in {len(route['hops'])} hop(s)" + (
+        " (conditional)" if route.get("conditional") else "")))
+    for step, hop in enumerate(route["hops"], 1):
+        console.print(f"  hop {step}: {p(_short(hop['from']))} --{p(hop['method'])} ({p(method(hop['method']).title)})"
+                      f"--> {p(hop['to'])}")
+        if hop.get("note"):
+            console.print(f"         {p(hop['note'])}")
+        for check in hop.get("checks", []):
+            _print_check(check)
+    console.print(f"  grant: {p(grant['principal'])}" + (" (after the escalation writes AdministratorAccess)"
+                                                        if grant.get("escalated") else ""))
+    _print_check(grant, asked_as=False)
+    if grant.get("note"):
+        console.print(f"         {p(grant['note'])}")
+
+
+def _print_check(check: dict, asked_as: bool = True) -> None:
+    """One permission check; `asked_as`: say who was asked when a hop's check names its own principal
+    (a service, for a trust policy)."""
+    p = plain
+    asked = f" (asked as {p(check['principal'])})" if asked_as and check.get("principal") else ""
+    because = "; ".join(check.get("statements") or []) or "-"
+    undecided = f"; depends on {', '.join(check['undecided'])}" if check.get("undecided") else ""
+    console.print(f"         {p(check['action'])} on {p(check['resource'])}{asked}: "
+                  f"{p(check['verdict'])} [{p(because)}{p(undecided)}]")

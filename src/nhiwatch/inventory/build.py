@@ -12,7 +12,10 @@ from nhiwatch.inventory.classify import classify_group, classify_role, classify_
 from nhiwatch.core.times import NO_DATE, parse_time
 from nhiwatch.inventory.model import AccessKey, Identity, PolicyRef, iso
 from nhiwatch.inventory.policy import PermissionSet, PolicyError, Statement, statements_of
+from nhiwatch.inventory.capabilities import CAPABILITIES, capability_routes
 from nhiwatch.inventory.graph import PrincipalGraph, escalation_capabilities
+from nhiwatch.inventory.organization import organization_of
+from nhiwatch.inventory.resource_policies import resources_of
 from nhiwatch.inventory.trust import analyze_trust
 from nhiwatch.inventory.usage import compare, last_seen, origins, used_actions
 
@@ -133,26 +136,36 @@ def _permissions(identity: Identity, entry: dict, statements: list[Statement], m
     return PermissionSet(statements, boundary, self_resources)
 
 
+NO_CAPABILITY_ROUTES = {name: None for name in CAPABILITIES}
+
+
 def _capabilities(permissions: PermissionSet, graph: PrincipalGraph | None, arn: str) -> dict:
-    """Admin and escalation from the principal graph (the evaluator decides each step); service-wide
-    wildcards and data reach from the identity's policies."""
-    escalation = escalation_capabilities(graph, arn) if graph is not None and arn in graph.nodes else {
+    """Admin and escalation from the principal graph (the evaluator decides each step), and the shortest
+    route to each capability (secrets, data, kms); service-wide wildcards and data reach from the
+    identity's policies."""
+    in_graph = graph is not None and arn in graph.nodes
+    escalation = escalation_capabilities(graph, arn) if in_graph else {
         "admin": [], "privesc": [], "privesc_conditional": [], "privesc_via": {}, "privesc_routes": [],
         "privesc_route": None}
     return {
         **escalation,
         "service_wildcards": {k: list(v) for k, v in permissions.service_wildcards().items()},
         "data_access": [a for a in DATA_ACTIONS if (g := permissions.grant(a)) is not None and not g.conditional],
+        "capability_routes": capability_routes(graph, arn) if in_graph else dict(NO_CAPABILITY_ROUTES),
     }
 
 
 def principal_graph(authz: dict[str, dict], reports: dict[str, list[dict]], managed: _Policies,
-                    as_of: datetime) -> PrincipalGraph:
+                    as_of: datetime, organization: dict | None = None,
+                    resource_policies: dict[str, dict] | None = None) -> PrincipalGraph:
     """The escalation graph of every loaded account, managed policies read from any export (AWS-managed
-    ones included) or known by name."""
+    ones included) or known by name; SCPs and RCPs from the stored organization, resource policies from
+    the stored files or live reads."""
     known = dict(KNOWN_AWS_POLICIES)
     known.update({arn: document for arn, document in managed.documents.items() if document is not None})
-    return PrincipalGraph.build(authz, reports, known_policies=known, as_of=as_of)
+    org = organization_of(organization) if organization else None
+    return PrincipalGraph.build(authz, reports, known_policies=known, as_of=as_of, org=org,
+                                resources=resources_of(resource_policies or {}))
 
 
 def _keys(row: dict) -> list[AccessKey]:
@@ -179,11 +192,13 @@ def _latest(*candidates: tuple[str | None, str]) -> tuple[str | None, str | None
 
 
 def build_inventory(authz: dict[str, dict], reports: dict[str, list[dict]], as_of: datetime,
-                    con=None) -> list[Identity]:
+                    con=None, *, organization: dict | None = None,
+                    resource_policies: dict[str, dict] | None = None) -> list[Identity]:
     """authz: account id (or 'aws') -> merged authorization details; reports: account id -> report rows;
-    con: a DuckDB connection with the events table, for usage and origin (optional)."""
+    con: a DuckDB connection with the events table, for usage and origin (optional); organization: the
+    normalized organization file (SCPs, RCPs); resource_policies: account -> ARN -> resource policy."""
     managed = _Policies(authz)
-    graph = principal_graph(authz, reports, managed, as_of)
+    graph = principal_graph(authz, reports, managed, as_of, organization, resource_policies)
     events_seen = last_seen(con) if con is not None else {}
     uses = used_actions(con) if con is not None else {}
     created_by = origins(con) if con is not None else {}
@@ -287,7 +302,8 @@ def _finish(identity: Identity, permissions: PermissionSet, as_of: datetime, eve
     if identity.kind == "root":
         identity.capabilities = {"admin": ["root user"], "privesc": [], "privesc_conditional": [],
                                  "privesc_via": {}, "privesc_routes": [], "privesc_route": None,
-                                 "service_wildcards": {}, "data_access": []}
+                                 "service_wildcards": {}, "data_access": [],
+                                 "capability_routes": dict(NO_CAPABILITY_ROUTES)}
     else:
         identity.capabilities = _capabilities(permissions, graph, identity.arn)
     role_id = f"role-id:{identity.unique_id}" if identity.unique_id else None

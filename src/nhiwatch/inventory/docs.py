@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from nhiwatch.inventory import risk
 from nhiwatch.inventory.posture import CHECKS, IDENTITY_UNUSED_DAYS, KEY_MAX_AGE_DAYS, KEY_UNUSED_DAYS
+from nhiwatch.inventory.capabilities import CAPABILITIES
+from nhiwatch.inventory.evaluate import RCP_SERVICES
 from nhiwatch.inventory.methods import METHODS, Method
 
 TYPES = [
@@ -44,6 +46,10 @@ def posture_markdown() -> str:
         "checks below run, and a risk score is computed. With CloudTrail in the store, the inventory also",
         "shows when each identity was last active, who created it and its keys, the actions it used versus",
         "those it is granted, and a least-privilege policy built from its successful calls.",
+        "",
+        "Two more inputs refine the principal graph, told apart by their content among the same files:",
+        "an organization file (SCPs and RCPs) and a resource-policies file. With `--live` both are read",
+        "through the API (`--no-org`, `--no-resource-policies` to skip); see below.",
         "",
         "## Identity types",
         "",
@@ -131,7 +137,91 @@ def posture_markdown() -> str:
         "|---|---|---|---|---|",
     ]
     lines += [_method_row(m) for m in METHODS]
+    lines += _policy_feeds_section()
     return "\n".join(lines) + "\n"
+
+
+def _policy_feeds_section() -> list[str]:
+    lines = [
+        "",
+        "## Organizations SCPs and RCPs",
+        "",
+        "Every request of the graph is decided with the organization's policies when they are known: an SCP",
+        "Deny (or an SCP allow-list without the action) at the root, an OU or the account removes the edges",
+        "and escalations that need it; RCPs do the same on the resource side for the services they cover:",
+        f"{', '.join(sorted(RCP_SERVICES))}.",
+        "The management account and service-linked roles are not restricted. `aws:PrincipalOrgID` and",
+        "`aws:PrincipalOrgPaths` conditions are answered from the file.",
+        "",
+        "`nhiwatch inventory org-export [-o FILE]` writes the file from the Organizations API (management",
+        "account or delegated administrator); `nhiwatch inventory load --live` reads the same with the base",
+        "credentials (not being in an organization is a note; AccessDenied a problem, and the build goes on",
+        "without SCPs and RCPs). The format:",
+        "",
+        "```json",
+        '{"Organization": {"Id": "o-a1b2c3d4e5", "MasterAccountId": "111111111111"},',
+        ' "Policies": [{"Id": "p-FullAWSAccess", "Name": "FullAWSAccess", "Type": "SERVICE_CONTROL_POLICY",',
+        '               "Content": "{\\"Version\\": \\"2012-10-17\\", \\"Statement\\": [...]}"},',
+        '              {"Id": "p-denyiam1", "Name": "deny-iam", "Type": "SERVICE_CONTROL_POLICY", "Content": {...}}],',
+        ' "Targets": {"r-ab12": ["p-FullAWSAccess"], "ou-ab12-11111111": ["p-FullAWSAccess", "p-denyiam1"],',
+        '             "222222222222": ["p-FullAWSAccess"]},',
+        ' "Accounts": {"222222222222": ["r-ab12", "ou-ab12-11111111"]}}',
+        "```",
+        "",
+        "- `Organization`: `aws organizations describe-organization`'s object (`ManagementAccountId` is read too).",
+        "- `Policies`: flat objects, or `describe-policy`'s `Policy` (`PolicySummary` and `Content`); `Content`",
+        "  is JSON text or an object. Only `SERVICE_CONTROL_POLICY` and `RESOURCE_CONTROL_POLICY` are used.",
+        "- `Targets`: a root, OU or account id -> the ids of the policies attached to it",
+        "  (`list-policies-for-target`).",
+        "- `Accounts`: a member account -> the targets above it, root first, as a list or a path",
+        "  (`r-ab12/ou-ab12-11111111`, or `aws:PrincipalOrgPaths`' `o-.../r-.../ou-.../`).",
+        "",
+        "Each account's levels are its root, its OUs and itself; every level must allow. A level listing no",
+        "SCP is taken not to restrict (AWS keeps FullAWSAccess there unless it is replaced); RCPFullAWSAccess is",
+        "taken to be at every level (AWS does not let it be detached). A broken entry (a policy that is not",
+        "JSON or does not compile, a target naming a policy not in `Policies`, an id of the wrong form) is left",
+        "out with a problem naming it; a file with nothing usable is refused.",
+        "",
+        "## Resource policies",
+        "",
+        "```json",
+        '{"ResourcePolicies": {',
+        '   "arn:aws:secretsmanager:us-east-1:222222222222:secret:db-AbCdEf": {"Version": "2012-10-17", ...},',
+        '   "arn:aws:kms:us-east-1:222222222222:key/1234abcd-...": "{...the key policy as JSON text...}",',
+        '   "arn:aws:s3:::reports": {"Account": "222222222222", "Policy": {...}}}}',
+        "```",
+        "",
+        "ARN -> policy document (object or JSON text), or `{\"Policy\": ..., \"Account\": ...}` to name the owner",
+        "of a resource whose ARN has none (an S3 bucket of unknown owner is taken to be in the requester's",
+        "account). With `--live`, each account's KMS key policies (`kms:ListKeys`, `kms:GetKeyPolicy`), secret",
+        "policies (`secretsmanager:ListSecrets`, `GetResourcePolicy`), bucket policies (`s3:ListBuckets`,",
+        "`GetBucketPolicy`) and Lambda function policies (`lambda:ListFunctions`, `GetPolicy`) are read, in the",
+        "session's region; a denied call is one problem per API, and those resources' policies are not applied.",
+        "Lambda function policies are stored with the rest; no capability below reads them yet.",
+        "",
+        "## Reachability to a capability",
+        "",
+        "`nhiwatch posture paths ARN --to admin|secrets|data|kms` (default `admin`; without an ARN, every",
+        "identity that reaches it) shows the shortest route and each hop's evidence, then the grant at its end.",
+        "",
+        "| capability | actions |",
+        "|---|---|",
+    ]
+    lines += [f"| `{c.name}` | {', '.join(f'`{a}`' for a in c.actions)} |" for c in CAPABILITIES.values()]
+    lines += [
+        "",
+        "A principal holds a capability when the evaluator allows it one of the actions: on `*` or on a",
+        "resource its identity policies name (resources without a known resource policy), or on a resource of",
+        "the resource-policies input, with that resource's policy in force: within an account the identity OR",
+        "the resource policy may allow (a KMS key policy must allow, itself or by delegating to the account),",
+        "across accounts both must; Deny, boundaries, SCPs and RCPs apply. A principal reaches a capability",
+        "when it holds it, when it can act as one that does along the graph's edges (assume, mint, pass...), or",
+        "when it can escalate: the principal made admin is asked again with AdministratorAccess added, its",
+        "boundary, the SCPs and RCPs still in force. Each identity's shortest route to each capability is",
+        "stored in the inventory (`capabilities.capability_routes`); they are computed once per capability in",
+        "one pass over the graph's reversed edges, after the graph is built.",
+    ]
+    return lines
 
 
 def _method_row(method: Method) -> str:

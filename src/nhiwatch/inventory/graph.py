@@ -210,10 +210,13 @@ class PrincipalGraph:
     """Build with `PrincipalGraph.build(exports, reports, as_of=...)`; ask `routes(arn)`, `is_admin(arn)`."""
 
     def __init__(self, nodes: dict[str, Node], *, as_of: datetime | None = None, org: Organization | None = None,
-                 policy_versions: Mapping[str, int] | None = None, hidden_versions: bool = False):
+                 policy_versions: Mapping[str, int] | None = None, hidden_versions: bool = False,
+                 resources: Mapping[str, Resource] | None = None):
         self.nodes = nodes
         self.as_of = as_of or datetime.now(timezone.utc)
         self.org = org
+        # ARN -> resource with its resource policy: asked only by capability reachability (capabilities.py)
+        self.resources = dict(resources or {})
         self.policy_versions = dict(policy_versions or {})
         self.hidden_versions = hidden_versions  # the export lists default versions only
         self.admin: dict[str, Check] = {}
@@ -227,9 +230,9 @@ class PrincipalGraph:
     @classmethod
     def build(cls, exports: Mapping[str, Mapping[str, Any]], reports: Mapping[str, Iterable[Mapping[str, Any]]] = {},
               *, known_policies: Mapping[str, Any] | None = None, as_of: datetime | None = None,
-              org: Organization | None = None) -> "PrincipalGraph":
+              org: Organization | None = None, resources: Mapping[str, Resource] | None = None) -> "PrincipalGraph":
         """exports: account -> authorization-details payload ('aws' entries skipped); reports: account ->
-        credential-report rows."""
+        credential-report rows; org: SCPs and RCPs; resources: ARN -> Resource with its policy."""
         nodes: dict[str, Node] = {}
         versions: dict[str, int] = {}
         hidden = False
@@ -239,7 +242,8 @@ class PrincipalGraph:
             nodes.update(nodes_of(payload, reports.get(account, ()), known_policies, as_of))
             versions.update(policy_versions(payload))
             hidden = hidden or lists_only_default_versions(payload)
-        return cls(nodes, as_of=as_of, org=org, policy_versions=versions, hidden_versions=hidden)
+        return cls(nodes, as_of=as_of, org=org, policy_versions=versions, hidden_versions=hidden,
+                   resources=resources)
 
     # -- evaluation helpers ------------------------------------------------------------------------------
 
@@ -329,9 +333,14 @@ class PrincipalGraph:
             node.methods = frozenset(m.id for m in METHODS if all(a in node.held for a in m.lowered))
             self._decide_admin(node)
         # principals that can do something: admins, holders of a method's action, principals a trust names
+        # ...and principals that may hold a capability (secrets, data, kms): act edges to them make the
+        # capability routes of capabilities.py
+        from nhiwatch.inventory.capabilities import may_hold_capability
+
+        may_hold = may_hold_capability(self)
         self._live = {arn for arn, node in self.nodes.items()
                       if arn in self.admin or node.held or arn in self._index.named
-                      or without_path(arn) in self._index.named}
+                      or without_path(arn) in self._index.named or may_hold(node)}
         self._writers = {arn for arn, node in self.nodes.items() if arn not in self.admin and any(
             node.holds_all(m) for m in (*WRITE_METHODS, JOIN))}
         self._user_writers = {a for a in self._writers if self.nodes[a].held & USER_WRITES}

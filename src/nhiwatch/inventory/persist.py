@@ -14,7 +14,8 @@ from nhiwatch.core.times import iso_z
 from nhiwatch.inventory.build import build_inventory
 from nhiwatch.core.times import parse_time
 from nhiwatch.inventory.model import Identity, days_between
-from nhiwatch.inventory.sources import SourceFile, merge_authz
+from nhiwatch.inventory.organization import merge_organizations
+from nhiwatch.inventory.sources import ORGANIZATION, RESOURCE_POLICIES, SourceFile, merge_authz
 from nhiwatch.store.db import Store
 
 # sort key -> (column, its natural direction, where its NULLs go then, tie-breakers)
@@ -50,7 +51,11 @@ def save_sources(store: Store, files: list[SourceFile], origin: str) -> dict[str
     store.con.execute("BEGIN TRANSACTION")
     try:
         for (account, kind), items in sorted(pages.items()):
-            if kind == "authorization-details":
+            if kind == ORGANIZATION:  # one organization per store: the new file replaces the old
+                payload = merge_organizations(items)
+            elif kind == RESOURCE_POLICIES:  # an account's resource policies: a snapshot, pages merged
+                payload = {arn: entry for page in items for arn, entry in page.items()}
+            elif kind == "authorization-details":
                 if account == "aws":  # AWS managed policies accumulate: each export carries the ones it uses
                     previous = store.con.execute(
                         "SELECT payload FROM iam_sources WHERE account_id = 'aws' AND kind = ?", [kind]).fetchone()
@@ -61,8 +66,10 @@ def save_sources(store: Store, files: list[SourceFile], origin: str) -> dict[str
                 payload = list(merged.values())
             store.con.execute("INSERT OR REPLACE INTO iam_sources VALUES (?, ?, ?, now(), ?)",
                               [account, kind, origin, orjson.dumps(payload).decode()])
-            if account != "aws":
+            if account not in ("aws", ORGANIZATION):
                 stored.setdefault(kind, []).append(account)
+            elif account == ORGANIZATION:
+                stored.setdefault(kind, []).append(payload["Organization"].get("Id") or "organization")
         store.con.execute("COMMIT")
     except Exception:
         store.con.execute("ROLLBACK")
@@ -73,9 +80,25 @@ def save_sources(store: Store, files: list[SourceFile], origin: str) -> dict[str
 def load_sources(store: Store) -> tuple[dict[str, dict], dict[str, list[dict]]]:
     authz: dict[str, dict] = {}
     reports: dict[str, list[dict]] = {}
-    for account, kind, payload in store.con.execute("SELECT account_id, kind, payload FROM iam_sources").fetchall():
+    for account, kind, payload in store.con.execute(
+            "SELECT account_id, kind, payload FROM iam_sources WHERE kind IN ('authorization-details', "
+            "'credential-report')").fetchall():
         (authz if kind == "authorization-details" else reports)[account] = orjson.loads(payload)
     return authz, reports
+
+
+def load_policy_feeds(store: Store) -> tuple[dict | None, dict[str, dict]]:
+    """(the stored organization or None, account -> ARN -> resource policy entry)."""
+    organization = None
+    resources: dict[str, dict] = {}
+    for account, kind, payload in store.con.execute(
+            "SELECT account_id, kind, payload FROM iam_sources WHERE kind IN (?, ?)",
+            [ORGANIZATION, RESOURCE_POLICIES]).fetchall():
+        if kind == ORGANIZATION:
+            organization = orjson.loads(payload)
+        else:
+            resources[account] = orjson.loads(payload)
+    return organization, resources
 
 
 def _finding_id(arn: str, check: str, evidence: dict) -> str:
@@ -90,8 +113,10 @@ def rebuild(store: Store, as_of: datetime | None = None) -> list[Identity]:
         as_of = parse_time(row[0]) if row else None
     as_of = as_of or datetime.now(timezone.utc)
     authz, reports = load_sources(store)
+    organization, resources = load_policy_feeds(store)
     has_events = store.con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchone()[0] > 0
-    identities = build_inventory(authz, reports, as_of, store.con if has_events else None)
+    identities = build_inventory(authz, reports, as_of, store.con if has_events else None,
+                                 organization=organization, resource_policies=resources)
     identity_rows, finding_rows = [], []
     for identity in identities:
         ages = [days_between(parse_time(k.created), as_of) for k in identity.active_keys()]
@@ -223,4 +248,28 @@ def escalation_paths(store: Store, *, accounts: list[str] | None = None, conditi
                     "risk_score": score, "risk_level": level, "methods": caps.get("privesc") or [],
                     "conditional": caps.get("privesc_conditional") or [], "routes": caps.get("privesc_routes") or [],
                     "route": caps.get("privesc_route")})
+    return out
+
+
+def capability_paths(store: Store, capability: str, *, accounts: list[str] | None = None,
+                     conditional: bool = False) -> list[dict]:
+    """Every identity with a route to the capability (secrets, data, kms), holders included (zero hops),
+    riskiest first, each with its shortest route and the grant at its end; with `conditional`, also
+    routes resting on a condition."""
+    _require(store)
+    clause, params = "", []
+    if accounts:
+        clause = f"WHERE account_id IN ({', '.join('?' * len(accounts))})"
+        params = list(accounts)
+    cursor = store.con.execute(
+        f"""SELECT arn, name, account_id, kind, nhi_type, risk_score, risk_level,
+                   json_extract(record, '$.capabilities.capability_routes') FROM identities {clause}
+            ORDER BY risk_score DESC, arn""", params)
+    out = []
+    for arn, name, account, kind, nhi_type, score, level, routes_text in cursor.fetchall():
+        route = (orjson.loads(routes_text) or {}).get(capability) if routes_text else None
+        if route is None or (route.get("conditional") and not conditional):
+            continue
+        out.append({"arn": arn, "name": name, "account_id": account, "kind": kind, "nhi_type": nhi_type,
+                    "risk_score": score, "risk_level": level, "capability": capability, "route": route})
     return out

@@ -45,6 +45,10 @@ REPORT_REQUIRED = ("user", "arn")
 _ACCOUNT = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}|aws):")
 
 
+ORGANIZATION = "organization"            # SCPs and RCPs: one per store, under this account key too
+RESOURCE_POLICIES = "resource-policies"   # per owning account: ARN -> policy
+
+
 class SourceError(ValueError):
     """A file that is not an IAM export at all."""
 
@@ -52,7 +56,7 @@ class SourceError(ValueError):
 @dataclass
 class SourceFile:
     path: str
-    kind: str  # authorization-details | credential-report
+    kind: str  # authorization-details | credential-report | organization | resource-policies
     # account id -> payload (authorization details dict, or the credential report rows)
     accounts: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -267,6 +271,10 @@ def read_source(path: str | Path) -> SourceFile:
     head = text.lstrip()[:4096]
     if head.startswith("user,") or head.startswith('"user",'):
         return read_credential_report(path, text)
+    if head.startswith("{") and _GUARD_KEYS.search(head):
+        source = read_policy_feed(path, text)
+        if source is not None:
+            return source
     if head.startswith("{"):
         if re.search(r'"(%s)"\s*:' % "|".join(AUTHZ_LISTS), head) or not re.search(r'"Content"\s*:', head):
             if re.search(r'"(%s)"' % "|".join(AUTHZ_LISTS), text):
@@ -277,8 +285,40 @@ def read_source(path: str | Path) -> SourceFile:
             raise SourceError(f"{path}: not valid JSON ({exc})") from None
         if isinstance(wrapper, dict) and "Content" in wrapper:
             return read_credential_report(path, _report_text(wrapper["Content"]))
-    raise SourceError(f"{path}: neither authorization details (UserDetailList, RoleDetailList...) nor a "
-                      f"credential report (CSV starting with user,arn)")
+    raise SourceError(f"{path}: neither authorization details (UserDetailList, RoleDetailList...), a "
+                      f"credential report (CSV starting with user,arn), an organization file (Organization, "
+                      f"Policies, Targets, Accounts) nor resource policies (ResourcePolicies)")
+
+
+_GUARD_KEYS = re.compile(r'"(Organization|ResourcePolicies)"\s*:')
+
+
+def read_policy_feed(path: str, text: str) -> SourceFile | None:
+    """An organization file (SCPs and RCPs) or a resource-policies file; None when the text is neither
+    (an IAM export that happens to hold those words)."""
+    from nhiwatch.inventory.organization import OrganizationError, looks_like_organization, read_organization
+    from nhiwatch.inventory.resource_policies import looks_like_resource_policies, read_resource_policies
+
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(f"{path}: not valid JSON ({exc})") from None
+    if looks_like_organization(document):
+        source = SourceFile(path, ORGANIZATION)
+        try:
+            source.accounts[ORGANIZATION] = read_organization(document, path, source.problems)
+        except OrganizationError as exc:
+            raise SourceError(str(exc)) from None
+        source.entries = len(source.accounts[ORGANIZATION]["Policies"])
+        return source
+    if looks_like_resource_policies(document):
+        source = SourceFile(path, RESOURCE_POLICIES)
+        source.accounts = read_resource_policies(document, path, source.problems)
+        source.entries = sum(len(v) for v in source.accounts.values())
+        if not source.entries and not source.problems:
+            source.problems.append(f"{path}: ResourcePolicies is empty")
+        return source
+    return None
 
 
 def merge_authz(pages: list[dict]) -> dict:

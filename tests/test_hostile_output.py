@@ -304,6 +304,24 @@ def test_html_report_shows_hostile_strings_as_text():
     assert "\\x1b[31mRED" in text and "\\u202eevil" in text and ":secret:" in text
 
 
+IAM_VULNERABLE = STRATUS.parents[1] / "iam" / "cloudsplaining" / "example.json"
+HOSTILE_ROLE = "arn:aws:iam::999988887777:role/evil-" + HOSTILE
+
+
+def hostile_role_export(path: Path) -> Path:
+    """An authorization-details export of one role named with hostile text, which may write its own policy
+    (a route to admin of one hop)."""
+    name = HOSTILE_ROLE.split(":role/", 1)[1]
+    path.write_text(json.dumps({"UserDetailList": [], "GroupDetailList": [], "Policies": [], "RoleDetailList": [{
+        "Path": "/", "RoleName": name, "RoleId": "AROAEXAMPLEHOSTILE01", "Arn": HOSTILE_ROLE,
+        "CreateDate": "2025-01-01T00:00:00Z", "InstanceProfileList": [], "AttachedManagedPolicies": [],
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        "RolePolicyList": [{"PolicyName": "self-write", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iam:PutRolePolicy", "Resource": "*"}]}}]}]}))
+    return path
+
+
 def test_html_report_lists_routes_to_admin_escaped(tmp_path: Path):
     """The report's routes to admin, from a real inventory: IAM Vulnerable's account (Cloudsplaining's
     example) and a role whose name is hostile text, which can write its own policy."""
@@ -313,17 +331,8 @@ def test_html_report_lists_routes_to_admin_escaped(tmp_path: Path):
     from nhiwatch.inventory.build import build_inventory
     from nhiwatch.inventory.sources import merge_authz, read_source
 
-    name = "evil-" + HOSTILE
-    hostile = tmp_path / "hostile-authz.json"
-    hostile.write_text(json.dumps({"UserDetailList": [], "GroupDetailList": [], "Policies": [], "RoleDetailList": [{
-        "Path": "/", "RoleName": name, "RoleId": "AROAEXAMPLEHOSTILE01", "Arn": f"arn:aws:iam::999988887777:role/{name}",
-        "CreateDate": "2025-01-01T00:00:00Z", "InstanceProfileList": [], "AttachedManagedPolicies": [],
-        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-        "RolePolicyList": [{"PolicyName": "self-write", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "iam:PutRolePolicy", "Resource": "*"}]}}]}]}))
     exports: dict[str, list] = {}
-    for path in (STRATUS.parents[1] / "iam" / "cloudsplaining" / "example.json", hostile):
+    for path in (IAM_VULNERABLE, hostile_role_export(tmp_path / "hostile-authz.json")):
         for account, payload in read_source(path).accounts.items():
             exports.setdefault(account, []).append(payload)
     inventory = build_inventory({a: merge_authz(p) for a, p in exports.items()}, {},

@@ -398,6 +398,72 @@ def test_the_dashboard_in_chromium(server: Served, home: Path, moto_endpoint: st
     assert not errors, errors
 
 
+def test_routes_to_admin_on_iam_vulnerable_in_chromium(tmp_path: Path):
+    """The route kinds the simulated organisation lacks, on IAM Vulnerable's account (Cloudsplaining's example):
+    a conditional hop, a group standing for its member, a foothold on any user; and a role named with hostile
+    text, shown as text."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from nhiwatch.pipeline import load_inventory, read_iam
+    from test_hostile_output import HOSTILE_ROLE, IAM_VULNERABLE, hostile_role_export
+
+    home = tmp_path / "home"
+    sources, problems = read_iam([IAM_VULNERABLE, hostile_role_export(tmp_path / "hostile.json")])
+    assert not problems
+    with Store(home) as store:
+        load_inventory(store, sources, "test", datetime(2026, 6, 1, tzinfo=timezone.utc))
+    served = Served(home)
+    account = "arn:aws:iam::200611803367"
+    sso = f"{account}:role/aws-service-role/sso.amazonaws.com/AWSServiceRoleForSSO"
+    try:
+        esc = served.call("/api/identity?arn=" + urllib.request.quote(sso, safe=""))[1]["escalation"]
+        assert esc["methods"][0] == {"id": "iam-012", "title": method("iam-012").title, "conditional": True}
+        assert all(m["conditional"] for m in esc["methods"]) and esc["routes_total"] == len(esc["methods"])
+        hop = esc["shortest"]["hops"][0]
+        assert esc["shortest"]["conditional"] and hop["conditional"]
+        assert [c["verdict"] for c in hop["checks"]] == ["conditional", "allowed"]
+        assert hop["checks"][0]["undecided"] == ["aws:PrincipalOrgMasterAccountId"]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+            def open_identity(arn: str) -> None:
+                page.goto(f"{served.url}#/identity?arn={urllib.request.quote(arn, safe='')}")
+                expect(page.locator("#route-to-admin")).to_be_visible()
+
+            open_identity(sso)  # the conditional hop is dashed, and says so
+            edge = page.locator("#route-graph g.hop.conditional")
+            expect(edge).to_have_count(1)
+            expect(edge.locator("text.method-id")).to_have_text("1. iam-012 (conditional)")
+            assert edge.locator("path.edge").evaluate("e => getComputedStyle(e).strokeDasharray") not in ("", "none")
+            expect(page.locator("#route-evidence")).to_contain_text("aws:PrincipalOrgMasterAccountId")
+
+            open_identity(f"{account}:group/privesc11-PutGroupPolicy-group")  # the member writes its group
+            member = f"{account}:user/privesc11-PutGroupPolicy-user"
+            expect(page.locator("#route-graph g.route-edge.implied")).to_have_text("member")
+            expect(page.locator("#route-graph g.hop")).to_have_attribute("data-method", "iam-011")
+            expect(page.locator("#route-graph g.route-node.admin-end")).to_have_attribute("data-id", member)
+
+            open_identity(f"{account}:role/privesc13-AddUserToGroup-role")  # any user it adds to the group
+            expect(page.locator("#route-graph g.route-node.admin-end text.node-label")).to_have_text("any user")
+            expect(page.locator("#route-graph g.route-edge.implied")).to_have_text("joins, becomes admin")
+
+            open_identity(f"{account}:role/fp1-allow-and-deny-role")
+            expect(page.locator("#route-to-admin")).to_contain_text("no route to admin")
+
+            open_identity(HOSTILE_ROLE)  # its name in the graph and the evidence, as text
+            expect(page.locator("#route-graph g.route-node.admin-end")).to_have_attribute(
+                "data-id", re.compile(re.escape("evil-[/] [bold red]x[/]")))
+            expect(page.locator("#route-evidence")).to_contain_text("<script>alert(1)</script>")
+            assert page.locator("#page-identity script, #page-identity img, #route-graph foreignObject").count() == 0
+            browser.close()
+        assert not errors, errors
+    finally:
+        served.stop()
+
+
 def test_serve_and_watch_share_the_store(home: Path, tmp_path: Path):
     """`serve --watch`: the dashboard answers while the watcher ingests into the same store (one process,
     no lock errors), and what the watcher adds shows up in the API."""

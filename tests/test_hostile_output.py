@@ -347,9 +347,9 @@ def test_html_report_lists_routes_to_admin_escaped(tmp_path: Path):
     parsed.feed(page)
     text = "".join(parsed.text)
     # IAM Vulnerable's two-hop chain, each hop's method and where it lands
-    assert ("privesc-AssumeRole-starting-role" in text and "sts-001 (assume a role whose trust policy lets the caller "
-            "in) → privesc-AssumeRole-intermediate-role → sts-001 (assume a role whose trust policy lets the caller "
-            "in) → privesc-AssumeRole-ending-role (admin)") in text
+    assume = "sts-001 (assume a role whose trust policy lets the caller in)"
+    assert "privesc-AssumeRole-starting-role" in text and (
+        f"{assume} → privesc-AssumeRole-intermediate-role → {assume} → privesc-AssumeRole-ending-role (admin)") in text
     assert f"… and {summary['total'] - ROUTES_LISTED} more identities with a route to admin." in text
     # the hostile role's row: its name as text, its self-write route
     assert "iam-005 (write an inline policy on a role) → script> <img src=x onerror=alert(1)>" in text

@@ -104,8 +104,8 @@ def _escalation(esc: dict) -> list[str]:
     rows = esc["rows"]
     more = esc["total"] - len(rows)
     return ["<h3>Routes to admin</h3>",
-            f"<p>{_e(esc['total'])} identities can make themselves admin; each one's shortest route, method by "
-            "method (nhiwatch posture paths ARN shows every hop's evidence):</p>",
+            f"<p>{_e(esc['total'])} identit{'y' if esc['total'] == 1 else 'ies'} can become admin; each one's "
+            "shortest route, method by method (nhiwatch posture paths ARN shows every hop's evidence):</p>",
             _table(["identity", "risk", "shortest route to admin", "routes"],
                    [[r["arn"], f"{r['risk']} {r['level']}", r["route"], r["routes"]] for r in rows]),
             *([f"<p class='muted'>… and {_e(more)} more identities with a route to admin.</p>"] if more > 0 else []),

@@ -142,7 +142,8 @@ def identity(store: Store, arn: str) -> dict:
                                  "ORDER BY first_seen", [arn]).fetchall()
         findings = [_finding_row(dict(orjson.loads(text), status=state, incident_id=incident))
                     for text, state, incident in rows]
-    out: dict = {"identity": None, "posture": [], "profile": profile, "findings": findings, "permissions": None}
+    out: dict = {"identity": None, "posture": [], "profile": profile, "findings": findings, "permissions": None,
+                 "escalation": None}
     if record is None:
         out["identity"] = {"arn": arn, "name": arn.rsplit("/", 1)[-1], "account_id": arn.split(":")[4] if
                            arn.count(":") >= 5 else None, "in_inventory": False}

@@ -304,6 +304,60 @@ def test_html_report_shows_hostile_strings_as_text():
     assert "\\x1b[31mRED" in text and "\\u202eevil" in text and ":secret:" in text
 
 
+IAM_VULNERABLE = STRATUS.parents[1] / "iam" / "cloudsplaining" / "example.json"
+HOSTILE_ROLE = "arn:aws:iam::999988887777:role/evil-" + HOSTILE
+
+
+def hostile_role_export(path: Path) -> Path:
+    """An authorization-details export of one role named with hostile text, which may write its own policy
+    (a route to admin of one hop)."""
+    name = HOSTILE_ROLE.split(":role/", 1)[1]
+    path.write_text(json.dumps({"UserDetailList": [], "GroupDetailList": [], "Policies": [], "RoleDetailList": [{
+        "Path": "/", "RoleName": name, "RoleId": "AROAEXAMPLEHOSTILE01", "Arn": HOSTILE_ROLE,
+        "CreateDate": "2025-01-01T00:00:00Z", "InstanceProfileList": [], "AttachedManagedPolicies": [],
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        "RolePolicyList": [{"PolicyName": "self-write", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iam:PutRolePolicy", "Resource": "*"}]}}]}]}))
+    return path
+
+
+def test_html_report_lists_routes_to_admin_escaped(tmp_path: Path):
+    """The report's routes to admin, from a real inventory: IAM Vulnerable's account (Cloudsplaining's
+    example) and a role whose name is hostile text, which can write its own policy."""
+    from datetime import datetime, timezone
+
+    from nhiwatch.demo.report import ROUTES_LISTED, escalation_summary, render
+    from nhiwatch.inventory.build import build_inventory
+    from nhiwatch.inventory.sources import merge_authz, read_source
+
+    exports: dict[str, list] = {}
+    for path in (IAM_VULNERABLE, hostile_role_export(tmp_path / "hostile-authz.json")):
+        for account, payload in read_source(path).accounts.items():
+            exports.setdefault(account, []).append(payload)
+    inventory = build_inventory({a: merge_authz(p) for a, p in exports.items()}, {},
+                                datetime(2026, 6, 1, tzinfo=timezone.utc))
+    summary = escalation_summary(inventory)
+    assert summary["total"] > ROUTES_LISTED == len(summary["rows"])  # bounded, the rest counted
+    assert [r["risk"] for r in summary["rows"]] == sorted((r["risk"] for r in summary["rows"]), reverse=True)
+    data = _report_data()
+    data["inventory"]["escalation"] = summary
+    page = render(data)
+    parsed = _Elements()
+    parsed.feed(page)
+    text = "".join(parsed.text)
+    # IAM Vulnerable's two-hop chain, each hop's method and where it lands
+    assume = "sts-001 (assume a role whose trust policy lets the caller in)"
+    assert "privesc-AssumeRole-starting-role" in text and (
+        f"{assume} → privesc-AssumeRole-intermediate-role → {assume} → privesc-AssumeRole-ending-role (admin)") in text
+    assert f"… and {summary['total'] - ROUTES_LISTED} more identities with a route to admin." in text
+    # the hostile role's row: its name as text, its self-write route
+    assert "iam-005 (write an inline policy on a role) → script> <img src=x onerror=alert(1)>" in text
+    assert "arn:aws:iam::999988887777:role/evil-[/] [bold red]x[/]" in text and "\\u202eevil" in text
+    assert not {tag for tag, _ in parsed.tags} & {"script", "img", "a"}
+    assert not [c for c in RAW_CONTROLS if c in page]
+
+
 # -- the dashboard in Chromium ------------------------------------------------------------------------
 
 def _chromium() -> str:

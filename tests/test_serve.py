@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import boto3
 import pytest
 
 from moto_server import moto_endpoint  # noqa: F401
+from nhiwatch.inventory.methods import method
+from nhiwatch.inventory.persist import escalation_paths
 from nhiwatch.pipeline import analyze
 from nhiwatch.simulate.runner import SimConfig, simulate
 from nhiwatch.store.db import Store
@@ -40,7 +43,13 @@ def home(tmp_path_factory) -> Path:
         facts = {"identities": q("SELECT count(*) FROM identities").fetchone()[0],
                  "events": q("SELECT count(*) FROM events").fetchone()[0],
                  "findings": q("SELECT count(*) FROM findings").fetchone()[0],
-                 "open_incidents": q("SELECT count(*) FROM incidents WHERE status = 'open'").fetchone()[0]}
+                 "open_incidents": q("SELECT count(*) FROM incidents WHERE status = 'open'").fetchone()[0],
+                 # what the principal graph found, as the inventory stored it: the riskiest identity with a
+                 # route to admin, and an admin
+                 "escalates": escalation_paths(store)[0],
+                 "admin": q("SELECT arn, json_extract(record, '$.capabilities.admin') FROM identities WHERE "
+                            "json_array_length(json_extract(record, '$.capabilities.admin')) > 0 ORDER BY arn "
+                            "LIMIT 1").fetchone()}
     (tmp / "facts.json").write_text(json.dumps(facts))  # the server holds the store while it runs
     return home
 
@@ -154,6 +163,28 @@ def test_identity_shows_its_baseline_posture_and_findings(server: Served):
     assert {f["id"] for f in detail["findings"]} >= {f["id"] for f in findings["items"] if f["identity"] == arn}
 
 
+def test_identity_carries_its_routes_to_admin(server: Served, home: Path):
+    facts = json.loads((home.parent / "facts.json").read_text())
+    stored = facts["escalates"]
+    status, detail = server.call("/api/identity?arn=" + urllib.request.quote(stored["arn"], safe=""))
+    assert status == 200
+    esc = detail["escalation"]
+    assert esc["admin"] == [] and [m["id"] for m in esc["methods"]] == stored["methods"]
+    assert all(m["title"] == method(m["id"]).title and m["conditional"] is False for m in esc["methods"])
+    shortest = esc["shortest"]
+    assert shortest["admin"] == stored["route"]["admin"] and shortest["start"] == stored["arn"]
+    assert [(h["from"], h["to"], h["method"]) for h in shortest["hops"]] == [
+        (h["from"], h["to"], h["method"]) for h in stored["route"]["hops"]]
+    for hop in shortest["hops"]:  # each hop with its title and the checks that make it, down to the statement
+        assert hop["title"] == method(hop["method"]).title and hop["conditional"] is False
+        assert hop["checks"] and all(c["verdict"] == "allowed" and c["statements"] for c in hop["checks"])
+    assert esc["routes_total"] == len(esc["routes"]) == len(stored["routes"])
+    assert [r["shortest"] for r in esc["routes"]].count(True) == 1
+    admin_arn, admin_via = facts["admin"]
+    admin = server.call("/api/identity?arn=" + urllib.request.quote(admin_arn, safe=""))[1]["escalation"]
+    assert admin == {"admin": json.loads(admin_via), "methods": [], "shortest": None, "routes": [], "routes_total": 0}
+
+
 def test_actions_need_the_token_and_this_origin(server: Served):
     incident = server.call("/api/incidents")[1]["items"][0]["id"]
     path = f"/api/incidents/{incident}/response/0/approve"
@@ -239,7 +270,12 @@ def _responder_can_act_in(endpoint: str, account: str) -> boto3.client:
                         aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
 
 
-def test_the_dashboard_in_chromium(server: Served, moto_endpoint: str, tmp_path: Path):  # noqa: F811
+def _cut(text: str, n: int) -> str:
+    """format.js's truncate."""
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def test_the_dashboard_in_chromium(server: Served, home: Path, moto_endpoint: str, tmp_path: Path):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -282,6 +318,50 @@ def test_the_dashboard_in_chromium(server: Served, moto_endpoint: str, tmp_path:
         shot = _not_blank(page, page.locator("#heatmap").screenshot(path=str(tmp_path / "heatmap.png")))
         assert shot["colours"] >= 3, shot
 
+        # the riskiest identity with a route to admin: its shortest route drawn hop by hop, from the inventory
+        facts = json.loads((home.parent / "facts.json").read_text())
+        stored = facts["escalates"]
+        hops = stored["route"]["hops"]
+        page.goto(f"{server.url}#/identity?arn={urllib.request.quote(stored['arn'], safe='')}")
+        expect(page.locator("#route-graph")).to_be_visible()
+        principals = list(dict.fromkeys([stored["arn"], *(a for h in hops for a in (h["from"], h["to"])),
+                                         stored["route"]["admin"]]))
+        nodes = page.locator("#route-graph g.route-node")
+        expect(nodes).to_have_count(len(principals))
+        assert nodes.evaluate_all("gs => gs.map(g => g.dataset.id)") == principals
+        assert page.locator("#route-graph g.route-node text.node-label").all_text_contents() == [
+            _cut(a.rsplit("/", 1)[-1], 30) for a in principals]
+        admin_end = page.locator("#route-graph g.route-node.admin-end")
+        expect(admin_end).to_have_attribute("data-id", stored["route"]["admin"])
+        expect(admin_end.locator("text.admin-tag")).to_have_text("admin")
+        edges = page.locator("#route-graph g.hop")
+        assert edges.evaluate_all("gs => gs.map(g => [g.dataset.source, g.dataset.target, g.dataset.method])") == [
+            [h["from"], h["to"], h["method"]] for h in hops]
+        assert edges.locator("text.method-id").all_text_contents() == [
+            f"{i}. {h['method']}" for i, h in enumerate(hops, 1)]
+        assert edges.locator("text.method-title").all_text_contents() == [
+            _cut(method(h["method"]).title, 36) for h in hops]
+        assert page.locator("#route-graph g.hop.conditional").count() == 0  # the simulated routes hold for sure
+        # a hop's evidence: the permissions checked and the statements granting them, on click and on hover
+        full = stored["route"]["hops"]
+        edges.nth(len(hops) - 1).locator("text.method-id").click()
+        evidence = page.locator("#route-evidence")
+        expect(evidence.locator("h3")).to_contain_text(f"Hop {len(hops)} of {len(hops)}: {full[-1]['method']}")
+        rows = evidence.locator("#route-checks tbody tr")
+        expect(rows).to_have_count(len(full[-1]["checks"]))
+        for i, check in enumerate(full[-1]["checks"]):
+            expect(rows.nth(i)).to_contain_text(check["action"])
+            expect(rows.nth(i)).to_contain_text(check["statements"][0])
+        expect(edges.nth(len(hops) - 1)).to_have_class(re.compile(r"\bselected\b"))
+        edges.nth(0).locator("text.method-id").hover()
+        expect(evidence.locator("h3")).to_contain_text(f"Hop 1 of {len(hops)}: {full[0]['method']}")
+        expect(evidence).to_contain_text(full[0]["checks"][0]["action"])
+        expect(page.locator("#other-routes li")).to_have_count(len(stored["routes"]) - 1)
+        admin_arn, admin_via = facts["admin"]
+        page.goto(f"{server.url}#/identity?arn={urllib.request.quote(admin_arn, safe='')}")
+        expect(page.locator("#already-admin")).to_have_text(f"already admin (via {', '.join(json.loads(admin_via))})")
+        expect(page.locator("#route-graph")).to_have_count(0)
+
         # an incident and its graph
         page.goto(f"{server.url}#/incident/{chain['id']}")
         expect(page.locator("#incident-graph")).to_be_visible()
@@ -316,6 +396,72 @@ def test_the_dashboard_in_chromium(server: Served, moto_endpoint: str, tmp_path:
         assert [(a["kind"], a["status"]) for a in recorded] == [(action["kind"], "undone")]
         browser.close()
     assert not errors, errors
+
+
+def test_routes_to_admin_on_iam_vulnerable_in_chromium(tmp_path: Path):
+    """The route kinds the simulated organisation lacks, on IAM Vulnerable's account (Cloudsplaining's example):
+    a conditional hop, a group standing for its member, a foothold on any user; and a role named with hostile
+    text, shown as text."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from nhiwatch.pipeline import load_inventory, read_iam
+    from test_hostile_output import HOSTILE_ROLE, IAM_VULNERABLE, hostile_role_export
+
+    home = tmp_path / "home"
+    sources, problems = read_iam([IAM_VULNERABLE, hostile_role_export(tmp_path / "hostile.json")])
+    assert not problems
+    with Store(home) as store:
+        load_inventory(store, sources, "test", datetime(2026, 6, 1, tzinfo=timezone.utc))
+    served = Served(home)
+    account = "arn:aws:iam::200611803367"
+    sso = f"{account}:role/aws-service-role/sso.amazonaws.com/AWSServiceRoleForSSO"
+    try:
+        esc = served.call("/api/identity?arn=" + urllib.request.quote(sso, safe=""))[1]["escalation"]
+        assert esc["methods"][0] == {"id": "iam-012", "title": method("iam-012").title, "conditional": True}
+        assert all(m["conditional"] for m in esc["methods"]) and esc["routes_total"] == len(esc["methods"])
+        hop = esc["shortest"]["hops"][0]
+        assert esc["shortest"]["conditional"] and hop["conditional"]
+        assert [c["verdict"] for c in hop["checks"]] == ["conditional", "allowed"]
+        assert hop["checks"][0]["undecided"] == ["aws:PrincipalOrgMasterAccountId"]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+            def open_identity(arn: str) -> None:
+                page.goto(f"{served.url}#/identity?arn={urllib.request.quote(arn, safe='')}")
+                expect(page.locator("#route-to-admin")).to_be_visible()
+
+            open_identity(sso)  # the conditional hop is dashed, and says so
+            edge = page.locator("#route-graph g.hop.conditional")
+            expect(edge).to_have_count(1)
+            expect(edge.locator("text.method-id")).to_have_text("1. iam-012 (conditional)")
+            assert edge.locator("path.edge").evaluate("e => getComputedStyle(e).strokeDasharray") not in ("", "none")
+            expect(page.locator("#route-evidence")).to_contain_text("aws:PrincipalOrgMasterAccountId")
+
+            open_identity(f"{account}:group/privesc11-PutGroupPolicy-group")  # the member writes its group
+            member = f"{account}:user/privesc11-PutGroupPolicy-user"
+            expect(page.locator("#route-graph g.route-edge.implied")).to_have_text("member")
+            expect(page.locator("#route-graph g.hop")).to_have_attribute("data-method", "iam-011")
+            expect(page.locator("#route-graph g.route-node.admin-end")).to_have_attribute("data-id", member)
+
+            open_identity(f"{account}:role/privesc13-AddUserToGroup-role")  # any user it adds to the group
+            expect(page.locator("#route-graph g.route-node.admin-end text.node-label")).to_have_text("any user")
+            expect(page.locator("#route-graph g.route-edge.implied")).to_have_text("joins, becomes admin")
+
+            open_identity(f"{account}:role/fp1-allow-and-deny-role")
+            expect(page.locator("#route-to-admin")).to_contain_text("no route to admin")
+
+            open_identity(HOSTILE_ROLE)  # its name in the graph and the evidence, as text
+            expect(page.locator("#route-graph g.route-node.admin-end")).to_have_attribute(
+                "data-id", re.compile(re.escape("evil-[/] [bold red]x[/]")))
+            expect(page.locator("#route-evidence")).to_contain_text("<script>alert(1)</script>")
+            assert page.locator("#page-identity script, #page-identity img, #route-graph foreignObject").count() == 0
+            browser.close()
+        assert not errors, errors
+    finally:
+        served.stop()
 
 
 def test_serve_and_watch_share_the_store(home: Path, tmp_path: Path):

@@ -232,7 +232,7 @@ def test_simulate_eval_and_demo_commands(tmp_path):
     result = json.loads(demo.stdout)
     page = (tmp_path / "demo" / "report.html").read_text()
     assert result["events"] > 0 and len(result["scenarios"]) >= 4
-    assert "<svg" in page and "Injected attacks" in page
+    assert "<svg" in page and "Injected attacks" in page and "Routes to admin" in page
     assert not re.search(r"""(src|href)=["']?https?://""", page)  # self-contained
     for scenario in result["scenarios"]:
         assert scenario in page

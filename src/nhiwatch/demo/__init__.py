@@ -13,7 +13,7 @@ import orjson
 from nhiwatch import pipeline
 from nhiwatch.core.severity import SEVERITIES, Severity, is_alert, severity_rank
 from nhiwatch.correlate.incidents import list_incidents
-from nhiwatch.demo.report import render
+from nhiwatch.demo.report import escalation_summary, render
 from nhiwatch.evaluation.scoring import score
 from nhiwatch.ingest.pipeline import expand_paths
 from nhiwatch.core.times import parse_time
@@ -107,6 +107,7 @@ def run(out: Path, home: Path, config: SimConfig = DEMO_CONFIG, say: Say = lambd
                       "level": i.risk_level, "reasons": [r.text for r in i.risk_reasons if r.counted][:3],
                       "findings": [f"{f.severity}: {f.detail}" for f in i.findings[:3]]}
                      for i in nhis[:10]],
+        "escalation": escalation_summary(identities),
     }
     with open(out / "findings.jsonl", "wb") as handle:
         for finding in findings:

@@ -51,6 +51,68 @@ def _bars(points: list[tuple[str, int]], width: int = 1000, height: int = 160) -
             f"{''.join(rects)}{labels}</svg>")
 
 
+ROUTES_LISTED = 50  # identities with a route to admin named in the report; the rest are counted
+
+
+def _short(arn: str) -> str:
+    if "*" in arn:  # a foothold route ends on every principal of a kind
+        kind = arn.rsplit(":", 1)[-1].split("/", 1)[0]
+        return f"any {kind}"
+    return arn.rsplit("/", 1)[-1] if "/" in arn else arn
+
+
+def route_text(route: dict) -> str:
+    """`iam-005 (write an inline policy on a role) → deploy → sts-001 (...) → admin-role (admin)`."""
+    from nhiwatch.inventory.methods import method
+
+    def title(method_id: str) -> str:
+        try:
+            return f"{method_id} ({method(method_id).title})"
+        except KeyError:
+            return method_id
+
+    steps = [f"member {_short(route['via_member'])}"] if route.get("via_member") else []
+    for hop in route.get("hops") or []:
+        steps += [title(hop["method"]), _short(hop["to"])]
+    admin = _short(route.get("admin") or "")
+    if steps and steps[-1] == admin:
+        steps[-1] += " (admin)"
+    elif admin:
+        steps.append(f"{admin} (admin)")
+    return " → ".join(steps) + (" [conditional]" if route.get("conditional") else "") + (
+        " [any foothold]" if route.get("foothold") else "")
+
+
+def escalation_summary(identities, limit: int = ROUTES_LISTED) -> dict:
+    """The identities the principal graph finds a route to admin from (not resting on a condition),
+    riskiest first: each with its shortest route and how many routes it has."""
+    found = [i for i in identities if (i.capabilities or {}).get("privesc") and i.capabilities.get("privesc_route")]
+    found.sort(key=lambda i: (-i.risk_score, i.arn))
+    conditional = sum(1 for i in identities if (i.capabilities or {}).get("privesc_conditional")
+                      and not i.capabilities.get("privesc"))
+    return {"total": len(found), "conditional_only": conditional,
+            "rows": [{"arn": i.arn, "type": i.nhi_type, "risk": i.risk_score, "level": i.risk_level,
+                      "route": route_text(i.capabilities["privesc_route"]),
+                      "routes": len(i.capabilities.get("privesc_routes") or [])} for i in found[:limit]]}
+
+
+def _escalation(esc: dict) -> list[str]:
+    if not esc.get("total"):
+        return ["<h3>Routes to admin</h3>", "<p class='muted'>No identity has a route to admin"
+                + (f" (the routes of {_e(esc['conditional_only'])} rest on a condition)" if esc.get("conditional_only")
+                   else "") + ".</p>"]
+    rows = esc["rows"]
+    more = esc["total"] - len(rows)
+    return ["<h3>Routes to admin</h3>",
+            f"<p>{_e(esc['total'])} identit{'y' if esc['total'] == 1 else 'ies'} can become admin; each one's "
+            "shortest route, method by method (nhiwatch posture paths ARN shows every hop's evidence):</p>",
+            _table(["identity", "risk", "shortest route to admin", "routes"],
+                   [[r["arn"], f"{r['risk']} {r['level']}", r["route"], r["routes"]] for r in rows]),
+            *([f"<p class='muted'>… and {_e(more)} more identities with a route to admin.</p>"] if more > 0 else []),
+            *([f"<p class='muted'>{_e(esc['conditional_only'])} more have routes resting on a condition nhiwatch "
+               "cannot decide.</p>"] if esc.get("conditional_only") else [])]
+
+
 def render(data: dict) -> str:
     """data: the demo's summary (see demo.run)."""
     sim, ingest, stats, labels = data["simulation"], data["ingest"], data["stats"], data["labels"]
@@ -80,6 +142,8 @@ def render(data: dict) -> str:
                            "; ".join(r["findings"])] for r in inv["riskiest"]]),
                   "<p>Posture findings at medium or above by OWASP NHI Top 10: " + ", ".join(
                       f"{_e(k)} {_e(n)}" for k, n in sorted(inv["by_owasp"].items())) + "</p>"]
+        if "escalation" in inv:
+            parts += _escalation(inv["escalation"])
     if data.get("findings"):
         parts += ["<h2>Findings (medium and above)</h2>",
                   _table(["severity", "first seen", "detector", "identity", "explanation"],

@@ -21,6 +21,8 @@ from nhiwatch.store.db import Store
 IDENTITY_SORTS = {"risk": "risk", "name": "name", "type": "type", "account": "account",
                   "last_active": "last-active", "key_age": "key-age", "findings": "findings"}
 TOP_VALUES = 15  # values shown per profile facet
+# Bounds on what an identity's escalation view carries: the names in it come from IAM exports.
+ROUTES_SHOWN, HOPS_SHOWN, CHECKS_SHOWN, STATEMENTS_SHOWN, TEXT_SHOWN = 50, 20, 20, 20, 2048
 PROFILE_FACETS = {"apis": "api", "regions": "region", "networks": "net", "user_agents": "agent",
                   "assumed_by": "assumer", "resources": "resource"}
 
@@ -140,7 +142,8 @@ def identity(store: Store, arn: str) -> dict:
                                  "ORDER BY first_seen", [arn]).fetchall()
         findings = [_finding_row(dict(orjson.loads(text), status=state, incident_id=incident))
                     for text, state, incident in rows]
-    out: dict = {"identity": None, "posture": [], "profile": profile, "findings": findings, "permissions": None}
+    out: dict = {"identity": None, "posture": [], "profile": profile, "findings": findings, "permissions": None,
+                 "escalation": None}
     if record is None:
         out["identity"] = {"arn": arn, "name": arn.rsplit("/", 1)[-1], "account_id": arn.split(":")[4] if
                            arn.count(":") >= 5 else None, "in_inventory": False}
@@ -174,7 +177,69 @@ def identity(store: Store, arn: str) -> dict:
                               "unused": usage.get("unused_grants", []),
                               "unused_services": usage.get("unused_services", []),
                               "suggested_policy": usage.get("suggested_policy")}
+    out["escalation"] = escalation(record.capabilities or {})
     return out
+
+
+def _text(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN - 1] + "\u2026"
+
+
+def _method(method_id: object) -> dict:
+    from nhiwatch.inventory.methods import method
+
+    try:
+        title = method(str(method_id)).title
+    except KeyError:
+        title = None  # a method this version does not know (an inventory built by another one)
+    return {"id": _text(method_id), "title": title}
+
+
+def _texts(values: object, limit: int) -> list[str]:
+    return [_text(v) for v in values[:limit]] if isinstance(values, list) else []
+
+
+def _route(route: dict, full: bool) -> dict:
+    """A stored route, bounded; `full` keeps each hop's checks (only the shortest route has them)."""
+    hops = []
+    for hop in (route.get("hops") or [])[:HOPS_SHOWN]:
+        method = _method(hop.get("method"))
+        out = {"from": _text(hop.get("from")), "to": _text(hop.get("to")), "method": method["id"],
+               "title": method["title"]}
+        if full:
+            out.update(conditional=bool(hop.get("conditional")), note=_text(hop.get("note")) or None,
+                       subject=_text(hop.get("subject")) or None,
+                       checks=[{"action": _text(c.get("action")), "resource": _text(c.get("resource")),
+                                "verdict": _text(c.get("verdict")), "principal": _text(c.get("principal")) or None,
+                                "statements": _texts(c.get("statements"), STATEMENTS_SHOWN),
+                                "undecided": _texts(c.get("undecided"), STATEMENTS_SHOWN)}
+                               for c in (hop.get("checks") or [])[:CHECKS_SHOWN]])
+        hops.append(out)
+    return {"start": _text(route.get("start")) or None, "admin": _text(route.get("admin")),
+            "conditional": bool(route.get("conditional")),
+            "foothold": bool(route.get("foothold")), "via_member": _text(route.get("via_member")) or None,
+            "methods": [_method(m) for m in (route.get("methods") or [])[:HOPS_SHOWN]], "hops": hops,
+            "hops_total": len(route.get("hops") or [])}
+
+
+def escalation(caps: dict) -> dict:
+    """What the principal graph found for one identity: admin already (and through what), or its routes
+    to admin: the shortest in full, with each hop's permission checks, and every route compact."""
+    admin = _texts(caps.get("admin"), STATEMENTS_SHOWN)
+    routes = caps.get("privesc_routes") or []
+    shortest = caps.get("privesc_route")
+    compact = [_route(r, full=False) for r in routes[:ROUTES_SHOWN]]
+    best_hops = [(h.get("from"), h.get("to"), h.get("method")) for h in (shortest or {}).get("hops") or []]
+    for route, stored in zip(compact, routes):
+        # the shortest route is one of the compact ones: the page lists the others
+        route["shortest"] = bool(shortest) and [(h.get("from"), h.get("to"), h.get("method"))
+                                                for h in stored.get("hops") or []] == best_hops
+    return {"admin": admin,
+            "methods": [dict(_method(m), conditional=False) for m in (caps.get("privesc") or [])[:ROUTES_SHOWN]]
+            + [dict(_method(m), conditional=True) for m in (caps.get("privesc_conditional") or [])[:ROUTES_SHOWN]],
+            "shortest": _route(shortest, full=True) if shortest and not admin else None,
+            "routes": compact if not admin else [], "routes_total": 0 if admin else len(routes)}
 
 
 def findings(store: Store, *, severity: str, identity: str | None, status: str | None, limit: int,

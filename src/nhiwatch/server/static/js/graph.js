@@ -1,4 +1,5 @@
-/* An incident's graph: the identities, keys, networks and accounts it links, laid out in SVG. */
+/* Graphs in SVG: an incident's (the identities, keys, networks and accounts it links, force-directed)
+ * and an identity's route to admin (its principals in a row, one edge per hop). */
 
 import { h, s } from './dom.js';
 import { identityHref, known, SEV_COLOR, SEVS, truncate } from './format.js';
@@ -12,6 +13,7 @@ const KIND_STYLE = {
   network: { shape: 'diamond', r: 17, fill: '#e0f2fe', glyph: 'N' },
   account: { shape: 'rect', r: 18, fill: '#f1f5f9', glyph: 'A' },
   service: { shape: 'hexagon', r: 17, fill: '#fae8ff', glyph: 'S' },
+  group: { shape: 'rect', r: 15, fill: '#fef9c3', glyph: 'G' },
   other: { shape: 'circle', r: 12, fill: '#f3f4f6', glyph: '?' },
 };
 
@@ -202,3 +204,161 @@ export const graphLegend = () => h('div', { class: 'legend' },
   'Shapes: circle = role or user, octagon = root, pill = federated, small square = key, diamond = network, '
   + 'rectangle = account, hexagon = service. Ring colour = severity:',
   SEVS.map((k) => h('span', { class: 'legend-item' }, h('span', { class: `swatch sb-${k}` }), k)));
+
+// -- a route to admin ---------------------------------------------------------------------------
+
+const ROUTE_GAP = 340; // between principals in the row: a hop's label clears the nodes' own
+const RING = { start: '#1d4ed8', admin: '#dc2626', other: '#94a3b8' };
+
+function principalKind(arn) {
+  const m = /^arn:aws[\w-]*:iam::[^:]*:(user|role|group)\//.exec(String(arn));
+  return m ? m[1] : 'other';
+}
+
+/** What a route node is called: its name, or "any user" for the pattern a foothold route ends on. */
+export function principalLabel(arn) {
+  const text = String(arn || '');
+  if (text.includes('*')) return `any ${principalKind(text) === 'other' ? 'principal' : principalKind(text)}`;
+  return text.includes('/') ? text.slice(text.lastIndexOf('/') + 1) : text;
+}
+
+/** The route's nodes in order (the identity, each principal a hop lands on, the admin end) and its
+ * edges: one per hop, plus implied ones where the route says so without a hop (a group's member, the
+ * principal a group write or join makes admin). */
+function routeParts(route, identity) {
+  const order = [];
+  const add = (arn) => { if (arn && !order.includes(arn)) order.push(arn); };
+  const edges = [];
+  const start = route.start || identity;
+  add(start);
+  if (route.via_member) {
+    add(route.via_member);
+    edges.push({ source: start, target: route.via_member, implied: 'member' });
+  }
+  (route.hops || []).forEach((hop, index) => {
+    add(hop.from);
+    add(hop.to);
+    edges.push({ source: hop.from, target: hop.to, hop, index });
+  });
+  const last = (route.hops || []).at(-1);
+  if (route.admin && !order.includes(route.admin) && last) {
+    add(route.admin);
+    edges.push({ source: last.to, target: route.admin, implied: last.method === 'iam-013' ? 'joins, becomes admin' : 'becomes admin' });
+  }
+  return { order, edges };
+}
+
+/** An identity's shortest route to admin, left to right. `onHop(index, how)` hears hover ('preview'),
+ * click or focus ('select') and leave ('leave') of each hop's edge. */
+export function routeGraph(route, identity, onHop) {
+  const { order, edges } = routeParts(route, identity);
+  const loops = edges.filter((e) => e.source === e.target).length;
+  const span = (e) => order.indexOf(e.target) - order.indexOf(e.source);
+  const over = Math.max(0, ...edges.map((e) => span(e) - 1)), under = Math.max(0, ...edges.map((e) => -span(e) - 1));
+  // room above for loops and arcs over skipped principals, below for arcs going back
+  const W = Math.max(420, 220 + ROUTE_GAP * (order.length - 1));
+  const y = 80 + Math.max(Math.min(loops, 4) * 30, over * 55);
+  const H = y + 80 + (under + (edges.some((e) => span(e) < 0) ? 1 : 0)) * 55;
+  const svg = s('svg', { id: 'route-graph', class: 'graph route-graph', viewBox: `0 0 ${W} ${H}`, role: 'img',
+    'aria-label': `Route to admin in ${(route.hops || []).length} hops` });
+  svg.style.maxWidth = `${W}px`; // a short route stays at its drawn size instead of filling the panel
+  svg.append(s('defs', null,
+    s('marker', { id: 'rg-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerUnits: 'userSpaceOnUse', markerWidth: 11, markerHeight: 11, orient: 'auto-start-reverse' },
+      s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' })),
+    s('marker', { id: 'rg-arrow-cond', viewBox: '0 0 10 10', refX: 9, refY: 5, markerUnits: 'userSpaceOnUse', markerWidth: 11, markerHeight: 11, orient: 'auto-start-reverse' },
+      s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead conditional' }))));
+  const at = new Map(order.map((arn, i) => [arn, { x: 110 + i * ROUTE_GAP, y, st: KIND_STYLE[principalKind(arn)] || KIND_STYLE.other }]));
+
+  // Parallel edges (a write then an act on the same principal) bend apart; loops (a principal writing
+  // its own permissions) stack above the node.
+  const pairKey = (e) => [String(e.source), String(e.target)].sort().join('\u0000');
+  const pairCount = new Map(), pairSeen = new Map();
+  for (const e of edges) pairCount.set(pairKey(e), (pairCount.get(pairKey(e)) || 0) + 1);
+  const edgeLayer = s('g', { class: 'edges' }), nodeLayer = s('g', { class: 'nodes' });
+  for (const e of edges) {
+    const a = at.get(e.source), b = at.get(e.target);
+    const key = pairKey(e);
+    const seen = pairSeen.get(key) || 0;
+    pairSeen.set(key, seen + 1);
+    let d, lx, ly, above;
+    if (a === b) {
+      const top = a.y - a.st.r, reach = 34 + seen * 30;
+      d = `M${a.x - 7},${top} C${a.x - 40 - seen * 10},${top - reach} ${a.x + 40 + seen * 10},${top - reach} ${a.x + 7},${top}`;
+      lx = a.x; ly = top - reach * 0.75 - 4; above = true;
+    } else {
+      const count = pairCount.get(key);
+      const far = Math.abs(span(e));
+      // adjacent principals: straight, or bent apart when parallel; farther ones arc over those between
+      // (the normal is the pair's left-to-right one, so hops going back and forth bend apart too)
+      let bend = (seen - (count - 1) / 2) * 80;
+      if (far > 1) bend += (span(e) > 0 ? -55 : 55) * far;
+      const [lo, hi] = a.x < b.x ? [a, b] : [b, a];
+      const len = Math.max(1, hi.x - lo.x);
+      const nx = -(hi.y - lo.y) / len, ny = (hi.x - lo.x) / len;
+      const mx = (a.x + b.x) / 2 + nx * bend, my = (a.y + b.y) / 2 + ny * bend;
+      const trim = (from, to, r) => {
+        const dx = to.x - from.x, dy = to.y - from.y, l = Math.max(1, Math.hypot(dx, dy));
+        return { x: from.x + (dx / l) * r, y: from.y + (dy / l) * r };
+      };
+      const p0 = trim(a, bend ? { x: mx, y: my } : b, a.st.r + 3);
+      const p2 = trim(b, bend ? { x: mx, y: my } : a, b.st.r + 6);
+      d = `M${p0.x.toFixed(1)},${p0.y.toFixed(1)} Q${mx.toFixed(1)},${my.toFixed(1)} ${p2.x.toFixed(1)},${p2.y.toFixed(1)}`;
+      lx = (p0.x + 2 * mx + p2.x) / 4;
+      ly = (p0.y + 2 * my + p2.y) / 4;
+      above = ly <= y;
+    }
+    const conditional = Boolean(e.hop && e.hop.conditional);
+    const cls = e.implied ? 'route-edge implied' : `route-edge hop${conditional ? ' conditional' : ''}`;
+    const g = s('g', { class: cls, 'data-source': e.source, 'data-target': e.target });
+    const line = s('path', { class: 'edge', d, 'marker-end': `url(#${conditional ? 'rg-arrow-cond' : 'rg-arrow'})` });
+    // two label lines, stacked away from the edge: the method id, then its title
+    const first = above ? ly - 17 : ly + 13, second = first + 13;
+    if (e.implied) {
+      g.append(line, s('text', { class: 'edge-label', x: lx.toFixed(1), y: (above ? ly - 4 : ly + 13).toFixed(1), 'text-anchor': 'middle' }, e.implied));
+    } else {
+      const hop = e.hop;
+      const title = `${hop.method}${hop.title ? ` (${hop.title})` : ''}${conditional ? ', conditional' : ''}: ${hop.from} → ${hop.to}`;
+      g.setAttribute('data-index', e.index);
+      g.setAttribute('data-method', hop.method);
+      g.setAttribute('tabindex', 0);
+      g.setAttribute('role', 'button');
+      g.setAttribute('aria-label', `hop ${e.index + 1}: ${title}`);
+      g.append(s('path', { class: 'hit', d }), line,
+        s('text', { class: 'edge-label method-id', x: lx.toFixed(1), y: first.toFixed(1), 'text-anchor': 'middle' },
+          `${e.index + 1}. ${hop.method}${conditional ? ' (conditional)' : ''}`),
+        s('text', { class: 'edge-label method-title', x: lx.toFixed(1), y: second.toFixed(1), 'text-anchor': 'middle' },
+          truncate(hop.title || 'method not in this version\u2019s catalogue', 36)),
+        s('title', null, title));
+      if (onHop) {
+        g.addEventListener('mouseenter', () => onHop(e.index, 'preview'));
+        g.addEventListener('mouseleave', () => onHop(e.index, 'leave'));
+        g.addEventListener('click', () => onHop(e.index, 'select'));
+        g.addEventListener('focus', () => onHop(e.index, 'select'));
+        g.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); onHop(e.index, 'select'); } });
+      }
+    }
+    edgeLayer.append(g);
+  }
+  const admin = route.admin || order.at(-1);
+  order.forEach((arn) => {
+    const p = at.get(arn);
+    const role = arn === admin ? 'admin' : arn === (route.start || identity) ? 'start' : 'other';
+    const kind = principalKind(arn);
+    const g = s('g', { class: `node route-node kind-${kind} ${role === 'admin' ? 'admin-end' : ''} ${arn === (route.start || identity) ? 'start' : ''}`,
+      'data-id': arn, transform: `translate(${p.x},${p.y})` },
+    s('title', null, `${arn}${arn === admin ? '\n(admin at the end of the route)' : ''}`),
+    nodeShape(p.st, RING[role]),
+    s('text', { class: 'glyph', y: 4, 'text-anchor': 'middle' }, p.st.glyph),
+    s('text', { class: 'node-label', y: p.st.r + 16, 'text-anchor': 'middle' }, truncate(principalLabel(arn), 30)),
+    arn === admin ? s('text', { class: 'node-tag admin-tag', y: p.st.r + 31, 'text-anchor': 'middle' },
+      arn === (route.start || identity) ? 'this identity, made admin' : 'admin') : null,
+    arn === (route.start || identity) && arn !== admin ? s('text', { class: 'node-tag', y: p.st.r + 31, 'text-anchor': 'middle' }, 'this identity') : null);
+    if (arn !== identity && !arn.includes('*') && kind !== 'other') {
+      g.classList.add('clickable');
+      g.addEventListener('click', () => { location.hash = identityHref(arn); });
+    }
+    nodeLayer.append(g);
+  });
+  svg.append(edgeLayer, nodeLayer);
+  return svg;
+}

@@ -1,4 +1,4 @@
-/* One identity: facts, why its risk, posture, its learned baseline (heatmap, top values), findings,
+/* One identity: facts, why its risk, posture, its route to admin, its learned baseline (heatmap, top values), findings,
  * permissions. */
 
 import { api } from './api.js';
@@ -6,6 +6,7 @@ import { empty, h, mono } from './dom.js';
 import { fmtDate, fmtNum, incidentHref, riskBadge, sevBadge, timeEl } from './format.js';
 import { emptyRow, kvList, makeTable, section } from './widgets.js';
 import { heatmap } from './heatmap.js';
+import { routeSection } from './paths.js';
 
 function profileTable(id, title, rows, nameLabel) {
   const t = makeTable(id, [nameLabel, 'Count', 'First seen', 'Last seen'], 'profile');
@@ -103,6 +104,7 @@ export async function pageIdentity(ctx) {
         sevBadge(p.severity), ' ', h('strong', null, p.title || p.check), ' ', mono(p.check, 'sub'),
         (p.owasp || []).map((o) => h('span', { class: 'tag owasp' }, o)),
         p.detail ? h('p', { class: 'explanation' }, p.detail) : null))) : empty('no posture problems found')),
+    routeSection(id.arn || arn, d.escalation),
     h('div', { class: 'grid-2' },
       section('trust', 'Trust', kvList(id.trust_summary)),
       section('evidence', 'Classification evidence',

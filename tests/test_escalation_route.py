@@ -161,3 +161,19 @@ def test_a_write_that_grants_little_does_not_take_the_write_hop():
 def test_a_failed_call_takes_no_hop():
     denied = _ev(0, "iam:AttachRolePolicy", ATTACH_ADMIN)._replace(error="AccessDenied")
     assert _walked([denied]) == []
+
+
+def test_a_combined_route_stands_for_every_principal_that_serves_the_same():
+    # the graph keeps one route per method (through ops-role); the attacker writes on another role of the
+    # account, one the caller may take over the same way: the same route walked
+    other = {"roleName": "batch-admin", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    assert _walked([_ev(0, "iam:AttachRolePolicy", other)]) == [("high", 0, False)]
+    # a role of another account is not one the route could use
+    far = targets_of("iam:AttachRolePolicy", json.dumps({"roleName": "x"}), None, CALLER, "999988887777", INDEX)
+    hop = compile_walks(CALLER, [_route((CALLER, OPS_ROLE, "iam-009"), (CALLER, OPS_ROLE, "sts-001"))])[0].hops[0]
+    assert hop.loose and not hop_matches(hop, "iam:AttachRolePolicy", far[0], CALLER)
+    # a mint names its principal: a key for another user than the route's admin is not the route
+    mint = compile_walks(CALLER, [_route((CALLER, ADMIN_USER, "iam-002"))])[0].hops[0]
+    assert not mint.loose
+    assert not hop_matches(mint, "iam:CreateAccessKey", Target("user", f"arn:aws:iam::{ACCOUNT}:user/intern", None),
+                           CALLER)

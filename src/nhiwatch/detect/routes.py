@@ -275,6 +275,10 @@ class Hop:
     subject: str                # the group, policy or user the hop names besides (write on a group, join)
     step: Step                  # its targeting step
     before: tuple[str, ...]     # decisive actions before the targeting step
+    # Any principal of the hop's kind and account will do: the graph keeps one route per method, naming one
+    # of the principals that serve equally (any role whose function the caller may update, once the caller
+    # made it admin); true for a write followed by an act on the same principal, and for the hops after it.
+    loose: bool = False
 
 
 @dataclass(frozen=True)
@@ -305,8 +309,11 @@ def compile_walks(arn: str, routes: Iterable[Mapping]) -> tuple[Walk, ...]:
             step = targeting_step(method) if method else None
             if method is None or step is None:
                 break
+            following = hops_raw[i + 1] if i + 1 < len(hops_raw) else None
+            combined = (method.edge == "write" and isinstance(following, Mapping)
+                        and following.get("from") == arn and following.get("to") == raw.get("to"))
             hops.append(Hop(i, method, str(raw.get("to") or ""), str(raw.get("subject") or ""), step,
-                            steps_before(method, step)))
+                            steps_before(method, step), loose=combined or bool(hops and hops[-1].loose)))
         if hops and hops[0].index == 0:
             out.append(Walk(dict(route), tuple(hops), len(hops) == len(hops_raw)))
     return tuple(out)
@@ -331,7 +338,15 @@ def hop_matches(hop: Hop, api: str, target: Target, caller: str) -> bool:
         return target.kind == "policy" and target.ref == hop.subject
     if hop.to.endswith("/*"):
         return _pattern_matches(hop.to, target, caller)
+    if hop.loose:
+        return _same_kind_and_account(hop.to, target, caller)
     return target.ref == hop.to
+
+
+def _same_kind_and_account(arn: str, target: Target, caller: str) -> bool:
+    ref = target.principal.arn if target.principal else target.ref
+    kind = "role" if ":role/" in arn else "user" if ":user/" in arn else None
+    return kind is not None and f":{kind}/" in ref and account_of(ref) == account_of(arn) and ref != caller
 
 
 def route_text(route: Mapping, short: bool = True) -> str:

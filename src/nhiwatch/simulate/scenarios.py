@@ -233,6 +233,21 @@ def foreign_repo_login(attack: Attack, t: float) -> list[Call]:
                  {"roleArn": victim.arn, "roleSessionName": "GitHubActions"}, response, as_web_identity=True)]
 
 
+def admin_through_a_function(attack: Attack, t: float) -> list[Call]:
+    """The deploy role's route to admin, walked (its inventory route iam-005 then lambda-003): an admin policy
+    written on the key-rotation function's role, then the function's code replaced, so the attacker's code
+    runs with that role."""
+    rotator = next((i for i in attack.ctx.account.identities if i.archetype == "lambda_key_rotator"), None)
+    if rotator is None:
+        return []
+    admin = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    return [Call(t + 2, "iam.amazonaws.com", "GetRole", {"roleName": rotator.name}),
+            Call(t + 21, "iam.amazonaws.com", "PutRolePolicy",
+                 {"roleName": rotator.name, "policyName": "maintenance", "policyDocument": admin}),
+            Call(t + 74, "lambda.amazonaws.com", "UpdateFunctionCode20150331v2",
+                 {"functionName": rotator.params["function"], "zipFile": "<sensitiveDataRemoved>", "publish": True})]
+
+
 def _steal(keep_types: tuple[str, ...]) -> Callable[[dict], bool]:
     return lambda r: (r.get("userIdentity") or {}).get("type") in keep_types
 
@@ -362,6 +377,11 @@ SCENARIOS: list[Scenario] = [
              ["aws.exfiltration.ec2-security-group-open-port-22-ingress"], ["T1562.007"], "ecs_task", "internet",
              [S("aws.exfiltration.ec2-security-group-open-port-22-ingress")],
              must_catch=("resource-shared-externally", "defense-evasion-first-use")),
+    Scenario("route-to-admin-through-a-function", "A deploy session walks its route to admin: an admin policy "
+             "on the key-rotation function's role, then the function's code replaced",
+             [], ["T1098.003", "T1525", "T1078.004"], "cicd_oidc", "internet",
+             [S(build=admin_through_a_function)], prefer="payments-service",
+             must_catch=("escalation-route-walked",)),
 ]
 
 

@@ -74,8 +74,16 @@ def _own_route(look: Look, api: str, targets: list[Target]) -> Taken | None:
                 continue  # assuming a role on the way: that role's own hops are judged on it
             if hop.method.edge == "write" and not _write_grants(look, api):
                 continue
-            return Taken(walk.route, hop.index, hop.method.id, target, last, True)
+            route = _on(walk.route, hop.to, target) if hop.loose else walk.route
+            return Taken(route, hop.index, hop.method.id, target, last, True)
     return None
+
+
+def _on(route: dict, stored: str, target: Target) -> dict:
+    """The route with the principal the call acted on in place of the one the graph happened to keep."""
+    actual = target.principal.arn if target.principal else target.ref
+    hops = [dict(h, to=actual) if isinstance(h, dict) and h.get("to") == stored else h for h in route.get("hops") or []]
+    return dict(route, hops=hops, admin=actual if route.get("admin") == stored else route.get("admin"))
 
 
 def _privileged_target(look: Look, api: str, targets: list[Target]) -> Taken | None:

@@ -168,9 +168,16 @@ def gzip_bomb(prefix: bytes, inflated: int, fill: bytes = b"\0") -> bytes:
 
 def run_cli(*args: str, home: Path) -> tuple[subprocess.CompletedProcess, int]:
     """The real CLI in a subprocess: (result, its peak resident memory in MB)."""
+    # The program's own high-water mark (VmHWM). Not ru_maxrss: Linux carries a parent's peak into a
+    # child's across fork and exec, so it reported the test process's size (large after the Spark or
+    # simulation tests) instead of the CLI's.
     code = ("import resource, runpy, sys; sys.argv = ['nhiwatch'] + sys.argv[1:]\n"
             "try:\n    runpy.run_module('nhiwatch', run_name='__main__')\n"
-            "finally:\n    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "finally:\n"
+            "    try:\n"
+            "        peak = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1])\n"
+            "    except (OSError, StopIteration):  # no /proc: what getrusage says\n"
+            "        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "    sys.stderr.write('\\nPEAK_RSS_KB=%d\\n' % peak)\n")
     env = {k: v for k, v in os.environ.items() if k != "NHIWATCH_HOME"}
     result = subprocess.run([sys.executable, "-c", code, *args, "--home", str(home)], capture_output=True,

@@ -135,7 +135,9 @@ def test_streaming_resumes_where_it_stopped_and_finds_what_a_batch_finds(runs, t
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
         run = subprocess.run([sys.executable, "-m", "nhiwatch", "spark", "watch", str(live), "--out", str(stream_out),
-                              "--checkpoint", str(checkpoint), "--once", "--master", "local[2]", "--json"],
+                              "--checkpoint", str(checkpoint), "--once", "--master", "local[2]",
+                              # as the batch run above: 4 identity partitions, not Spark's default 200 per batch
+                              "--partitions", "4", "--json"],
                              capture_output=True, text=True, timeout=900)
         assert run.returncode == 0, run.stderr[-3000:]
     got = {}

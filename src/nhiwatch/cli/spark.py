@@ -121,6 +121,9 @@ def spark_watch(
     files_per_trigger: Annotated[int, typer.Option(min=1, help="Objects per micro-batch at most.")] = 1000,
     master: Annotated[Optional[str], typer.Option(help="Spark master, e.g. local[4]; leave out under "
                                                        "spark-submit.", show_default=False)] = None,
+    partitions: Annotated[Optional[int], typer.Option(min=1, help="Identity partitions per micro-batch (default: "
+                                                                  "spark.sql.shuffle.partitions).",
+                                                      show_default=False)] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -136,7 +139,7 @@ def spark_watch(
     if state is not None and not any(state.glob("*.parquet")):
         raise fail(f"{state} holds no state Parquet files (give the state/ folder of a spark analyze run)",
                    Exit.USAGE, as_json)
-    spark = spark_session(master)
+    spark = spark_session(master, partitions=partitions)
     spark.sparkContext.setLogLevel("ERROR")
     try:
         query = stream.start(spark, path, out, checkpoint, inventory_home=inventory, state_dir=state,

@@ -387,11 +387,32 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# Runs the CLI as `python -m nhiwatch` does and, on the way out, writes the peak resident memory of the CLI
+# (its own VmHWM) and of the workers it waited for (RUSAGE_CHILDREN). Not the parent's wait4: Linux carries a
+# parent's peak into a child's across fork and exec, so a test process grown large by earlier tests (or an
+# xdist worker) would be reported instead of the CLI.
+_PEAK_WRAPPER = """import os, resource, runpy, sys
+sys.argv = ['nhiwatch'] + sys.argv[1:]
+try:
+    runpy.run_module('nhiwatch', run_name='__main__')
+finally:
+    try:
+        own = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1])
+    except (OSError, StopIteration):
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with open(os.environ['NHIWATCH_TEST_PEAK_FILE'], 'w') as f:
+        f.write(str(max(own, workers)))
+"""
+
+
 def nhiwatch(*args: str, env: dict | None = None, timeout: float = 300) -> Run:
-    """`python -m nhiwatch ARGS` in a subprocess; reaped with wait4 for the peak memory of it and its workers."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen([sys.executable, "-m", "nhiwatch", *args], stdout=out, stderr=err,
-                                   stdin=subprocess.DEVNULL, env=env or cli_env())
+    """`python -m nhiwatch ARGS` in a subprocess, with the peak memory of it and its workers."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        run_env = dict(env or cli_env(), NHIWATCH_TEST_PEAK_FILE=peak.name)
+        process = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, *args], stdout=out, stderr=err,
+                                   stdin=subprocess.DEVNULL, env=run_env)
         timer = threading.Timer(timeout, os.kill, (process.pid, signal.SIGKILL))
         timer.start()
         try:
@@ -401,8 +422,11 @@ def nhiwatch(*args: str, env: dict | None = None, timeout: float = 300) -> Run:
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        written = peak.read().strip()
+        # killed before it could write: what wait4 says (an over-estimate, never an under-estimate)
+        peak_kb = int(written) if written else usage.ru_maxrss
         return Run(args, process.returncode, out.read().decode("utf-8", "replace"),
-                   err.read().decode("utf-8", "replace"), usage.ru_maxrss // 1024)
+                   err.read().decode("utf-8", "replace"), peak_kb // 1024)
 
 
 def assert_clean(run: Run, *codes: int) -> None:

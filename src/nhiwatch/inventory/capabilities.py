@@ -16,12 +16,11 @@ graph's own build does none of this work.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 from nhiwatch.inventory.evaluate import CompiledPolicy, IdentityPolicies, Resource, compile_policy
-from nhiwatch.inventory.graph import JOIN, POSSIBLE, SURE, Check, Edge, Escalation, PrincipalGraph
+from nhiwatch.inventory.graph import JOIN, POSSIBLE, SURE, Check, Edge, Escalation, PrincipalGraph, spread_back
 from nhiwatch.inventory.principals import without_path
 
 
@@ -269,22 +268,7 @@ class CapabilityReach:
                 if held is not None and (mode == POSSIBLE or not held.conditional):
                     best[arn] = (escalation.length, (escalation, held))
                     break
-        reverse: dict[str, list[Edge]] = {}
-        for edges in graph.edges.values():
-            for edge in edges:
-                if mode == POSSIBLE or not edge.conditional:
-                    reverse.setdefault(edge.target, []).append(edge)
-        heap = [(cost, arn) for arn, (cost, _) in best.items()]
-        heapq.heapify(heap)
-        while heap:
-            cost, arn = heapq.heappop(heap)
-            if best[arn][0] < cost:
-                continue
-            for edge in reverse.get(arn, ()):
-                if edge.source not in best or cost + 1 < best[edge.source][0]:
-                    best[edge.source] = (cost + 1, edge)
-                    heapq.heappush(heap, (cost + 1, edge.source))
-        self._next[key] = best
+        self._next[key] = spread_back(best, graph.edges, mode)
         return best
 
     def route(self, arn: str, name: str, mode: str = SURE) -> CapabilityRoute | None:

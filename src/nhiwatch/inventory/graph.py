@@ -800,22 +800,7 @@ class PrincipalGraph:
             shortest = min(found, key=lambda e: e.length)
             if arn not in best or shortest.length < best[arn][0]:
                 best[arn] = (shortest.length, shortest)
-        reverse: dict[str, list[Edge]] = {}
-        for edges in self.edges.values():
-            for edge in edges:
-                if mode == POSSIBLE or not edge.conditional:
-                    reverse.setdefault(edge.target, []).append(edge)
-        heap = [(cost, arn) for arn, (cost, _) in best.items()]
-        heapq.heapify(heap)
-        while heap:
-            cost, arn = heapq.heappop(heap)
-            if best[arn][0] < cost:
-                continue
-            for edge in reverse.get(arn, ()):
-                if edge.source not in best or cost + 1 < best[edge.source][0]:
-                    best[edge.source] = (cost + 1, edge)
-                    heapq.heappush(heap, (cost + 1, edge.source))
-        return best
+        return spread_back(best, self.edges, mode)
 
     # -- answers -----------------------------------------------------------------------------------------
 
@@ -897,6 +882,27 @@ _WRITE_IDS = frozenset(m.id for m in (*WRITE_METHODS, JOIN))
 
 
 _LOOSE_SPECIALS = re.compile(r"(\*|\?|\$\{[^}]*\})")
+
+
+def spread_back(best: dict[str, tuple[int, Any]], edges: Mapping[str, Iterable[Edge]], mode: str) -> dict:
+    """Grow `best` (principal -> (hops, how)) backwards along act edges: whoever can act as a principal
+    with a way to the goal has one, a hop longer (Dijkstra on unit costs, shortest kept). In place."""
+    reverse: dict[str, list[Edge]] = {}
+    for out in edges.values():
+        for edge in out:
+            if mode == POSSIBLE or not edge.conditional:
+                reverse.setdefault(edge.target, []).append(edge)
+    heap = [(cost, arn) for arn, (cost, _) in best.items()]
+    heapq.heapify(heap)
+    while heap:
+        cost, arn = heapq.heappop(heap)
+        if best[arn][0] < cost:
+            continue
+        for edge in reverse.get(arn, ()):
+            if edge.source not in best or cost + 1 < best[edge.source][0]:
+                best[edge.source] = (cost + 1, edge)
+                heapq.heappush(heap, (cost + 1, edge.source))
+    return best
 
 
 def _loose_pattern(pattern: str) -> str:

@@ -226,21 +226,25 @@ def posture_findings(store: Store, *, min_severity: str = "info", checks: list[s
     return rows
 
 
-def escalation_paths(store: Store, *, accounts: list[str] | None = None, conditional: bool = False) -> list[dict]:
-    """Every identity with a route to admin (with `conditional`, also those whose routes all rest on a
-    condition), riskiest first: its methods, its routes (compact) and the shortest one with each hop's
-    evidence."""
+def _riskiest(store: Store, accounts: list[str] | None, path: str) -> list[tuple]:
+    """Identities riskiest first (of some accounts): who they are and one part of their record."""
     _require(store)
     clause, params = "", []
     if accounts:
         clause = f"WHERE account_id IN ({', '.join('?' * len(accounts))})"
         params = list(accounts)
-    cursor = store.con.execute(
+    return store.con.execute(
         f"""SELECT arn, name, account_id, kind, nhi_type, risk_score, risk_level,
-                   json_extract(record, '$.capabilities') FROM identities {clause}
-            ORDER BY risk_score DESC, arn""", params)
+                   json_extract(record, ?) FROM identities {clause}
+            ORDER BY risk_score DESC, arn""", [path, *params]).fetchall()
+
+
+def escalation_paths(store: Store, *, accounts: list[str] | None = None, conditional: bool = False) -> list[dict]:
+    """Every identity with a route to admin (with `conditional`, also those whose routes all rest on a
+    condition), riskiest first: its methods, its routes (compact) and the shortest one with each hop's
+    evidence."""
     out = []
-    for arn, name, account, kind, nhi_type, score, level, caps_text in cursor.fetchall():
+    for arn, name, account, kind, nhi_type, score, level, caps_text in _riskiest(store, accounts, "$.capabilities"):
         caps = orjson.loads(caps_text) if caps_text else {}
         if not caps.get("privesc") and not (conditional and caps.get("privesc_conditional")):
             continue
@@ -256,17 +260,9 @@ def capability_paths(store: Store, capability: str, *, accounts: list[str] | Non
     """Every identity with a route to the capability (secrets, data, kms), holders included (zero hops),
     riskiest first, each with its shortest route and the grant at its end; with `conditional`, also
     routes resting on a condition."""
-    _require(store)
-    clause, params = "", []
-    if accounts:
-        clause = f"WHERE account_id IN ({', '.join('?' * len(accounts))})"
-        params = list(accounts)
-    cursor = store.con.execute(
-        f"""SELECT arn, name, account_id, kind, nhi_type, risk_score, risk_level,
-                   json_extract(record, '$.capabilities.capability_routes') FROM identities {clause}
-            ORDER BY risk_score DESC, arn""", params)
     out = []
-    for arn, name, account, kind, nhi_type, score, level, routes_text in cursor.fetchall():
+    for arn, name, account, kind, nhi_type, score, level, routes_text in _riskiest(
+            store, accounts, "$.capabilities.capability_routes"):
         route = (orjson.loads(routes_text) or {}).get(capability) if routes_text else None
         if route is None or (route.get("conditional") and not conditional):
             continue
